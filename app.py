@@ -1,0 +1,1 @@
+"""Placeholder until the app issue lands."""

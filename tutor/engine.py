@@ -1,0 +1,117 @@
+"""A DSPy engine over our Model API: ``dspy.LM(engine=TutorEngine(model))``.
+
+DSPy 3.4 hands an engine one canonical ``dspy.lm15.Request``. Messages, temperature, top_p, seed and
+max tokens pass straight through to :meth:`Model.generate`; ``Request.config.response_format``
+(a JSON schema, which DSPy's JSONAdapter builds from the signature's output fields) becomes a
+constrained output type, so every ``dspy.Predict`` parses, whatever the model's size.
+
+Use :func:`make_lm` rather than building ``dspy.LM`` by hand: it sets the JSONAdapter-friendly
+capabilities and turns DSPy's on-disk cache off (two quizzes on one topic should differ).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from tutor.models.base import Model
+
+DEFAULT_MAX_TOKENS = 1024
+
+
+def constraint_of(response_format: Any) -> dict[str, Any] | None:
+    """The JSON schema a ``response_format`` asks for (``json_object``: any object; none: free text)."""
+    if not response_format:
+        return None
+    if isinstance(response_format, type):  # a pydantic model passed straight through
+        return response_format.model_json_schema()
+    kind = response_format.get("type")
+    if kind == "json_schema":
+        spec = response_format.get("json_schema", {})
+        return spec.get("schema", spec)
+    if kind == "json_object":
+        return {"type": "object"}
+    if kind == "text":
+        return None
+    raise ValueError(f"unsupported response_format {response_format!r}: use json_schema, json_object or text")
+
+
+def request_messages(request: Any) -> list[dict[str, str]]:
+    """The chat in a Request, as role/content dicts (system first)."""
+    messages = []
+    if request.system is not None:
+        system = request.system if isinstance(request.system, str) else "".join(p.text for p in request.system)
+        messages.append({"role": "system", "content": system})
+    for message in request.messages:
+        role = {"developer": "system", "tool": "user"}.get(message.role, message.role)
+        messages.append({"role": role, "content": message.text or ""})
+    return messages
+
+
+def request_sampling(config: Any) -> dict[str, Any]:
+    """Model.generate keyword arguments from a Request's config."""
+    sampling: dict[str, Any] = {"max_tokens": config.max_tokens or DEFAULT_MAX_TOKENS}
+    if config.temperature is not None:
+        sampling["temperature"] = float(config.temperature)
+    if config.top_p is not None:
+        sampling["top_p"] = float(config.top_p)
+    if config.seed is not None:
+        sampling["seed"] = int(config.seed)
+    return sampling
+
+
+class TutorEngine:
+    """The engine DSPy calls; owns nothing but a reference to the model."""
+
+    supports_response_schema = True
+    supports_function_calling = False
+    supports_reasoning = False
+    supported_params = frozenset({"response_format", "temperature", "max_tokens", "top_p", "seed"})
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    def complete(self, request: Any) -> Any:
+        """Answer one Request with one Response."""
+        from dspy.clients.engines.base import validate_request
+
+        validate_request(request)
+        schema = constraint_of(request.config.response_format)
+        text = self.model.generate(request_messages(request), schema, **request_sampling(request.config))
+        return self._response(text)
+
+    def stream(self, request: Any) -> Iterator[Any]:
+        """Stream one Request: a start event, text deltas as they decode, an end event."""
+        from dspy.clients.engines.base import validate_request
+        from dspy.lm15 import StreamDeltaEvent, StreamEndEvent, StreamStartEvent, TextDelta, Usage
+
+        validate_request(request)
+        schema = constraint_of(request.config.response_format)
+        yield StreamStartEvent(model=self.model.name)
+        pieces = self.model.stream(request_messages(request), schema, **request_sampling(request.config))
+        for piece in pieces:
+            yield StreamDeltaEvent(delta=TextDelta(text=piece, part_index=0))
+        yield StreamEndEvent(finish_reason="stop", usage=Usage(input_tokens=0, output_tokens=0, total_tokens=0))
+
+    def close(self) -> None:
+        """Nothing to free: the model belongs to the caller."""
+
+    def _response(self, text: str) -> Any:
+        from dspy.lm15 import Message, Response, TextPart, Usage
+
+        return Response(
+            id=None,
+            model=self.model.name,
+            message=Message.assistant([TextPart(text)]),
+            finish_reason="stop",
+            usage=Usage(input_tokens=0, output_tokens=0, total_tokens=0),
+        )
+
+
+def make_lm(model: Model, **kwargs: Any) -> Any:
+    """A ``dspy.LM`` that runs ``model`` through :class:`TutorEngine` (no disk cache, no retries)."""
+    import dspy
+
+    kwargs.setdefault("cache", False)
+    kwargs.setdefault("num_retries", 0)
+    return dspy.LM(f"tutor/{model.backend}", engine=TutorEngine(model), **kwargs)

@@ -1,0 +1,266 @@
+"""The one Model API every backend implements, and the types it returns.
+
+Four calls, the same on every backend:
+
+* :meth:`Model.generate` and :meth:`Model.stream`: chat in, text out; with an ``output_type`` the text
+  always satisfies it (or :class:`ConstraintViolation` is raised: a model is never allowed to hand on
+  text that breaks its constraint).
+* :meth:`Model.choose`: many multiple-choice prompts at once; each answer is read from ONE forward pass
+  over the prompt (the next-token distribution restricted to the allowed choices).
+* :meth:`Model.loglikelihood`: log P(continuation | context), summed over the continuation's tokens,
+  split into tokens the way lm-evaluation-harness splits them.
+
+Backends implement a handful of small primitives (``_generate``, ``_stream``, ``tokenize``,
+``render``, ``_next_token_logprobs``, ``_loglikelihood_tokens``); the checks, the retries and the
+choice logic live here once.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tutor.models.constraints import (
+    Choices,
+    Constraint,
+    ConstraintViolation,
+    OutputType,
+    Pattern,
+    to_constraint,
+)
+
+Message = Mapping[str, str]
+Messages = str | Sequence[Message]
+ROLES = ("system", "user", "assistant")
+
+
+class ModelError(RuntimeError):
+    """A model could not be loaded or run; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to decode. ``temperature == 0`` is greedy."""
+
+    max_tokens: int = 512  # hard cap on generated tokens
+    temperature: float = 0.0  # 0 = greedy (argmax); > 0 samples
+    top_p: float = 1.0  # nucleus sampling mass, used only when temperature > 0
+    seed: int | None = None  # makes sampling repeatable on one backend and machine
+
+    def __post_init__(self) -> None:
+        assert self.max_tokens >= 1, f"max_tokens must be at least 1, got {self.max_tokens}"
+        assert self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}"
+        assert 0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One multiple-choice answer read off the model's distribution."""
+
+    answer: str  # the allowed choice the model ranks first
+    probs: dict[str, float]  # every allowed choice -> probability, renormalised over the choices
+    logprobs: dict[str, float] = field(default_factory=dict)  # raw log-probabilities under the model
+
+
+def to_messages(messages: Messages) -> list[dict[str, str]]:
+    """Normalise a prompt: a plain string is one user message; roles and contents are checked."""
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    out = []
+    for i, message in enumerate(messages):
+        role, content = message.get("role"), message.get("content")
+        if role not in ROLES:
+            raise ValueError(f"message {i} has role {role!r}; use one of {ROLES}")
+        if not isinstance(content, str):
+            raise ValueError(f"message {i} content must be a string, got {type(content).__name__}")
+        out.append({"role": role, "content": content})
+    if not out:
+        raise ValueError("no messages: pass a string or a list of {'role': ..., 'content': ...} dicts")
+    return out
+
+
+def split_continuation(model: Model, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """Tokenise a (context, continuation) pair as lm-evaluation-harness does.
+
+    Trailing spaces of the context move to the continuation (" A" and "A" are different tokens, and
+    the space belongs to the answer), then the continuation's tokens are whatever the whole text
+    has beyond the context's tokens.
+    """
+    stripped = context.rstrip(" ")
+    continuation = context[len(stripped) :] + continuation
+    whole = model.tokenize(stripped + continuation)
+    ctx = model.tokenize(stripped)
+    if not continuation:
+        raise ValueError("empty continuation: nothing to score")
+    return ctx, whole[len(ctx) :]
+
+
+def _softmax(scores: Sequence[float]) -> list[float]:
+    top = max(scores)
+    exps = [math.exp(s - top) for s in scores]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+class Model(ABC):
+    """A language model behind the one API. Subclasses: see the module docstring."""
+
+    name: str = "model"  # what the model is, for logs and run configs
+    backend: str = "base"  # which backend file serves it
+
+    # ---- the public API -------------------------------------------------------------------------
+
+    def generate(self, messages: Messages, output_type: OutputType = None, **sampling: Any) -> str:
+        """Answer a chat; with ``output_type`` the returned text always satisfies it.
+
+        Args:
+            messages: a user message as a string, or a list of ``{"role", "content"}`` dicts.
+            output_type: a pydantic model, JSON schema (dict or Path), list of choices, Regex, or None.
+            **sampling: fields of :class:`Sampling` (max_tokens, temperature, top_p, seed).
+
+        Raises:
+            ConstraintViolation: if even a retry with twice the token budget ends invalid
+                (a long JSON cut off by ``max_tokens``): raise ``max_tokens`` or bound the schema.
+        """
+        constraint = to_constraint(output_type)
+        params = Sampling(**sampling)
+        text = self._generate(to_messages(messages), constraint, params)
+        if constraint is None:
+            return text
+        try:
+            constraint.check(text)
+        except ConstraintViolation:
+            # Greedy decoding replays the same prefix, so a cut-off output only needs more room.
+            retry = Sampling(**{**params.__dict__, "max_tokens": params.max_tokens * 2})
+            text = self._generate(to_messages(messages), constraint, retry)
+            constraint.check(text)
+        return text
+
+    def stream(self, messages: Messages, output_type: OutputType = None, **sampling: Any) -> Iterator[str]:
+        """Yield the answer's text as it is decoded; the joined pieces satisfy ``output_type``.
+
+        The check runs when decoding ends: a stream whose whole text breaks the constraint raises
+        :class:`ConstraintViolation` after its last piece.
+        """
+        constraint = to_constraint(output_type)
+        pieces = []
+        for piece in self._stream(to_messages(messages), constraint, Sampling(**sampling)):
+            pieces.append(piece)
+            yield piece
+        if constraint is not None:
+            constraint.check("".join(pieces))
+
+    def choose(self, prompts: Sequence[Messages], choices: Sequence[str] | Sequence[Sequence[str]]) -> list[Choice]:
+        """Answer multiple-choice prompts, one forward pass per prompt, batched by the backend.
+
+        Args:
+            prompts: chat prompts; the answer is the first thing the assistant says.
+            choices: one list of choices for every prompt, or one list per prompt.
+
+        A choice that is not a single token after the prompt (or two choices that start with the
+        same token) cannot be read off one distribution: that prompt falls back to the exact
+        log-likelihood of each whole choice.
+        """
+        per_prompt = _per_prompt_choices(choices, len(prompts))
+        texts = [self.render(to_messages(p)) for p in prompts]
+        token_ids = [[self._single_token(t, c) for c in opts] for t, opts in zip(texts, per_prompt, strict=True)]
+        direct = [i for i, ids in enumerate(token_ids) if None not in ids and len(set(ids)) == len(ids)]
+        rows = dict(zip(direct, self._next_token_logprobs([texts[i] for i in direct]), strict=True))
+        out = []
+        for i, (text, opts) in enumerate(zip(texts, per_prompt, strict=True)):
+            if i in rows:
+                scores = [float(rows[i][tid]) for tid in token_ids[i]]
+            else:
+                scores = self.loglikelihood([(text, o) for o in opts])
+            probs = _softmax(scores)
+            best = max(range(len(opts)), key=lambda k: scores[k])
+            out.append(Choice(opts[best], dict(zip(opts, probs, strict=True)), dict(zip(opts, scores, strict=True))))
+        return out
+
+    def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """Sum of log-probabilities of each continuation given its context (raw text, no chat template)."""
+        split = [split_continuation(self, c, x) for c, x in pairs]
+        return self._loglikelihood_tokens(split)
+
+    def self_check(self) -> None:
+        """Prove that constraints are active on this backend, or raise :class:`ModelError`.
+
+        A shape no model writes unprompted (three digits, a dash, two letters) is asked for in reply
+        to a greeting. Unconstrained text fails the check, so a silently disabled logits processor
+        (outlines on llama.cpp without numba) is caught at start-up instead of in a student's quiz.
+        """
+        probe = Pattern(r"[0-9]{3}-[a-z]{2}")
+        text = self._generate(to_messages("Hello! How are you today?"), probe, Sampling(max_tokens=16))
+        try:
+            probe.check(text)
+        except ConstraintViolation as exc:
+            raise ModelError(
+                f"{self.backend}: constrained decoding is not active (asked for /{probe.pattern}/, got {text!r}). "
+                "For llama.cpp, install numba (`pip install numba`); then reinstall the project."
+            ) from exc
+        yes_no = Choices(("yes", "no"))
+        yes_no.check(self._generate(to_messages("Is water wet? Answer yes or no."), yes_no, Sampling(max_tokens=4)))
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing to free
+        """Free what the backend holds (native contexts, GPU memory)."""
+
+    def __enter__(self) -> Model:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- what a backend implements --------------------------------------------------------------
+
+    @abstractmethod
+    def _generate(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> str:
+        """Decode one answer under ``constraint`` (None: free text)."""
+
+    def _stream(
+        self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling
+    ) -> Iterator[str]:
+        """Yield pieces of one answer; by default the whole answer at once."""
+        yield self._generate(messages, constraint, sampling)
+
+    @abstractmethod
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` as the model reads it (special tokens parsed, no BOS added)."""
+
+    @abstractmethod
+    def render(self, messages: list[dict[str, str]]) -> str:
+        """The prompt text for a chat, through the model's chat template, ready for the assistant's turn."""
+
+    @abstractmethod
+    def _next_token_logprobs(self, texts: list[str]) -> list[Any]:
+        """For each prompt text, log-probabilities over the vocabulary of the next token (indexable by id)."""
+
+    @abstractmethod
+    def _loglikelihood_tokens(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+        """Sum of log P(continuation tokens | context tokens) for each pair."""
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    def _single_token(self, prompt_text: str, choice: str) -> int | None:
+        ctx, cont = split_continuation(self, prompt_text, choice)
+        return cont[0] if len(cont) == 1 else None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} backend={self.backend}>"
+
+
+def _per_prompt_choices(choices: Sequence[str] | Sequence[Sequence[str]], n: int) -> list[list[str]]:
+    if not choices:
+        raise ValueError("no choices given")
+    if all(isinstance(c, str) for c in choices):
+        per_prompt = [list(choices)] * n  # type: ignore[arg-type]
+    else:
+        per_prompt = [list(c) for c in choices]
+        if len(per_prompt) != n:
+            raise ValueError(f"{n} prompts but {len(per_prompt)} lists of choices")
+    for i, opts in enumerate(per_prompt):
+        if len(opts) < 2 or len(set(opts)) != len(opts) or not all(isinstance(o, str) and o for o in opts):
+            raise ValueError(f"prompt {i}: choices must be at least two distinct non-empty strings, got {opts}")
+    return per_prompt

@@ -1,0 +1,135 @@
+"""``load_model(spec)``: one string names any model the product can run.
+
+=============================  ===============================================================
+spec                           what loads
+=============================  ===============================================================
+``default``                    the embedded SmolLM2-135M-Instruct (llama.cpp; ``backend=
+                               "transformers"`` uses its converted safetensors checkpoint)
+``path/to/model.gguf``         that GGUF file in llama.cpp
+``path/to/checkpoint/``        a transformers checkpoint directory (``config.json``)
+``path/to/adapter/``           a PEFT adapter directory (``adapter_config.json``): its base, then it
+``hf:org/name``                a hub checkpoint (needs a network)
+=============================  ===============================================================
+
+An OpenAI-compatible server backend (``openai:`` / ``http(s)://``) is the next seam: the scheme is
+recognised and answered with a clear error until it lands.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+from tutor.models import embedded
+from tutor.models.base import Model, ModelError
+
+BACKENDS = ("llamacpp", "transformers")
+SPEC_HELP = (
+    "use 'default', a .gguf file, a transformers checkpoint directory, a PEFT adapter directory, or hf:org/name"
+)
+
+
+def load_model(
+    spec: str | Path = "default",
+    *,
+    backend: str | None = None,
+    adapter: str | Path | None = None,
+    self_check: bool = True,
+    **options: Any,
+) -> Model:
+    """Load the model ``spec`` names (see the module docstring).
+
+    Args:
+        spec: what to load.
+        backend: force ``"llamacpp"`` or ``"transformers"`` where both could serve (``default``).
+        adapter: a PEFT adapter directory to apply on top of a transformers model.
+        self_check: prove constrained decoding is active before handing the model out.
+        **options: passed to the backend (``n_ctx``, ``grammar_backend``, ...).
+
+    Raises:
+        ModelError: with what to do, for a missing file, an unknown scheme or a missing package.
+    """
+    if backend is not None and backend not in BACKENDS:
+        raise ModelError(f"unknown backend {backend!r}; use one of {BACKENDS}")
+    model = _load(str(spec).strip(), backend, adapter, options)
+    if self_check:
+        model.self_check()
+    return model
+
+
+def _load(spec: str, backend: str | None, adapter: str | Path | None, options: dict[str, Any]) -> Model:
+    if spec == "default":
+        if backend == "transformers" or adapter is not None:
+            return _transformers(embedded.hf_checkpoint(), adapter, options)
+        model = _llamacpp(embedded.gguf_path(), options)
+        model.name = embedded.NAME
+        return model
+    if spec.startswith("hf:"):
+        return _transformers(spec[3:], adapter, options)
+    if spec.startswith(("openai:", "http://", "https://")):
+        raise ModelError(f"{spec}: the OpenAI-compatible server backend is not available yet; {SPEC_HELP}")
+    scheme = spec.split(":", 1)[0]
+    if ":" in spec and len(scheme) > 1 and not Path(spec).exists():
+        raise ModelError(f"unknown model scheme {scheme!r} in {spec!r}: {SPEC_HELP}")
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise ModelError(f"no model at {path}: {SPEC_HELP}")
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise ModelError(f"{path} is not a .gguf file: {SPEC_HELP}")
+        if backend == "transformers":
+            target = embedded.cache_dir() / f"{path.stem}-hf"
+            if not (target / "model.safetensors").is_file():
+                embedded.convert_gguf(path, target)
+            return _transformers(target, adapter, options)
+        return _llamacpp(path, options)
+    if (path / "adapter_config.json").is_file():
+        return _adapter(path, options)
+    if (path / "config.json").is_file():
+        return _transformers(path, adapter, options)
+    raise ModelError(f"{path} holds neither config.json nor adapter_config.json: {SPEC_HELP}")
+
+
+def _adapter(path: Path, options: dict[str, Any]) -> Model:
+    config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise ModelError(f"{path}/adapter_config.json names no base_model_name_or_path: which model was it trained on?")
+    base_path = Path(base)
+    if base_path.is_dir():
+        return _transformers(base_path, path, options)
+    if base == embedded.NAME or base.endswith(f"/{embedded.NAME}"):
+        return _transformers(embedded.hf_checkpoint(), path, options)
+    return _transformers(base, path, options)  # a hub id: needs a network
+
+
+def _llamacpp(path: Path, options: dict[str, Any]) -> Model:
+    from tutor.models.llamacpp import LlamaCppModel
+
+    return LlamaCppModel(path, **options)
+
+
+def _transformers(path: str | Path, adapter: str | Path | None, options: dict[str, Any]) -> Model:
+    from tutor.models.transformers import TransformersModel
+
+    return TransformersModel.load(path, adapter=adapter, **options)
+
+
+def describe() -> dict[str, Any]:
+    """What ``default`` resolves to and which backends are installed (for ``ta models``)."""
+    try:
+        default: str = str(embedded.gguf_path())
+    except ModelError as exc:
+        default = f"not installed ({exc})"
+    installed = {
+        "llamacpp": _has("llama_cpp") and _has("outlines_core"),
+        "transformers": _has("torch") and _has("transformers") and _has("outlines"),
+        "peft": _has("peft"),
+    }
+    return {"default": default, "cache": str(embedded.cache_dir()), "backends": installed}
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None

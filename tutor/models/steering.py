@@ -1,0 +1,77 @@
+"""Constraints to outlines logits processors, compiled once per (model, constraint).
+
+Both in-process backends (llama.cpp and transformers) are "steerable" outlines models: a
+constraint becomes a logits processor that masks every token which would break it. Compiling a
+JSON schema's index takes from milliseconds to seconds, so each model keeps an LRU cache of its
+generators keyed by the constraint.
+
+Grammar engines (``outlines_core``, ``llguidance``, ``xgrammar``) are outlines' own; which one a
+model uses is a load option. ``benchmarks/speed.py`` measures them side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import OrderedDict
+from typing import Any
+
+from tutor.models.constraints import WHITESPACE_PATTERN, Choices, Constraint, Json, Pattern
+
+GRAMMAR_BACKENDS = ("outlines_core", "llguidance", "xgrammar")
+
+# llguidance takes its JSON whitespace rules from the schema itself; this keeps output compact
+# (one space after ':' and ','), matching outlines_core's WHITESPACE_PATTERN.
+_LLG_JSON_OPTIONS = {"whitespace_flexible": False, "key_separator": ": ", "item_separator": ", "}
+
+
+def to_regex(constraint: Choices | Pattern) -> str:
+    """The regular expression a choices or pattern constraint stands for."""
+    if isinstance(constraint, Choices):
+        return "|".join(re.escape(option) for option in constraint.options)
+    return constraint.pattern
+
+
+def to_outlines_type(constraint: Constraint, grammar_backend: str) -> Any:
+    """The outlines output type for ``constraint`` on ``grammar_backend``."""
+    from outlines.types import JsonSchema, Regex
+
+    if isinstance(constraint, Json):
+        if grammar_backend == "outlines_core":
+            return JsonSchema(constraint.schema_text, whitespace_pattern=WHITESPACE_PATTERN)
+        return JsonSchema(json.dumps({**constraint.schema, "x-guidance": _LLG_JSON_OPTIONS}))
+    if isinstance(constraint, Choices | Pattern):
+        return Regex(to_regex(constraint))
+    raise TypeError(f"unknown constraint {constraint!r}")
+
+
+class GeneratorCache:
+    """outlines generators for one model, compiled on first use, least recently used evicted."""
+
+    def __init__(self, outlines_model: Any, grammar_backend: str = "outlines_core", maxsize: int = 32) -> None:
+        if grammar_backend not in GRAMMAR_BACKENDS:
+            raise ValueError(f"unknown grammar backend {grammar_backend!r}; use one of {GRAMMAR_BACKENDS}")
+        self.outlines_model = outlines_model
+        self.grammar_backend = grammar_backend
+        self.maxsize = maxsize
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self.compiled = 0  # how many generators were built (a cache miss each); tests read it
+
+    def get(self, constraint: Constraint | None) -> Any:
+        """The generator for ``constraint`` (``None``: unconstrained)."""
+        from outlines import Generator
+
+        key = "free" if constraint is None else constraint.key
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        if constraint is None:
+            generator = Generator(self.outlines_model)
+        else:
+            output_type = to_outlines_type(constraint, self.grammar_backend)
+            generator = Generator(self.outlines_model, output_type, backend=self.grammar_backend)
+        self.compiled += 1
+        self._cache[key] = generator
+        if len(self._cache) > self.maxsize:
+            self._cache.popitem(last=False)
+        return generator

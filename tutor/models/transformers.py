@@ -1,0 +1,184 @@
+"""Hugging Face checkpoints (optionally with a PEFT adapter) through transformers + outlines.
+
+Generation is ``model.generate`` with the outlines logits processor compiled for the constraint
+(cached per constraint in :class:`~tutor.models.steering.GeneratorCache`). Scoring runs plain
+batched forward passes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tutor.models.base import Model, ModelError, Sampling
+from tutor.models.constraints import Constraint
+from tutor.models.steering import GeneratorCache
+
+INSTALL_HINT = "install torch and transformers (see README.md; `pip install torch==2.13.0 transformers`)"
+
+
+class TransformersModel(Model):
+    """A transformers causal LM and its tokenizer, behind the one Model API."""
+
+    backend = "transformers"
+
+    def __init__(
+        self, model: Any, tokenizer: Any, *, name: str | None = None, grammar_backend: str = "outlines_core"
+    ) -> None:
+        import outlines
+
+        self.hf = model.eval()
+        self.tokenizer = tokenizer
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.name = name or getattr(model.config, "_name_or_path", "transformers")
+        self.generators = GeneratorCache(outlines.from_transformers(model, tokenizer), grammar_backend)
+        self.batch_size = 8
+        self._lock = threading.RLock()
+
+    @classmethod
+    def load(
+        cls, path: str | Path, *, adapter: str | Path | None = None, grammar_backend: str = "outlines_core"
+    ) -> TransformersModel:
+        """Load a checkpoint directory (or hub id) and, optionally, a PEFT adapter directory on top."""
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as exc:
+            raise ModelError(f"the transformers backend needs torch and transformers: {INSTALL_HINT}") from exc
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(path))
+            model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+        except OSError as exc:
+            raise ModelError(f"transformers could not load {path}: {exc}") from exc
+        name = Path(str(path)).name
+        if adapter is not None:
+            try:
+                from peft import PeftModel
+            except ImportError as exc:
+                raise ModelError("loading an adapter needs peft: `pip install peft`") from exc
+            model = PeftModel.from_pretrained(model, str(adapter))
+            name = f"{name}+{Path(adapter).name}"
+        return cls(model, tokenizer, name=name, grammar_backend=grammar_backend)
+
+    # ---- text ------------------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` (special tokens parsed, none added)."""
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        """The chat through the tokenizer's chat template."""
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    # ---- generation ------------------------------------------------------------------------------
+
+    def _generate_kwargs(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> dict:
+        import torch
+        from transformers import LogitsProcessorList
+
+        inputs = self.tokenizer(self.render(messages), return_tensors="pt", add_special_tokens=False)
+        kwargs: dict[str, Any] = {
+            **inputs,
+            "max_new_tokens": sampling.max_tokens,
+            "do_sample": sampling.temperature > 0,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if sampling.temperature > 0:
+            kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if sampling.seed is not None:
+            torch.manual_seed(sampling.seed)
+        if constraint is not None:
+            processor = self.generators.get(constraint).logits_processor
+            processor.reset()
+            kwargs["logits_processor"] = LogitsProcessorList([processor])
+            kwargs["eos_token_id"] = self.tokenizer.eos_token_id  # the one the outlines index ends on
+        return kwargs
+
+    def _generate(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> str:
+        import torch
+
+        with self._lock, torch.inference_mode():
+            kwargs = self._generate_kwargs(messages, constraint, sampling)
+            out = self.hf.generate(**kwargs)
+            new = out[0, kwargs["input_ids"].shape[1] :]
+            return self.tokenizer.decode(new, skip_special_tokens=True)
+
+    def _stream(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> Iterator[str]:
+        import torch
+        from transformers import TextIteratorStreamer
+
+        with self._lock:
+            kwargs = self._generate_kwargs(messages, constraint, sampling)
+            streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+            errors: list[BaseException] = []
+
+            def run() -> None:
+                try:
+                    with torch.inference_mode():
+                        self.hf.generate(**kwargs, streamer=streamer)
+                except BaseException as exc:  # re-raised in the consumer's thread below
+                    errors.append(exc)
+                    streamer.end()
+
+            thread = threading.Thread(target=run, daemon=True)
+            thread.start()
+            yield from (piece for piece in streamer if piece)
+            thread.join()
+            if errors:
+                raise errors[0]
+
+    # ---- scoring ---------------------------------------------------------------------------------
+
+    def _next_token_logprobs(self, texts: list[str]) -> list[Any]:
+        import torch
+
+        out: list[Any] = []
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                rows = [self.tokenize(t) for t in texts[start : start + self.batch_size]]
+                logits = self._forward_padded(rows, left=True)[:, -1, :]
+                out.extend(torch.log_softmax(logits.float(), dim=-1).numpy())
+        return out
+
+    def _loglikelihood_tokens(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+        import torch
+
+        scores = [0.0] * len(pairs)
+        order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                seqs = [self._context(pairs[i][0]) + pairs[i][1] for i in idx]
+                logprobs = torch.log_softmax(self._forward_padded([s[:-1] for s in seqs]).float(), dim=-1)
+                for row, i in enumerate(idx):
+                    cont = pairs[i][1]
+                    end = len(seqs[row]) - 1
+                    positions = torch.arange(end - len(cont), end)
+                    scores[i] = float(logprobs[row, positions, torch.tensor(cont)].sum())
+        return scores
+
+    def _context(self, ctx: list[int]) -> list[int]:
+        bos = self.tokenizer.bos_token_id
+        if ctx:
+            return ctx
+        return [bos if bos is not None else self.tokenizer.eos_token_id]
+
+    def _forward_padded(self, rows: list[list[int]], left: bool = False) -> Any:
+        """Logits for a batch of token lists, padded (right, or left so the last position aligns)."""
+        import torch
+
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            span = slice(width - len(r), width) if left else slice(0, len(r))
+            ids[i, span] = torch.tensor(r)
+            mask[i, span] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        return self.hf(input_ids=ids, attention_mask=mask, position_ids=positions).logits
