@@ -173,4 +173,5 @@ def _check_schema(schema: dict[str, Any], where: str = "schema") -> dict[str, An
 
 
 def _canonical(schema: dict[str, Any]) -> str:
-    return json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    # Keys keep their order: properties are generated in schema order (reasoning before answer).
+    return json.dumps(schema, separators=(",", ":"))
