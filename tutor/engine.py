@@ -27,8 +27,12 @@ def constraint_of(response_format: Any) -> dict[str, Any] | None:
         return response_format.model_json_schema()
     kind = response_format.get("type")
     if kind == "json_schema":
-        spec = response_format.get("json_schema", {})
-        return spec.get("schema", spec)
+        # lm15 carries {"type", "name", "schema", "strict"}; OpenAI's wire nests it under "json_schema".
+        spec = response_format.get("json_schema", response_format)
+        schema = spec.get("schema")
+        if not isinstance(schema, dict) or not schema:
+            raise ValueError(f"response_format json_schema carries no schema: {response_format!r}")
+        return schema
     if kind == "json_object":
         return {"type": "object"}
     if kind == "text":
@@ -48,9 +52,9 @@ def request_messages(request: Any) -> list[dict[str, str]]:
     return messages
 
 
-def request_sampling(config: Any) -> dict[str, Any]:
-    """Model.generate keyword arguments from a Request's config."""
-    sampling: dict[str, Any] = {"max_tokens": config.max_tokens or DEFAULT_MAX_TOKENS}
+def request_sampling(config: Any, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Model.generate keyword arguments from a Request's config (over the engine's defaults)."""
+    sampling: dict[str, Any] = {**(defaults or {}), "max_tokens": config.max_tokens or DEFAULT_MAX_TOKENS}
     if config.temperature is not None:
         sampling["temperature"] = float(config.temperature)
     if config.top_p is not None:
@@ -68,8 +72,10 @@ class TutorEngine:
     supports_reasoning = False
     supported_params = frozenset({"response_format", "temperature", "max_tokens", "top_p", "seed"})
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Model, **sampling: Any) -> None:
+        """Serve ``model``; ``sampling`` (e.g. ``repetition_penalty=1.2``) applies to every request."""
         self.model = model
+        self.sampling = sampling
 
     def complete(self, request: Any) -> Any:
         """Answer one Request with one Response."""
@@ -77,7 +83,7 @@ class TutorEngine:
 
         validate_request(request)
         schema = constraint_of(request.config.response_format)
-        text = self.model.generate(request_messages(request), schema, **request_sampling(request.config))
+        text = self.model.generate(request_messages(request), schema, **request_sampling(request.config, self.sampling))
         return self._response(text)
 
     def stream(self, request: Any) -> Iterator[Any]:
@@ -88,7 +94,7 @@ class TutorEngine:
         validate_request(request)
         schema = constraint_of(request.config.response_format)
         yield StreamStartEvent(model=self.model.name)
-        pieces = self.model.stream(request_messages(request), schema, **request_sampling(request.config))
+        pieces = self.model.stream(request_messages(request), schema, **request_sampling(request.config, self.sampling))
         for piece in pieces:
             yield StreamDeltaEvent(delta=TextDelta(text=piece, part_index=0))
         yield StreamEndEvent(finish_reason="stop", usage=Usage(input_tokens=0, output_tokens=0, total_tokens=0))
@@ -108,10 +114,14 @@ class TutorEngine:
         )
 
 
-def make_lm(model: Model, **kwargs: Any) -> Any:
-    """A ``dspy.LM`` that runs ``model`` through :class:`TutorEngine` (no disk cache, no retries)."""
+def make_lm(model: Model, sampling: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """A ``dspy.LM`` that runs ``model`` through :class:`TutorEngine` (no disk cache, no retries).
+
+    ``sampling`` holds Model-level defaults DSPy has no field for (``repetition_penalty``);
+    ``kwargs`` go to ``dspy.LM`` (``max_tokens``, ``temperature``, ...).
+    """
     import dspy
 
     kwargs.setdefault("cache", False)
     kwargs.setdefault("num_retries", 0)
-    return dspy.LM(f"tutor/{model.backend}", engine=TutorEngine(model), **kwargs)
+    return dspy.LM(f"tutor/{model.backend}", engine=TutorEngine(model, **(sampling or {})), **kwargs)

@@ -1,14 +1,16 @@
 """The teaching-assistant program: explain a concept or answer a student's question, with history.
 
 :class:`Tutor` is an ordinary ``dspy.Module`` over one signature, so DSPy optimizers work on it
-unchanged. ``forward`` runs through ``dspy.LM`` (our engine; the JSON answer is constrained, so it
-always parses). ``stream`` formats the very same prompt with the same adapter and demos, streams it
-from the model, and yields the answer field's text as it is decoded.
+unchanged. It speaks to the model through :class:`ChatTurnsAdapter`: the signature's instructions
+become the system prompt, demos and history become real chat turns, and the reply is plain prose.
+A small instruction-tuned model answers far better in the chat format it was trained on than
+inside a JSON envelope, and prose needs no parsing, so nothing can fail to parse.
+``forward`` runs through ``dspy.LM`` (our engine); ``stream`` sends the very same messages to the
+model and yields the answer as it is decoded.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -18,11 +20,11 @@ from tutor.models.base import Model
 
 INSTRUCTIONS = """You are a patient, precise teaching assistant for a machine-learning course.
 Answer the student's question or explain the concept they name: start with the core idea in one or two
-plain sentences, then give an intuition or a small concrete example, and name a common misconception when
-there is one. Use the conversation history for follow-up questions. Be correct and brief (under 200
-words); if you are not sure, say so instead of inventing facts."""
+plain sentences, then give an intuition or a small concrete example. Use the conversation for follow-up
+questions. Be correct and brief (under 150 words); if you are not sure, say so instead of inventing facts."""
 
-ANSWER_MAX_TOKENS = 400
+ANSWER_MAX_TOKENS = 320
+ANSWER_SAMPLING = {"repetition_penalty": 1.3}  # a 135M model otherwise repeats its first sentence
 
 
 class Explain(dspy.Signature):
@@ -31,6 +33,63 @@ class Explain(dspy.Signature):
     history: dspy.History = dspy.InputField(desc="the conversation so far")
     question: str = dspy.InputField(desc="the student's question, or a concept to explain")
     answer: str = dspy.OutputField(desc="the teaching assistant's reply, in plain prose")
+
+
+class ChatTurnsAdapter(dspy.Adapter):
+    """A DSPy adapter for signatures with one text output, in the model's own chat format.
+
+    System message: the signature's instructions. User turns: the input fields (a lone field as its
+    bare value). Assistant turns: the output field's value. The whole reply is the output field.
+    """
+
+    def format_system_message(self, signature: type[dspy.Signature]) -> str:
+        """The instructions alone: field markers would only confuse a small model."""
+        return signature.instructions
+
+    def format_field_description(self, signature: type[dspy.Signature]) -> str:
+        """Nothing: the chat format needs no field descriptions."""
+        return ""
+
+    def format_field_structure(self, signature: type[dspy.Signature]) -> str:
+        """Nothing: the reply is plain prose."""
+        return ""
+
+    def format_task_description(self, signature: type[dspy.Signature]) -> str:
+        """The signature's instructions."""
+        return signature.instructions
+
+    def format_user_message_content(
+        self,
+        signature: type[dspy.Signature],
+        inputs: dict[str, Any],
+        prefix: str = "",
+        suffix: str = "",
+        main_request: bool = False,
+    ) -> str:
+        """The input values; named when there is more than one."""
+        names = [n for n in signature.input_fields if n in inputs and not isinstance(inputs[n], dspy.History)]
+        if len(names) == 1:
+            body = str(inputs[names[0]])
+        else:
+            body = "\n".join(f"{n}: {inputs[n]}" for n in names)
+        return "\n".join(part for part in (prefix, body, suffix) if part)
+
+    def format_assistant_message_content(
+        self, signature: type[dspy.Signature], outputs: dict[str, Any], missing_field_message: str | None = None
+    ) -> str:
+        """The output field's value."""
+        return str(outputs.get(_output_name(signature), missing_field_message or ""))
+
+    def parse(self, signature: type[dspy.Signature], completion: str) -> dict[str, Any]:
+        """The whole reply is the one output field."""
+        return {_output_name(signature): completion.strip()}
+
+
+def _output_name(signature: type[dspy.Signature]) -> str:
+    names = list(signature.output_fields)
+    if len(names) != 1 or signature.output_fields[names[0]].annotation is not str:
+        raise ValueError(f"ChatTurnsAdapter serves signatures with one str output field, not {names}")
+    return names[0]
 
 
 def to_history(turns: Sequence[Any] | None) -> dspy.History:
@@ -58,9 +117,9 @@ class Tutor(dspy.Module):
         from tutor.engine import make_lm
 
         self.model = model
-        self.adapter = adapter or dspy.JSONAdapter()
+        self.adapter = adapter or ChatTurnsAdapter()
         self.respond = dspy.Predict(Explain)
-        self.lm = make_lm(model, max_tokens=ANSWER_MAX_TOKENS)
+        self.lm = make_lm(model, sampling=ANSWER_SAMPLING, max_tokens=ANSWER_MAX_TOKENS)
 
     def forward(self, question: str, history: Sequence[Any] | None = None) -> dspy.Prediction:
         """Answer ``question`` given ``history``; returns a Prediction with ``answer``."""
@@ -68,74 +127,18 @@ class Tutor(dspy.Module):
         with dspy.context(lm=self.lm, adapter=self.adapter):
             return self.respond(question=question, history=to_history(history))
 
+    def messages(self, question: str, history: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        """The chat the model sees for ``question``: what ``forward`` sends through DSPy."""
+        inputs = {"question": _check_question(question), "history": to_history(history)}
+        return self.adapter.format(self.respond.signature, demos=self.respond.demos, inputs=inputs)
+
     def stream(self, question: str, history: Sequence[Any] | None = None, **sampling: Any) -> Iterator[str]:
         """Yield the answer's text as it is decoded (the pieces join to the full answer)."""
-        question = _check_question(question)
-        signature = self.respond.signature
-        messages = self.adapter.format(
-            signature, demos=self.respond.demos, inputs={"question": question, "history": to_history(history)}
-        )
-        schema = {
-            "type": "object",
-            "properties": {"answer": {"type": "string"}},
-            "required": ["answer"],
-            "additionalProperties": False,
-        }
-        sampling.setdefault("max_tokens", ANSWER_MAX_TOKENS)
-        reader = JsonFieldReader()
-        for piece in self.model.stream(messages, schema, **sampling):
-            text = reader.feed(piece)
-            if text:
-                yield text
+        sampling = {**ANSWER_SAMPLING, "max_tokens": ANSWER_MAX_TOKENS, **sampling}
+        yield from self.model.stream(self.messages(question, history), **sampling)
 
 
 def _check_question(question: str) -> str:
     if not isinstance(question, str) or not question.strip():
         raise ValueError("the question is empty: type a question or a concept to explain")
     return question.strip()
-
-
-class JsonFieldReader:
-    """Reads the value of the one string field of a streamed ``{"field": "..."}`` document, as it grows."""
-
-    def __init__(self) -> None:
-        self.raw = ""
-        self.emitted = 0
-
-    def feed(self, piece: str) -> str:
-        """Add streamed JSON text; return the newly decoded part of the string value."""
-        self.raw += piece
-        value = _partial_string(self.raw)
-        new = value[self.emitted :]
-        self.emitted = len(value)
-        return new
-
-
-def _partial_string(raw: str) -> str:
-    start = raw.find('"', raw.find(":") + 1) if ":" in raw else -1
-    if start < 0:
-        return ""
-    body = raw[start + 1 :]
-    end = _closing_quote(body)
-    if end is not None:
-        body = body[:end]
-    # Drop a trailing, incomplete escape so the prefix decodes.
-    for cut in range(0, 7):
-        candidate = body[: len(body) - cut] if cut else body
-        try:
-            return json.loads(f'"{candidate}"')
-        except json.JSONDecodeError:
-            continue
-    return ""
-
-
-def _closing_quote(body: str) -> int | None:
-    escaped = False
-    for i, ch in enumerate(body):
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == '"':
-            return i
-    return None

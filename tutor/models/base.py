@@ -27,6 +27,7 @@ from tutor.models.constraints import (
     Choices,
     Constraint,
     ConstraintViolation,
+    Json,
     OutputType,
     Pattern,
     to_constraint,
@@ -49,11 +50,13 @@ class Sampling:
     temperature: float = 0.0  # 0 = greedy (argmax); > 0 samples
     top_p: float = 1.0  # nucleus sampling mass, used only when temperature > 0
     seed: int | None = None  # makes sampling repeatable on one backend and machine
+    repetition_penalty: float = 1.0  # > 1 discourages tokens already generated (small models loop)
 
     def __post_init__(self) -> None:
         assert self.max_tokens >= 1, f"max_tokens must be at least 1, got {self.max_tokens}"
         assert self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}"
         assert 0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}"
+        assert self.repetition_penalty > 0, f"repetition_penalty must be > 0, got {self.repetition_penalty}"
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,10 @@ def split_continuation(model: Model, context: str, continuation: str) -> tuple[l
     return ctx, whole[len(ctx) :]
 
 
+def _bounded(constraint: Constraint | None, sampling: Sampling) -> Constraint | None:
+    return constraint.bounded(sampling.max_tokens) if isinstance(constraint, Json) else constraint
+
+
 def _softmax(scores: Sequence[float]) -> list[float]:
     top = max(scores)
     exps = [math.exp(s - top) for s in scores]
@@ -125,8 +132,8 @@ class Model(ABC):
             ConstraintViolation: if even a retry with twice the token budget ends invalid
                 (a long JSON cut off by ``max_tokens``): raise ``max_tokens`` or bound the schema.
         """
-        constraint = to_constraint(output_type)
         params = Sampling(**sampling)
+        constraint = _bounded(to_constraint(output_type), params)
         text = self._generate(to_messages(messages), constraint, params)
         if constraint is None:
             return text
@@ -145,9 +152,10 @@ class Model(ABC):
         The check runs when decoding ends: a stream whose whole text breaks the constraint raises
         :class:`ConstraintViolation` after its last piece.
         """
-        constraint = to_constraint(output_type)
+        params = Sampling(**sampling)
+        constraint = _bounded(to_constraint(output_type), params)
         pieces = []
-        for piece in self._stream(to_messages(messages), constraint, Sampling(**sampling)):
+        for piece in self._stream(to_messages(messages), constraint, params):
             pieces.append(piece)
             yield piece
         if constraint is not None:

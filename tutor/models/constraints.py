@@ -66,8 +66,26 @@ class Json(Constraint):
 
     @property
     def key(self) -> str:  # type: ignore[override]
-        """Cache key: the canonical schema text."""
-        return "json:" + self.schema_text
+        """Cache key: the schema without its annotations (titles and descriptions shape no output)."""
+        return "json:" + _canonical(_strip_annotations(self.schema))
+
+    def bounded(self, max_tokens: int) -> Json:
+        """The same schema with every unbounded string given a ``maxLength`` that fits ``max_tokens``.
+
+        A small model can ramble inside a JSON string, or list items forever, until the token limit cuts
+        the document off, invalid. Arrays without ``maxItems`` get :data:`ARRAY_CAP`; a string that must
+        close within N characters closes within N tokens (a token is at least one character), so
+        sharing the budget among the schema's strings guarantees a complete document. Texts valid under
+        the bounded schema are valid under the original.
+        """
+        schema = self.schema
+        _bound_arrays(schema)
+        slots = _string_slots(schema)
+        if not slots:
+            return self if schema == self.schema else Json(_canonical(schema), model=self.model)
+        cap = max(8, (max_tokens - 32) // slots - 4)  # 4: the quotes and separator around each string
+        _bound_strings(schema, cap)
+        return Json(_canonical(schema), model=self.model)
 
     def check(self, text: str) -> None:
         """Parse ``text`` and validate it against the schema."""
@@ -170,6 +188,62 @@ def _check_schema(schema: dict[str, Any], where: str = "schema") -> dict[str, An
     except jsonschema.SchemaError as exc:
         raise OutputTypeError(f"{where} is not a valid JSON schema: {exc.message}") from exc
     return schema
+
+
+def _strip_annotations(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_strip_annotations(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    # A string-valued "title" is an annotation; a dict-valued one is a property named "title".
+    return {k: _strip_annotations(v) for k, v in node.items() if not (k in _ANNOTATIONS and isinstance(v, str))}
+
+
+_ANNOTATIONS = ("title", "description", "$schema", "$comment")
+
+
+ARRAY_CAP = 8  # items in an array whose schema sets no maxItems
+
+
+def _bound_arrays(node: Any) -> None:
+    if isinstance(node, list):
+        for n in node:
+            _bound_arrays(n)
+    elif isinstance(node, dict):
+        if node.get("type") == "array" and "maxItems" not in node:
+            node["maxItems"] = max(ARRAY_CAP, int(node.get("minItems", 0)))
+        for value in node.values():
+            _bound_arrays(value)
+
+
+def _is_free_string(node: dict[str, Any]) -> bool:
+    kind = node.get("type")
+    is_string = kind == "string" or (isinstance(kind, list) and "string" in kind)
+    return is_string and not any(k in node for k in ("maxLength", "enum", "const", "pattern", "format"))
+
+
+def _string_slots(node: Any, repeat: int = 1) -> int:
+    """How many unbounded strings a document may hold (arrays count their maxItems, else 5)."""
+    if isinstance(node, list):
+        return sum(_string_slots(n, repeat) for n in node)
+    if not isinstance(node, dict):
+        return 0
+    count = repeat if _is_free_string(node) else 0
+    for key, value in node.items():
+        inner = repeat * min(int(node.get("maxItems", 5)), 20) if key == "items" else repeat
+        count += _string_slots(value, inner)
+    return count
+
+
+def _bound_strings(node: Any, cap: int) -> None:
+    if isinstance(node, list):
+        for n in node:
+            _bound_strings(n, cap)
+    elif isinstance(node, dict):
+        if _is_free_string(node):
+            node["maxLength"] = cap
+        for value in node.values():
+            _bound_strings(value, cap)
 
 
 def _canonical(schema: dict[str, Any]) -> str:

@@ -15,6 +15,8 @@ import numpy as np
 
 from tutor.models.base import Sampling
 
+REPETITION_WINDOW = 64  # how many recent tokens the repetition penalty looks at (llama.cpp's default)
+
 
 @dataclass
 class Steer:
@@ -42,9 +44,23 @@ class Steer:
         self.guide.advance(token_id=token, return_tokens=False)
 
 
-def pick_token(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator, mask: np.ndarray | None) -> int:
-    """Choose the next token from ``logits`` (restricted to ``mask``): argmax, or a sample."""
+def pick_token(
+    logits: np.ndarray,
+    sampling: Sampling,
+    rng: np.random.Generator,
+    mask: np.ndarray | None,
+    generated: list[int] | None = None,
+) -> int:
+    """Choose the next token from ``logits`` (restricted to ``mask``): argmax, or a sample.
+
+    ``generated`` (the answer's tokens so far) feeds the repetition penalty, applied as in
+    transformers: positive logits divided by it, negative ones multiplied.
+    """
     scores = logits.astype(np.float64, copy=True)
+    if sampling.repetition_penalty != 1.0 and generated:
+        seen = np.unique(np.asarray(generated[-REPETITION_WINDOW:]))
+        penalised = scores[seen]
+        scores[seen] = np.where(penalised > 0, penalised / sampling.repetition_penalty, penalised * sampling.repetition_penalty)
     if mask is not None:
         scores[~mask] = -np.inf
     if sampling.temperature == 0:

@@ -27,9 +27,8 @@ import numpy as np
 from tutor.models.base import Model, ModelError, Sampling
 from tutor.models.chat_template import render_chat
 from tutor.models.constraints import Constraint, Json
-from tutor.models.constraints import WHITESPACE_PATTERN as _WS
 from tutor.models.decoding import Steer, log_softmax, pick_token
-from tutor.models.steering import to_regex
+from tutor.models.steering import json_regex, to_regex
 
 INSTALL_HINT = "install it with `pip install llama-cpp-python` (or reinstall this project: see README.md)"
 
@@ -144,17 +143,13 @@ class LlamaCppModel(Model):
 
     def _compile(self, constraint: Constraint) -> Any:
         from outlines_core import Index
-        from outlines_core.json_schema import build_regex_from_schema
 
         if self._core_vocab is None:
             import outlines
             from outlines.backends.outlines_core import OutlinesCoreBackend
 
             self._core_vocab = OutlinesCoreBackend(outlines.from_llamacpp(self.llama)).vocabulary
-        if isinstance(constraint, Json):
-            regex = build_regex_from_schema(constraint.schema_text, _WS)
-        else:
-            regex = to_regex(constraint)  # type: ignore[arg-type]
+        regex = json_regex(constraint) if isinstance(constraint, Json) else to_regex(constraint)  # type: ignore[arg-type]
         return Index(regex, self._core_vocab)
 
     def _generate(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> str:
@@ -171,13 +166,14 @@ class LlamaCppModel(Model):
                 )
             rng = np.random.default_rng(sampling.seed)
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            start = len(tokens)
             for _ in range(budget):
                 mask = steer.allowed() if steer is not None else None
                 if mask is not None and np.count_nonzero(mask) == 1:
                     token = int(np.flatnonzero(mask)[0])  # no choice left: skip the forward pass
                 else:
                     # _forward decodes every token since the last pass (forced ones too) in one batch.
-                    token = pick_token(self._forward(tokens)[0], sampling, rng, mask)
+                    token = pick_token(self._forward(tokens)[0], sampling, rng, mask, tokens[start:])
                 if self._is_end(token, steer):
                     break
                 tokens.append(token)

@@ -32,13 +32,29 @@ def to_regex(constraint: Choices | Pattern) -> str:
     return constraint.pattern
 
 
+MAX_DIGITS = 15  # a float64 holds ~15-17 significant digits; more is a model stuck on "9999..."
+
+
+def json_regex(constraint: Json) -> str:
+    """The regex outlines_core compiles for a JSON schema, with compact whitespace and bounded digit runs.
+
+    JSON schema cannot bound how many digits a number has, and a small model will happily write
+    ``0.99999...`` until the token limit. Every unbounded digit run becomes at most MAX_DIGITS digits:
+    the accepted texts are a subset of the schema's, so they still validate.
+    """
+    from outlines_core.json_schema import build_regex_from_schema
+
+    regex = build_regex_from_schema(constraint.schema_text, WHITESPACE_PATTERN)
+    return regex.replace("[0-9]*", f"[0-9]{{0,{MAX_DIGITS}}}").replace("[0-9]+", f"[0-9]{{1,{MAX_DIGITS}}}")
+
+
 def to_outlines_type(constraint: Constraint, grammar_backend: str) -> Any:
     """The outlines output type for ``constraint`` on ``grammar_backend``."""
     from outlines.types import JsonSchema, Regex
 
     if isinstance(constraint, Json):
         if grammar_backend == "outlines_core":
-            return JsonSchema(constraint.schema_text, whitespace_pattern=WHITESPACE_PATTERN)
+            return Regex(json_regex(constraint))
         return JsonSchema(json.dumps({**constraint.schema, "x-guidance": _LLG_JSON_OPTIONS}))
     if isinstance(constraint, Choices | Pattern):
         return Regex(to_regex(constraint))

@@ -85,6 +85,7 @@ class TransformersModel(Model):
             "max_new_tokens": sampling.max_tokens,
             "do_sample": sampling.temperature > 0,
             "pad_token_id": self.tokenizer.pad_token_id,
+            "repetition_penalty": sampling.repetition_penalty,
         }
         if sampling.temperature > 0:
             kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)

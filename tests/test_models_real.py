@@ -1,0 +1,106 @@
+"""The Model API on the real embedded model, on both backends; every constrained output is validated."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Literal
+
+import jsonschema
+import pytest
+from pydantic import BaseModel, Field
+
+from tutor.models import ModelError, Regex
+
+QUIZLIKE = {
+    "type": "object",
+    "properties": {
+        "question": {"type": "string", "maxLength": 120},
+        "options": {"type": "array", "items": {"type": "string", "maxLength": 40}, "minItems": 4, "maxItems": 4},
+        "answer": {"type": "string", "enum": ["A", "B", "C", "D"]},
+        "meta": {
+            "type": "object",
+            "properties": {"difficulty": {"enum": ["easy", "hard"]}, "points": {"type": "integer"}},
+            "required": ["difficulty", "points"],
+        },
+    },
+    "required": ["question", "options", "answer", "meta"],
+}
+
+
+class Concept(BaseModel):
+    name: str = Field(max_length=40)
+    kind: Literal["supervised", "unsupervised", "reinforcement"]
+    examples: list[str] = Field(min_length=1, max_length=3)
+
+
+def test_json_schema_dict_nested_enums_and_bounded_arrays(any_model) -> None:
+    text = any_model.generate("Write a multiple-choice question about gradient descent as JSON.", QUIZLIKE, max_tokens=300)
+    value = json.loads(text)
+    jsonschema.validate(value, QUIZLIKE)
+    assert len(value["options"]) == 4
+
+
+def test_pydantic_model(any_model) -> None:
+    text = any_model.generate("Describe k-means clustering as JSON.", Concept, max_tokens=200)
+    concept = Concept.model_validate_json(text)
+    assert 1 <= len(concept.examples) <= 3
+
+
+def test_choices_and_regex(any_model) -> None:
+    options = ["overfitting", "underfitting", "regularization"]
+    assert any_model.generate("A model that memorises its training set is...", options) in options
+    phone = any_model.generate("Give me a phone number.", Regex(r"\(\d{3}\) \d{3}-\d{4}"))
+    Regex(r"\(\d{3}\) \d{3}-\d{4}")  # the pattern compiles
+    import re
+
+    assert re.fullmatch(r"\(\d{3}\) \d{3}-\d{4}", phone), phone
+
+
+def test_schema_file(any_model, tmp_path) -> None:
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}))
+    assert isinstance(json.loads(any_model.generate("Is the sky blue?", path, max_tokens=20))["ok"], bool)
+
+
+def test_stream_joins_to_the_greedy_answer(any_model) -> None:
+    prompt = "Name one optimizer used to train neural networks."
+    pieces = list(any_model.stream(prompt, max_tokens=24))
+    assert len(pieces) > 1, "stream should yield the answer in pieces"
+    assert "".join(pieces) == any_model.generate(prompt, max_tokens=24)
+
+
+def test_choose_is_a_distribution_over_the_letters(any_model) -> None:
+    prompt = "Which is a fruit? A) car B) apple C) chair D) road\nAnswer with the letter only."
+    picks = any_model.choose([prompt, prompt + " "], ["A", "B", "C", "D"])
+    for pick in picks:
+        assert pick.answer in "ABCD"
+        assert math.isclose(sum(pick.probs.values()), 1.0, rel_tol=1e-6)
+        assert pick.answer == max(pick.probs, key=pick.probs.get)
+
+
+def test_loglikelihood_prefers_the_true_continuation(any_model) -> None:
+    good, bad = any_model.loglikelihood([("The capital of France is", " Paris"), ("The capital of France is", " pizza")])
+    assert good < 0 and bad < good
+
+
+def test_backends_agree_on_scores(llama_model, hf_model) -> None:
+    # Same weights (Q4_1 dequantized), different kernels: log-probs agree closely.
+    pairs = [("Water boils at 100 degrees", " Celsius"), ("The opposite of hot is", " cold")]
+    for a, b in zip(llama_model.loglikelihood(pairs), hf_model.loglikelihood(pairs), strict=True):
+        assert abs(a - b) < 0.5, (a, b)
+
+
+def test_self_check_catches_unconstrained_decoding(llama_model, monkeypatch) -> None:
+    # Simulate outlines' failure mode on llama.cpp: the constraint silently does nothing.
+    monkeypatch.setattr(type(llama_model), "_steer", lambda self, constraint: None)
+    with pytest.raises(ModelError, match="constrained decoding is not active"):
+        llama_model.self_check()
+
+
+def test_compiled_grammars_are_cached(llama_model) -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    llama_model.generate("Pick a number.", schema, max_tokens=10)
+    compiled = len(llama_model._indexes)
+    llama_model.generate("Pick another number.", schema, max_tokens=10)
+    assert len(llama_model._indexes) == compiled
