@@ -106,12 +106,12 @@ class QuizRun:
 
     def answer(self, index: int, letter: str) -> Any:
         """Grade ``letter`` for question ``index`` (0-based) through quizgen's grader; remembered for the score."""
-        from quizgen import QuizSession
-
         if not 0 <= index < len(self.items):
             raise ValueError(f"there is no question {index + 1}: the quiz has {len(self.items)} so far")
         if letter not in "ABCD" or len(letter) != 1:
             raise ValueError(f"answer with one of A, B, C or D, not {letter!r}")
+        from quizgen import QuizSession
+
         self.feedback[index] = QuizSession(self.quiz()).answer(index, letter)
         return self.feedback[index]
 

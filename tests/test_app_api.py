@@ -1,0 +1,109 @@
+"""The app's API through gradio_client, against a launched app on the real embedded model."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+
+import pytest
+
+import app
+
+
+class RecordingTutor:
+    """The real tutor, recording the history each question arrives with (to see whose history it was)."""
+
+    def __init__(self, tutor) -> None:
+        self.tutor = tutor
+        self.calls: list[tuple[str, list]] = []
+
+    def stream(self, question, history=None):
+        self.calls.append((question, list(history or [])))
+        yield from self.tutor.stream(question, history)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(llama_model):
+    tutor, agent = app.make_programs(llama_model)
+    recording = RecordingTutor(tutor)
+    demo = app.build_app(recording, agent)
+    port = free_port()
+    app.launch(demo, port=port, block=False)
+    yield f"http://127.0.0.1:{port}/", recording
+    demo.close()
+
+
+def client(url):
+    from gradio_client import Client
+
+    return Client(url, verbose=False)
+
+
+def test_chat_streams_and_keeps_history_per_client(served):
+    url, recording = served
+    alice, bob = client(url), client(url)
+    job = alice.submit("What is overfitting?", api_name="/chat")
+    partials = list(job)
+    final = job.result()
+    assert len(final.strip()) > 20, final
+    assert len(partials) >= 3, f"expected a streamed reply, got {len(partials)} updates"
+    assert all(b.startswith(a) for a, b in zip(partials, partials[1:], strict=False)), "each update extends the last"
+    assert partials[-1] == final
+
+    alice.predict("Give an example of it.", api_name="/chat")
+    bob.predict("What is a learning rate?", api_name="/chat")
+    by_question = {q: h for q, h in recording.calls}
+    assert by_question["Give an example of it."] == [
+        {"role": "user", "content": "What is overfitting?"},
+        {"role": "assistant", "content": final},
+    ]
+    assert by_question["What is a learning rate?"] == [], "another client's history leaked into bob's"
+
+
+def test_chat_rejects_an_empty_question_with_a_message(served):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="empty"):
+        client(served[0]).predict("   ", api_name="/chat")
+
+
+def test_quizzes_are_schema_valid_graded_right_and_kept_per_client(served):
+    pytest.importorskip("quizgen.export", reason="quizgen is not installed")
+    from quizgen import export
+
+    url = served[0]
+    alice, bob = client(url), client(url)
+    results: dict[str, str] = {}
+
+    def take(name, c, topic, n):
+        results[name] = c.predict(topic, n, "easy", api_name="/quiz")
+
+    threads = [
+        threading.Thread(target=take, args=("alice", alice, "overfitting in machine learning", 3)),
+        threading.Thread(target=take, args=("bob", bob, "the softmax function", 2)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    quizzes = {name: export.from_json(text) for name, text in results.items()}  # validates against the schema
+    assert len(quizzes["alice"].questions) == 3 and len(quizzes["bob"].questions) == 2
+    assert quizzes["alice"].topic.startswith("overfitting") and quizzes["bob"].topic.startswith("the softmax")
+
+    for name, c in (("alice", alice), ("bob", bob)):
+        question = app._question(quizzes[name].questions[0])
+        assert len(question.options) == 4 and question.answer in "ABCD"
+        right = json.loads(c.predict(1, question.answer, api_name="/answer"))
+        assert right["correct"] is True and right["right_letter"] == question.answer
+        assert right["explanation"] == question.explanation, f"{name} was graded on someone else's quiz"
+        wrong_letter = next(letter for letter in "ABCD" if letter != question.answer)
+        wrong = json.loads(c.predict(1, wrong_letter, api_name="/answer"))
+        assert wrong["correct"] is False and wrong["right_letter"] == question.answer
+        assert wrong["why_wrong"], "a wrong answer says why it was wrong"

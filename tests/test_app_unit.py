@@ -1,0 +1,110 @@
+"""The app's seams as pure functions, and the page's wiring (no server, no model)."""
+
+from __future__ import annotations
+
+import pytest
+
+import app
+
+
+class EchoTutor:
+    """Streams the question back word by word and records the history it was given."""
+
+    def __init__(self) -> None:
+        self.histories: list = []
+
+    def stream(self, question: str, history=None):
+        if not question.strip():
+            raise ValueError("the question is empty: type a question")
+        self.histories.append(history)
+        for word in question.split():
+            yield word + " "
+
+
+def test_normalize_history_accepts_browser_content_blocks():
+    browser = [
+        {"role": "user", "content": [{"type": "text", "text": "What is a tensor?"}], "metadata": None},
+        {"role": "assistant", "content": [{"type": "text", "text": "An array "}, {"type": "text", "text": "of numbers."}]},
+        {"role": "user", "content": [{"type": "file", "file": {"path": "/tmp/x.png"}}]},  # a file: no text, dropped
+    ]
+    assert app.normalize_history(browser) == [
+        {"role": "user", "content": "What is a tensor?"},
+        {"role": "assistant", "content": "An array of numbers."},
+    ]
+
+
+def test_normalize_history_accepts_client_strings_and_pairs():
+    client = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+    assert app.normalize_history(client) == client
+    assert app.normalize_history([("Q1", "A1"), ("Q2", None)]) == [
+        {"role": "user", "content": "Q1"},
+        {"role": "assistant", "content": "A1"},
+        {"role": "user", "content": "Q2"},
+    ]
+    assert app.normalize_history(None) == []
+    assert app.normalize_history([{"role": "system", "content": "ignored"}]) == []
+
+
+def test_message_text_of_each_shape():
+    assert app.message_text("plain") == "plain"
+    assert app.message_text({"type": "text", "text": "block"}) == "block"
+    assert app.message_text([{"type": "text", "text": "a"}, {"type": "file", "file": {}}, "b"]) == "ab"
+    assert app.message_text(None) == ""
+
+
+def test_stream_reply_grows_and_turns_bad_input_into_a_page_error():
+    import gradio as gr
+
+    tutor = EchoTutor()
+    history = [{"role": "user", "content": [{"type": "text", "text": "earlier"}]}]
+    assert list(app.stream_reply(tutor, "one two", history)) == ["one ", "one two "]
+    assert tutor.histories[0] == [{"role": "user", "content": "earlier"}]
+    with pytest.raises(gr.Error, match="empty"):
+        list(app.stream_reply(tutor, "  ", []))
+
+
+def test_read_source_prefers_pasted_text_and_caps_uploads(tmp_path):
+    upload = tmp_path / "notes.txt"
+    upload.write_text("x" * (app.SOURCE_MAX_CHARS + 500))
+    assert app.read_source("  pasted  ", str(upload)) == "pasted"
+    assert len(app.read_source("", str(upload))) == app.SOURCE_MAX_CHARS
+    assert app.read_source("", None) is None
+
+
+def test_resolve_runs_accepts_only_listed_run_names(tmp_path):
+    (tmp_path / "run-a").mkdir()
+    (tmp_path / "run-b").mkdir()
+    (tmp_path / "file.txt").write_text("not a run")
+    assert sorted(app.list_runs(tmp_path)) == ["run-a", "run-b"]
+    assert app.resolve_runs(["run-a"], tmp_path) == [tmp_path / "run-a"]
+    for bad in (["../etc"], ["/etc"], ["file.txt"]):
+        with pytest.raises(ValueError, match="Refresh"):
+            app.resolve_runs(bad, tmp_path)
+    assert app.list_runs(tmp_path / "missing") == []
+
+
+def test_quiz_run_rejects_bad_answers_before_grading():
+    run = app.QuizRun("topic", 3)
+    with pytest.raises(ValueError, match="no question 1"):
+        run.answer(0, "A")
+    assert app.question_markdown(run, 0).startswith("*No quiz yet")
+    assert app.option_choices(run, 0) == [] and app.score_markdown(run) == ""
+
+
+def test_every_model_event_shares_one_lane_and_the_queue_is_bounded():
+    demo = app.build_app(EchoTutor(), None, queue_max=5)
+    fns = list(demo.fns.values())
+    named = {fn.api_name: fn for fn in fns if fn.api_visibility == "public"}
+    assert set(named) == {"chat", "quiz", "answer"}, f"public API: {sorted(named)}"
+    model_fns = [fn for fn in fns if fn.concurrency_id == app.MODEL_LANE]
+    # The two chat triggers on the page, /chat and /quiz (the quiz tab is off without an agent).
+    assert len(model_fns) == 4, [fn.name for fn in model_fns]
+    assert all(fn.concurrency_limit == 1 for fn in model_fns)
+    assert named["answer"].concurrency_id != app.MODEL_LANE, "grading must not wait for the model"
+    assert demo._queue.max_size == 5
+
+
+def test_quiz_tab_degrades_with_a_clear_message_without_an_agent():
+    demo = app.build_app(EchoTutor(), None)
+    texts = [str(block.value) for block in demo.blocks.values() if type(block).__name__ == "Markdown"]
+    assert any("Quizzes are unavailable" in t for t in texts)
