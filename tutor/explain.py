@@ -23,8 +23,8 @@ Answer the student's question or explain the concept they name: start with the c
 plain sentences, then give an intuition or a small concrete example. Use the conversation for follow-up
 questions. Be correct and brief (under 150 words); if you are not sure, say so instead of inventing facts."""
 
-ANSWER_MAX_TOKENS = 320
-ANSWER_SAMPLING = {"repetition_penalty": 1.3}  # a 135M model otherwise repeats its first sentence
+ANSWER_MAX_TOKENS = 256
+ANSWER_SAMPLING = {"repetition_penalty": 1.15}  # a 135M model otherwise repeats its first sentence
 
 
 class Explain(dspy.Signature):
