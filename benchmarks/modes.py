@@ -1,0 +1,189 @@
+"""Four ways to score a multiple-choice question over the Model API.
+
+* ``letter``: the question with lettered options; the answer is constrained to the valid letters and
+  read from one forward pass (:meth:`Model.choose`, batched); every letter's probability is kept.
+* ``cot``: the model reasons, then answers, under a JSON schema whose ``answer`` is an enum of the
+  letters (``reasoning`` has a ``maxLength`` so a looping small model still ends).
+* ``loglik``: lm-evaluation-harness's method: log P(" " + choice | context) per choice; ``acc`` takes
+  the argmax, ``acc_norm`` the argmax of the log-likelihood divided by the choice's length in characters.
+* ``freeform``: unconstrained text and a regex for the letter, the original project's method, kept to
+  measure what it loses: an answer the regex cannot read is a parse failure (and wrong).
+
+Every mode returns one :class:`Prediction` per question. For MC2-style tasks (several right
+answers) the per-question ``score`` is the probability mass on the right answers where the mode has
+a distribution (letter, loglik), else 1 or 0.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from benchmarks.tasks.common import MCQuestion, render_mc
+
+COT_REASONING_CHARS = 300  # long enough for a few steps; short enough that a 135M model's loops end fast
+COT_MAX_TOKENS = 256
+FREEFORM_MAX_TOKENS = 48
+
+
+@dataclass
+class Prediction:
+    """One scored question, as written to predictions.jsonl."""
+
+    id: str
+    gold: list[str]  # the right letters
+    prediction: str | None  # the chosen letter; None when a freeform answer could not be parsed
+    scores: dict[str, float]  # letter -> probability (letter), log-likelihood (loglik); empty otherwise
+    correct: bool
+    parsed: bool  # False only for a freeform answer with no readable letter
+    score: float  # 1/0, or the probability mass on the right answers (truthfulqa_mc2)
+    extra: dict[str, Any] = field(default_factory=dict)  # mode-specific: acc_norm, the raw text, ...
+
+    def to_json(self) -> str:
+        """One JSONL line."""
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+
+def _judge(q: MCQuestion, pred: int | None, probs: Sequence[float] | None, mass: bool) -> tuple[bool, float]:
+    correct = pred is not None and pred in q.gold
+    if mass and probs is not None:
+        return correct, float(sum(probs[i] for i in q.gold))
+    return correct, float(correct)
+
+
+def _softmax(scores: Sequence[float]) -> list[float]:
+    top = max(scores)
+    exps = [math.exp(s - top) for s in scores]
+    return [e / sum(exps) for e in exps]
+
+
+def _argmax(values: Sequence[float]) -> int:
+    return max(range(len(values)), key=lambda i: values[i])
+
+
+# ---- letter -------------------------------------------------------------------------------------
+
+
+def letter(model: Any, questions: Sequence[MCQuestion], mass: bool = False) -> list[Prediction]:
+    """One constrained forward pass per question, batched; prompts sorted by length to pad less."""
+    order = sorted(range(len(questions)), key=lambda i: len(render_mc(questions[i])))
+    picked = model.choose([render_mc(questions[i]) for i in order], [questions[i].letters for i in order])
+    by_index = dict(zip(order, picked, strict=True))
+    out = []
+    for i, q in enumerate(questions):
+        choice = by_index[i]
+        probs = [choice.probs[x] for x in q.letters]
+        correct, score = _judge(q, q.letters.index(choice.answer), probs, mass)
+        out.append(Prediction(q.id, q.gold_letters, choice.answer, dict(choice.probs), correct, True, score))
+    return out
+
+
+# ---- cot ----------------------------------------------------------------------------------------
+
+
+def cot_schema(letters: Sequence[str]) -> dict[str, Any]:
+    """Reasoning first (generation follows property order), then the answer as an enum of letters."""
+    return {
+        "type": "object",
+        "properties": {
+            "reasoning": {"type": "string", "maxLength": COT_REASONING_CHARS},
+            "answer": {"type": "string", "enum": list(letters)},
+        },
+        "required": ["reasoning", "answer"],
+        "additionalProperties": False,
+    }
+
+
+def cot_prompt(q: MCQuestion) -> str:
+    """The lettered question, asking for brief reasoning then the letter, as JSON."""
+    return render_mc(q).rsplit("\n\n", 1)[0] + (
+        '\n\nThink briefly step by step, then answer. Reply as JSON: {"reasoning": "...", "answer": "<letter>"}.'
+    )
+
+
+def cot(model: Any, questions: Sequence[MCQuestion], mass: bool = False) -> list[Prediction]:
+    """Reason, then answer under the schema; the answer always parses (else ConstraintViolation)."""
+    out = []
+    for q in questions:
+        text = model.generate(cot_prompt(q), cot_schema(q.letters), max_tokens=COT_MAX_TOKENS)
+        doc = json.loads(text)
+        answer = doc["answer"]
+        correct, score = _judge(q, q.letters.index(answer), None, mass)
+        extra = {"reasoning": doc["reasoning"]}
+        out.append(Prediction(q.id, q.gold_letters, answer, {}, correct, True, score, extra))
+    return out
+
+
+# ---- loglik -------------------------------------------------------------------------------------
+
+
+def loglik(model: Any, questions: Sequence[MCQuestion], mass: bool = False) -> list[Prediction]:
+    """lm-evaluation-harness's multiple_choice scoring; all choices of the batch in one call.
+
+    Pairs go question by question, so a backend that keeps its KV cache (llama.cpp) computes each
+    question's context once for all its choices.
+    """
+    pairs = [(q.context, f" {c}") for q in questions for c in q.choices]
+    lls = model.loglikelihood(pairs)
+    out, at = [], 0
+    for q in questions:
+        ll = lls[at : at + len(q.choices)]
+        at += len(q.choices)
+        pred = _argmax(ll)
+        pred_norm = _argmax([x / len(c) for x, c in zip(ll, q.choices, strict=True)])
+        correct, score = _judge(q, pred, _softmax(ll), mass)
+        extra = {"prediction_norm": q.letters[pred_norm], "correct_norm": pred_norm in q.gold}
+        scores = dict(zip(q.letters, ll, strict=True))
+        out.append(Prediction(q.id, q.gold_letters, q.letters[pred], scores, correct, True, score, extra))
+    return out
+
+
+# ---- freeform -----------------------------------------------------------------------------------
+
+# In order of trust: an explicit "answer is X", a reply that starts with the letter, "option X",
+# then a letter set off as "(X)" or "X." anywhere. A bare capital is not read: "A" is also a word.
+_PATTERNS = (
+    r"answer\s*(?:is|:)?\s*:?\s*(?:option\s*)?\(?\b([A-Z])\b",
+    r"^\s*\(?([A-Z])(?:[.):]|\s|$)",
+    r"\b(?:option|choice)\s*\(?([A-Z])\b",
+    r"\(([A-Z])\)",
+    r"\b([A-Z])[.)](?:\s|$)",
+)
+
+
+def extract_letter(text: str, letters: Sequence[str]) -> str | None:
+    """The letter a free-text answer names, or None when no pattern finds a valid one."""
+    for pattern in _PATTERNS:
+        for match in re.finditer(pattern, text, flags=re.IGNORECASE if pattern.startswith("answer") else 0):
+            found = match.group(1).upper()
+            if found in letters:
+                return found
+    return None
+
+
+def freeform(model: Any, questions: Sequence[MCQuestion], mass: bool = False) -> list[Prediction]:
+    """Unconstrained greedy answer, then :func:`extract_letter`."""
+    out = []
+    for q in questions:
+        text = model.generate(render_mc(q), max_tokens=FREEFORM_MAX_TOKENS)
+        answer = extract_letter(text, q.letters)
+        pred = q.letters.index(answer) if answer else None
+        correct, score = _judge(q, pred, None, mass)
+        out.append(Prediction(q.id, q.gold_letters, answer, {}, correct, answer is not None, score, {"text": text}))
+    return out
+
+
+Scorer = Callable[[Any, Sequence[MCQuestion], bool], list[Prediction]]
+MODES: dict[str, Scorer] = {"letter": letter, "cot": cot, "loglik": loglik, "freeform": freeform}
+BATCH = {"letter": 32, "cot": 1, "loglik": 16, "freeform": 1}  # questions per call (and per progress step)
+
+
+def get_mode(name: str) -> Scorer:
+    """The scorer by name, or a ValueError listing the modes."""
+    if name not in MODES:
+        raise ValueError(f"unknown mode {name!r}: choose one of {', '.join(MODES)}")
+    return MODES[name]

@@ -1,0 +1,235 @@
+"""A benchmark run you can trust: a directory with its config, every answer, and a summary.
+
+``out/config.json``       what ran: task, mode, model, adapter, data file and its sha256, seed, versions
+``out/predictions.jsonl`` one line per answered question, appended (and flushed) as it is scored
+``out/summary.json``      written last, only when every question is answered (``complete: true``)
+
+Resuming: a run pointed at a directory with the same config skips the ids already in
+predictions.jsonl (a line cut off by a crash is dropped and its question asked again); a directory
+holding a different run is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks.modes import BATCH, Prediction, get_mode
+from benchmarks.tasks import MCQuestion, get_task, load_task, resolve_file
+
+Z95 = 1.959963984540054
+PACKAGES = ("ml-tutor", "torch", "transformers", "llama_cpp_python", "outlines", "outlines_core", "datasets", "peft")
+# A resumed run must match on these; anything else in config.json (versions, times) may differ.
+SAME_RUN_KEYS = ("task", "mode", "model", "backend", "adapter", "data_sha256", "questions_sha256", "seed")
+
+
+class RunError(ValueError):
+    """A run directory cannot be used as asked; the message says what to do."""
+
+
+# ---- statistics -----------------------------------------------------------------------------------
+
+
+def wilson(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval for a binomial proportion (sensible at 0, 1 and small n)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def mean_interval(values: Sequence[float], z: float = Z95) -> tuple[float, float]:
+    """A normal-approximation interval for the mean of scores in [0, 1] (MC2's probability mass)."""
+    n = len(values)
+    if n < 2:
+        return (0.0, 1.0)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return (max(0.0, mean - z * sd / math.sqrt(n)), min(1.0, mean + z * sd / math.sqrt(n)))
+
+
+def summarize(rows: list[dict[str, Any]], config: dict[str, Any], n_total: int) -> dict[str, Any]:
+    """Accuracy (mean score), its 95% interval, parse failures and throughput over the answered rows."""
+    n = len(rows)
+    mass = config.get("scoring") == "mass"
+    scores = [float(r["score"]) for r in rows]
+    accuracy = sum(scores) / n if n else 0.0
+    interval = mean_interval(scores) if mass else wilson(sum(scores), n)
+    seconds = sum(float(r.get("seconds", 0.0)) for r in rows)
+    summary: dict[str, Any] = {
+        "task": config["task"],
+        "mode": config["mode"],
+        "model": config["model"],
+        "adapter": config.get("adapter"),
+        "accuracy": round(accuracy, 6),
+        "ci95": [round(interval[0], 6), round(interval[1], 6)],
+        "interval": "normal (mean of probability mass)" if mass else "wilson",
+        "n": n,
+        "parse_failures": sum(1 for r in rows if not r["parsed"]),
+        "questions_per_second": round(n / seconds, 4) if seconds > 0 else None,
+    }
+    if config["mode"] == "loglik" and not mass:
+        norm = sum(1 for r in rows if r["extra"].get("correct_norm"))
+        lo, hi = wilson(norm, n)
+        summary.update(accuracy_norm=round(norm / n, 6) if n else 0.0, ci95_norm=[round(lo, 6), round(hi, 6)])
+    summary["complete"] = n == n_total
+    return summary
+
+
+# ---- config and provenance ------------------------------------------------------------------------
+
+
+def sha256_file(path: Path) -> str:
+    """The file's sha256, hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def questions_sha256(questions: Sequence[MCQuestion]) -> str:
+    """A hash of exactly what was asked (ids, texts, choice order, gold): covers hub data too."""
+    canon = [[q.id, q.question, list(q.choices), list(q.gold), q.context] for q in questions]
+    return hashlib.sha256(json.dumps(canon, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages a score depends on (those installed)."""
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def make_config(
+    task: str, mode: str, model: Any, questions: Sequence[MCQuestion], *, data: Path | str | None, split: str | None,
+    limit: int | None, seed: int, model_spec: str | None, adapter: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Everything needed to rerun (and to refuse mixing) this run."""
+    t = get_task(task)
+    path = resolve_file(t, data, split) if data is not None else None
+    return {
+        "task": task,
+        "mode": mode,
+        "scoring": t.scoring,
+        "model": getattr(model, "name", str(model)),
+        "model_spec": model_spec,
+        "backend": getattr(model, "backend", None),
+        "adapter": str(adapter) if adapter else None,
+        "data": str(path) if path else f"hub:{t.hub[0]}/{t.hub[1]}",
+        "data_sha256": sha256_file(path) if path else None,
+        "split": split or t.default_split,
+        "limit": limit,
+        "n_questions": len(questions),
+        "questions_sha256": questions_sha256(questions),
+        "seed": seed,
+        "versions": versions(),
+        "command": sys.argv,
+    }
+
+
+# ---- the run directory ----------------------------------------------------------------------------
+
+
+def read_predictions(path: Path) -> list[dict[str, Any]]:
+    """Complete lines of predictions.jsonl; a cut-off last line (a crash mid-write) is dropped."""
+    if not path.is_file():
+        return []
+    rows = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            if n == len(lines):
+                break  # the interrupted write; it is rewritten below and asked again
+            raise RunError(f"{path} line {n} is not JSON: remove that line or start a new --out") from exc
+    return rows
+
+
+def prepare(out: Path, config: dict[str, Any], ids: set[str]) -> list[dict[str, Any]]:
+    """Create or reopen the run directory; returns the predictions already made for ``ids``, deduplicated."""
+    out.mkdir(parents=True, exist_ok=True)
+    cfg_path, pred_path = out / "config.json", out / "predictions.jsonl"
+    if cfg_path.is_file():
+        old = json.loads(cfg_path.read_text(encoding="utf-8"))
+        diff = [k for k in SAME_RUN_KEYS if old.get(k) != config.get(k)]
+        if diff:
+            raise RunError(f"{out} holds a different run (differs in {', '.join(diff)}): pass a new --out DIR")
+    elif pred_path.exists():
+        raise RunError(f"{out} has predictions but no config.json: pass a new --out DIR")
+    (out / "summary.json").unlink(missing_ok=True)  # no stale summary may claim this run complete
+    cfg_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    rows = {r["id"]: r for r in read_predictions(pred_path) if r.get("id") in ids}
+    with pred_path.open("w", encoding="utf-8") as fh:  # rewritten clean: no duplicates, no torn line
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows.values())
+    return list(rows.values())
+
+
+def run(
+    model: Any, task: str, mode: str = "letter", out: Path | str = "runs/bench", *, data: Path | str | None = None,
+    split: str | None = None, limit: int | None = None, seed: int = 0, model_spec: str | None = None,
+    adapter: str | None = None, progress: bool = True, batch_size: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Score ``task`` with ``mode``, writing the run directory; returns the summary.
+
+    Questions are loaded (and validated) before anything is written: bad data never leaves a
+    half-made run behind.
+    """
+    scorer = get_mode(mode)
+    questions = load_task(task, data, split, limit, seed)
+    config = make_config(
+        task, mode, model, questions, data=data, split=split, limit=limit, seed=seed, model_spec=model_spec,
+        adapter=adapter,
+    )  # fmt: skip
+    out = Path(out)
+    ids = {q.id for q in questions}
+    done = prepare(out, config, ids)
+    pending = [q for q in questions if q.id not in {r["id"] for r in done}]
+    mass = config["scoring"] == "mass"
+    step = batch_size or BATCH[mode]
+    bar = _progress(len(questions), len(done), f"{task}/{mode}", progress)
+    with (out / "predictions.jsonl").open("a", encoding="utf-8") as fh:
+        for start in range(0, len(pending), step):
+            batch = pending[start : start + step]
+            t0 = time.perf_counter()
+            preds = scorer(model, batch, mass)
+            each = (time.perf_counter() - t0) / len(batch)
+            for p in preds:
+                row = {**asdict(p), "seconds": round(each, 6)}
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                done.append(row)
+            fh.flush()
+            bar.update(len(batch))
+    bar.close()
+    order = {q.id: i for i, q in enumerate(questions)}
+    summary = summarize(sorted(done, key=lambda r: order[r["id"]]), config, len(questions))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _progress(total: int, initial: int, desc: str, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="q", file=sys.stderr, disable=not enabled)
+
+
+__all__ = ["Prediction", "RunError", "mean_interval", "read_predictions", "run", "summarize", "wilson"]

@@ -1,0 +1,45 @@
+"""ARC-Challenge (AI2 Reasoning Challenge), in the hub's row schema.
+
+Rows: ``id``, ``question``, ``choices`` {``text``: [...], ``label``: [...]}, ``answerKey``. A few hub
+questions have 3 or 5 choices, or labels "1".."4": labels are mapped to letters, so "3" is "C".
+The loglik context is lm-evaluation-harness's ``arc_challenge`` prompt, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from benchmarks.tasks.common import DataError, MCQuestion, check_question, gold_index, letter_labels
+
+NAME = "arc_challenge"
+HUB = ("allenai/ai2_arc", "ARC-Challenge")
+SPLITS = ("train", "validation", "test")
+DEFAULT_SPLIT = "validation"
+FILE_PATTERN = "arc/arc_challenge_{split}.jsonl"  # inside a data directory (../shared/data layout)
+N_CHOICES = (3, 5)
+
+
+def parse(rows: Iterable[tuple[str, dict[str, Any]]], seed: int = 0) -> list[MCQuestion]:
+    """Rows -> questions; ``seed`` is unused (ARC keeps its own order)."""
+    return [parse_row(row, where) for where, row in rows]
+
+
+def parse_row(row: dict[str, Any], where: str) -> MCQuestion:
+    """One hub-schema row -> MCQuestion, or DataError naming ``where``."""
+    choices = row.get("choices")
+    if not isinstance(choices, dict) or not isinstance(choices.get("text"), list):
+        raise DataError(f"{where}: no 'choices' {{'text': [...], 'label': [...]}}")
+    texts, labels = [str(t) for t in choices["text"]], choices.get("label") or []
+    if len(labels) != len(texts):
+        raise DataError(f"{where}: {len(texts)} choice texts but {len(labels)} labels")
+    labels = letter_labels(labels, where)
+    question = str(row.get("question") or "")
+    q = MCQuestion(
+        id=str(row.get("id") or ""),
+        question=question,
+        choices=tuple(texts),
+        gold=(gold_index(labels, row.get("answerKey"), where),),
+        context=f"Question: {question}\nAnswer:",
+    )
+    return check_question(q, where, N_CHOICES)

@@ -1,0 +1,150 @@
+"""The one question type every task loads into, the checks every loader shares, and the MC renderer.
+
+Loaders turn a dataset row into an :class:`MCQuestion` or raise :class:`DataError` naming the file
+and the row: a benchmark that silently skips a malformed row reports a number over a different set
+of questions than the one it claims.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LETTERS = string.ascii_uppercase
+
+
+class DataError(ValueError):
+    """A dataset file or row cannot be read as a multiple-choice question; the message names it."""
+
+
+@dataclass(frozen=True)
+class MCQuestion:
+    """One multiple-choice question, choices shown as A, B, C... in order."""
+
+    id: str  # unique within the task: predictions are keyed (and runs resumed) by it
+    question: str  # the question text, without the options
+    choices: tuple[str, ...]  # option texts, in display order
+    gold: tuple[int, ...]  # indices of the correct choices (one for every task but truthfulqa_mc2)
+    context: str  # lm-evaluation-harness's prompt for the loglik mode (e.g. "Question: ...\nAnswer:")
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)  # anything a report may want
+
+    @property
+    def letters(self) -> list[str]:
+        """The option letters, ``["A", "B", ...]``."""
+        return list(LETTERS[: len(self.choices)])
+
+    @property
+    def gold_letters(self) -> list[str]:
+        """The letters of the correct choices."""
+        return [LETTERS[i] for i in self.gold]
+
+
+def render_mc(q: MCQuestion) -> str:
+    """The question with lettered options, asking for the letter alone.
+
+    The letter is the first thing the assistant says, right after the chat template's assistant
+    header, so each letter is one token: "A" after a newline, not " A" after "Answer:", which is a
+    different token (and some tokenizers split " A" from a following word differently again).
+    """
+    options = "\n".join(f"{letter}. {text}" for letter, text in zip(q.letters, q.choices, strict=True))
+    allowed = ", ".join(q.letters[:-1]) + f" or {q.letters[-1]}"
+    return f"{q.question}\n\n{options}\n\nAnswer with the letter of the correct option ({allowed})."
+
+
+def check_question(q: MCQuestion, where: str, n_choices: tuple[int, int]) -> MCQuestion:
+    """Validate one loaded question; ``where`` is "FILE row N" for the error message."""
+    low, high = n_choices
+    if not q.id:
+        raise DataError(f"{where}: missing id")
+    if not q.question.strip():
+        raise DataError(f"{where} (id {q.id}): empty question text")
+    if not low <= len(q.choices) <= high:
+        raise DataError(f"{where} (id {q.id}): {len(q.choices)} choices; this task allows {low} to {high}")
+    if any(not c.strip() for c in q.choices):
+        raise DataError(f"{where} (id {q.id}): an empty choice text")
+    if not q.gold or any(not 0 <= g < len(q.choices) for g in q.gold):
+        raise DataError(f"{where} (id {q.id}): no valid answer key")
+    return q
+
+
+def letter_labels(labels: Sequence[Any], where: str) -> list[str]:
+    """Map a row's choice labels to A, B, C...: "1".."5" become "A".."E"; duplicates are an error."""
+    labels = [str(label).strip() for label in labels]
+    if len(set(labels)) != len(labels):
+        raise DataError(f"{where}: duplicate choice labels {labels}")
+    if all(label.isdigit() for label in labels):
+        labels = [LETTERS[int(label) - 1] if 1 <= int(label) <= len(LETTERS) else label for label in labels]
+    return labels
+
+
+def gold_index(labels: list[str], key: Any, where: str) -> int:
+    """The index of the answer key among the (lettered) labels."""
+    if key is None or str(key).strip() == "":
+        raise DataError(f"{where}: missing answer key")
+    key = str(key).strip()
+    if key.isdigit() and key not in labels:
+        key = LETTERS[int(key) - 1] if 1 <= int(key) <= len(LETTERS) else key
+    if key not in labels:
+        raise DataError(f"{where}: answer key {key!r} is not one of the labels {labels}")
+    return labels.index(key)
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ("FILE row N", row) for each non-blank line; a line that is not a JSON object is an error."""
+    path = existing_file(path)
+    found = False
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            where = f"{path} row {n}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{where}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(row, dict):
+                raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+            found = True
+            yield where, row
+    if not found:
+        raise DataError(f"{path} is empty: pass --data PATH to a file with questions")
+
+
+def existing_file(path: Path | str) -> Path:
+    """The path, if it is a non-empty file; else a DataError saying what to pass."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no file at {path}: pass --data PATH to an existing file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty: pass --data PATH to a file with questions")
+    return path
+
+
+def unique_ids(questions: list[MCQuestion], source: str) -> list[MCQuestion]:
+    """Questions must have distinct ids: runs are resumed by id."""
+    seen: set[str] = set()
+    for q in questions:
+        if q.id in seen:
+            raise DataError(f"{source}: duplicate question id {q.id!r}")
+        seen.add(q.id)
+    return questions
+
+
+def read_csv(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ("FILE record N", row) for each CSV record after the header (N counts records from 1)."""
+    import csv
+
+    path = existing_file(path)
+    found = False
+    with path.open(encoding="utf-8", newline="") as fh:
+        for n, row in enumerate(csv.DictReader(fh), start=1):
+            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                continue
+            found = True
+            yield f"{path} record {n}", row
+    if not found:
+        raise DataError(f"{path} has no records: pass --data PATH to a file with questions")
