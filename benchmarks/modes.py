@@ -148,7 +148,7 @@ def loglik(model: Any, questions: Sequence[MCQuestion], mass: bool = False) -> l
 # then a letter set off as "(X)" or "X." anywhere. A bare capital is not read: "A" is also a word.
 _PATTERNS = (
     r"answer\s*(?:is|:)?\s*:?\s*(?:option\s*)?\(?\b([A-Z])\b",
-    r"^\s*\(?([A-Z])(?:[.):]|\s|$)",
+    r"^\s*\(?([A-Z])\)?(?:[.):,]|[ \t]*(?:\n|$))",
     r"\b(?:option|choice)\s*\(?([A-Z])\b",
     r"\(([A-Z])\)",
     r"\b([A-Z])[.)](?:\s|$)",

@@ -1,0 +1,97 @@
+"""Scoring-mode logic on FakeModel (the real-model runs are in test_bench_real.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.modes import cot, cot_schema, extract_letter, freeform, get_mode, letter, loglik
+from benchmarks.tasks.common import MCQuestion, render_mc
+from tutor.models import ConstraintViolation, FakeModel
+
+Q1 = MCQuestion("q1", "Which is a gas?", ("ice", "steam", "rock", "wood"), (1,), "Question: Which is a gas?\nAnswer:")
+Q2 = MCQuestion("q2", "Pick the long one", ("tiny", "a very long answer indeed"), (1,), "Q:")
+MULTI = MCQuestion("m", "Which are true?", ("yes", "also yes", "no"), (0, 1), "Q:")
+
+
+def test_letter_reads_the_favoured_letter_and_keeps_probabilities() -> None:
+    assert len(render_mc(Q1)) < len(render_mc(Q2))
+    fake = FakeModel().enqueue_choice("B", "A")
+    preds = letter(fake, [Q2, Q1])  # Q1's prompt is shorter: asked first, its answer mapped back
+    p1, p2 = preds[1], preds[0]
+    assert (p1.id, p1.prediction, p1.correct, p1.score) == ("q1", "B", True, 1.0)
+    assert (p2.id, p2.prediction, p2.correct) == ("q2", "A", False)
+    assert set(p1.scores) == {"A", "B", "C", "D"} and abs(sum(p1.scores.values()) - 1) < 1e-9
+
+
+def test_letter_mass_scoring_sums_gold_probabilities() -> None:
+    pred = letter(FakeModel().enqueue_choice("C"), [MULTI], mass=True)[0]
+    assert pred.prediction == "C" and not pred.correct
+    assert pred.score == pytest.approx(pred.scores["A"] + pred.scores["B"])
+    assert 0 < pred.score < 0.01
+
+
+def test_cot_answer_is_constrained_to_the_letters() -> None:
+    fake = FakeModel([{"reasoning": "Steam is water vapour.", "answer": "B"}])
+    pred = cot(fake, [Q1])[0]
+    assert pred.prediction == "B" and pred.correct and pred.parsed
+    assert pred.extra["reasoning"] == "Steam is water vapour."
+    schema = fake.calls[0][1].schema
+    assert schema["properties"]["answer"]["enum"] == ["A", "B", "C", "D"]
+    assert list(schema["properties"]) == ["reasoning", "answer"], "reasoning must be generated first"
+    with pytest.raises(ConstraintViolation):
+        cot(FakeModel([{"reasoning": "x", "answer": "E"}] * 2), [Q1])
+
+
+def test_cot_schema_bounds_reasoning() -> None:
+    assert cot_schema(["A", "B"])["properties"]["reasoning"]["maxLength"] > 0
+
+
+def test_loglik_acc_and_acc_norm() -> None:
+    # FakeModel scores -len(continuation): the shortest choice wins acc; per character all tie at -1,
+    # except the leading space: longer choices win acc_norm.
+    pred = loglik(FakeModel(), [Q2])[0]
+    assert pred.prediction == "A" and not pred.correct
+    assert pred.extra == {"prediction_norm": "B", "correct_norm": True}
+    assert pred.scores == {"A": -5.0, "B": -26.0}
+
+
+def test_loglik_mass_is_softmax_over_choices() -> None:
+    pred = loglik(FakeModel(), [MULTI], mass=True)[0]
+    lls = [-4.0, -9.0, -3.0]
+    total = sum(2.718281828459045**x for x in lls)
+    assert pred.score == pytest.approx((2.718281828459045**-4 + 2.718281828459045**-9) / total)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("B", "B"),
+        ("B. steam", "B"),
+        ("(C) rock", "C"),
+        ("The answer is D.", "D"),
+        ("answer: c", "C"),
+        ("I think option B is right", "B"),
+        ("Steam is a gas, so B.", "B"),
+        ("A gas is steam.", None),  # "A" is a word here, not a letter
+        ("Steam", None),
+        ("The answer is E.", None),  # not one of the options
+    ],
+)
+def test_extract_letter(text: str, expected: str | None) -> None:
+    assert extract_letter(text, ["A", "B", "C", "D"]) == expected
+
+
+def test_freeform_counts_parse_failures() -> None:
+    fake = FakeModel(["The answer is B.", "Steam, because it is hot."])
+    good, bad = freeform(fake, [Q1, Q1])
+    assert (good.prediction, good.parsed, good.correct) == ("B", True, True)
+    assert (bad.prediction, bad.parsed, bad.correct, bad.score) == (None, False, False, 0.0)
+    assert bad.extra["text"] == "Steam, because it is hot."
+    assert json.loads(bad.to_json())["parsed"] is False
+
+
+def test_unknown_mode() -> None:
+    with pytest.raises(ValueError, match="unknown mode 'guess'"):
+        get_mode("guess")

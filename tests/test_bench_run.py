@@ -1,0 +1,134 @@
+"""Run directories, resume, summaries, the comparison table and the CLI, on FakeModel (logic only)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.report import compare_table, load_summary, plot
+from benchmarks.run import RunError, read_predictions, run, wilson
+from tutor.cli import main
+from tutor.models import FakeModel
+
+
+def _cot_answers(n: int, letter: str = "B") -> list[dict]:
+    return [{"reasoning": "because", "answer": letter}] * n
+
+
+def test_wilson_interval() -> None:
+    lo, hi = wilson(8, 10)
+    assert (round(lo, 4), round(hi, 4)) == (0.4902, 0.9433)  # the textbook value for 8/10
+    assert wilson(0, 5)[0] == 0.0 and wilson(5, 5)[1] == 1.0
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_run_writes_config_predictions_summary(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    summary = run(FakeModel(), "arc_challenge", "letter", out, data=data_dir, limit=6, progress=False)
+    config = json.loads((out / "config.json").read_text())
+    assert config["task"] == "arc_challenge" and config["mode"] == "letter" and config["model"] == "fake"
+    assert config["data"].endswith("arc_challenge_validation.jsonl") and len(config["data_sha256"]) == 64
+    assert config["seed"] == 0 and "python" in config["versions"] and config["n_questions"] == 6
+    rows = read_predictions(out / "predictions.jsonl")
+    assert len(rows) == 6 and {"id", "gold", "prediction", "scores", "correct", "parsed"} <= set(rows[0])
+    assert json.loads((out / "summary.json").read_text()) == summary
+    # FakeModel favours nothing: ties go to "A", and the first 6 validation answers are all "A".
+    assert summary["accuracy"] == 1.0 and summary["n"] == 6 and summary["complete"] is True
+    assert summary["parse_failures"] == 0 and summary["ci95"] == [round(x, 6) for x in wilson(6, 6)]
+
+
+def test_interrupted_run_resumes_without_duplicates(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(AssertionError, match="no scripted response left"):
+        run(FakeModel(_cot_answers(3)), "arc_challenge", "cot", out, data=data_dir, limit=5, progress=False)
+    assert len(read_predictions(out / "predictions.jsonl")) == 3
+    assert not (out / "summary.json").exists(), "an interrupted run must not leave a summary"
+    assert load_summary(out)["complete"] is False
+    with (out / "predictions.jsonl").open("a") as fh:
+        fh.write('{"id": "torn')  # a crash in the middle of a write
+    second = FakeModel(_cot_answers(2, "C"))
+    summary = run(second, "arc_challenge", "cot", out, data=data_dir, limit=5, progress=False)
+    rows = read_predictions(out / "predictions.jsonl")
+    assert len(second.calls) == 2, "only the two unanswered questions are asked again"
+    assert len(rows) == 5 and len({r["id"] for r in rows}) == 5
+    assert [r["prediction"] for r in rows] == ["B", "B", "B", "C", "C"]
+    assert summary["complete"] is True and summary["n"] == 5
+
+
+def test_a_different_run_in_the_same_directory_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run(FakeModel(), "arc_challenge", "letter", out, data=data_dir, limit=2, progress=False)
+    with pytest.raises(RunError, match=r"holds a different run .*mode"):
+        run(FakeModel(), "arc_challenge", "loglik", out, data=data_dir, limit=2, progress=False)
+
+
+def test_mc2_summary_uses_mean_mass(data_dir: Path, tmp_path: Path) -> None:
+    summary = run(FakeModel(), "truthfulqa_mc2", "loglik", tmp_path / "r", data=data_dir, limit=4, progress=False)
+    rows = read_predictions(tmp_path / "r" / "predictions.jsonl")
+    assert all(0 <= r["score"] <= 1 for r in rows) and any(0.001 < r["score"] < 0.999 for r in rows)
+    assert summary["accuracy"] == pytest.approx(sum(r["score"] for r in rows) / 4, abs=1e-6)
+    assert summary["interval"].startswith("normal") and "accuracy_norm" not in summary
+
+
+def test_compare_table_and_plot(data_dir: Path, tmp_path: Path) -> None:
+    arc = tmp_path / "arc"
+    tqa = tmp_path / "tqa"
+    run(FakeModel(), "arc_challenge", "letter", arc, data=data_dir, limit=4, progress=False)
+    run(FakeModel(["The answer is B."] + ["no idea"] * 3), "truthfulqa_mc1", "freeform", tqa, data=data_dir,
+        limit=4, progress=False)  # fmt: skip
+    table = compare_table([arc, tqa]).splitlines()
+    assert table[0] == "| model | ARC-Challenge | TruthfulQA MC1 | parse failures |"
+    assert table[2].startswith("| fake (letter) | 100.0 [51.0, 100.0] (n=4) | - | 0/4 |")
+    assert table[3].startswith("| fake (freeform) | - | ") and table[3].endswith(" | 3/4 |")
+    png = plot([arc, tqa], tmp_path / "chart.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(RunError, match="not a run directory"):
+        compare_table([tmp_path])
+
+
+@pytest.fixture
+def fake_cli_model(monkeypatch: pytest.MonkeyPatch) -> FakeModel:
+    fake = FakeModel()
+    monkeypatch.setattr("tutor.commands.load_from_args", lambda args: fake)
+    return fake
+
+
+def test_cli_run_prints_summary_last(data_dir, tmp_path, capsys, fake_cli_model) -> None:
+    out = tmp_path / "cli"
+    rc = main(["bench", "run", "arc_challenge", "--data", str(data_dir), "--limit", "3", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0
+    last = json.loads(captured.out.strip().splitlines()[-1])
+    assert last["n"] == 3 and last["accuracy"] == 1.0 and last["complete"] is True
+    assert "arc_challenge/letter" in captured.err  # the progress bar goes to stderr
+    assert main(["bench", "compare", str(out), "--plot", str(tmp_path / "c.png")]) == 0
+    assert "| fake (letter) | 100.0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["bench", "run", "arc_easy"], "unknown task 'arc_easy'"),
+        (["bench", "run", "arc_challenge", "--mode", "guess"], "unknown mode 'guess'"),
+        (["bench", "run", "arc_challenge", "--data", "{tmp}/none.jsonl"], "no file at"),
+        (["bench", "run", "arc_challenge", "--data", "{tmp}/empty.jsonl"], "empty"),
+        (["bench", "run", "arc_challenge", "--data", "{tmp}/bad.jsonl"], r"bad.jsonl row 1: missing answer key"),
+        (["bench", "compare", "{tmp}"], "not a run directory"),
+    ],
+)
+def test_cli_errors_are_one_line(tmp_path, capsys, fake_cli_model, argv, message) -> None:
+    (tmp_path / "empty.jsonl").write_text("")
+    bad = {"id": "x", "question": "?", "choices": {"text": ["a", "b", "c"], "label": ["A", "B", "C"]}}
+    (tmp_path / "bad.jsonl").write_text(json.dumps(bad) + "\n")
+    out = tmp_path / "out"
+    argv = [a.format(tmp=tmp_path) for a in argv] + (["--out", str(out)] if argv[1] == "run" else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    import re
+
+    assert re.search(message, err), err
+    assert not out.exists(), "bad input must not leave a run directory behind"
+    assert not fake_cli_model.calls
