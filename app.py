@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,47 @@ EXAMPLES = [
     "What is the difference between precision and recall?",
 ]
 CSS = ".feedback-right {color: #1a7f37} .feedback-wrong {color: #b42318}"
+
+
+# ---------------------------------------------------------------- running model streams
+
+
+def in_one_thread(make: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+    """Iterate ``make()`` on a thread of its own and yield what it yields.
+
+    Gradio runs each step of a sync generator on whichever pool thread is free, but a model stream holds the
+    model's lock across steps, and a lock must be released by the thread that took it. Stepping (and closing)
+    the stream on one thread keeps that true; when the page stops listening, the stream stops at its next piece.
+    """
+    pieces: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            stream = make()
+            try:
+                for piece in stream:
+                    pieces.put((True, piece))
+                    if stop.is_set():
+                        break
+            finally:
+                getattr(stream, "close", lambda: None)()
+        except BaseException as exc:  # handed to the consumer, which raises it on the request's thread
+            pieces.put((False, exc))
+            return
+        pieces.put((False, None))
+
+    threading.Thread(target=produce, name="model-stream", daemon=True).start()
+    try:
+        while True:
+            ok, piece = pieces.get()
+            if not ok:
+                if piece is not None:
+                    raise piece
+                return
+            yield piece
+    finally:
+        stop.set()
 
 
 # ---------------------------------------------------------------- chat history: browser blocks and client strings
@@ -78,7 +121,7 @@ def stream_reply(tutor: Any, message: str, history: Sequence[Any] | None) -> Ite
 
     try:
         text = ""
-        for piece in tutor.stream(message, normalize_history(history)):
+        for piece in in_one_thread(lambda: tutor.stream(message, normalize_history(history))):
             text += piece
             yield text
     except ValueError as exc:
@@ -158,9 +201,9 @@ def feedback_markdown(run: QuizRun, index: int) -> str:
     options = _question(run.items[index]).options
     right = f"{fb.right_letter}. {options['ABCD'.index(fb.right_letter)]}"
     if fb.correct:
-        return f'<div class="feedback-right">✅ <b>Correct!</b> {right}</div>\n\n{fb.explanation}'
+        return f'<div class="feedback-right">✓ <b>Correct!</b> {right}</div>\n\n{fb.explanation}'
     why = f"\n\n**Why your choice is wrong:** {fb.why_wrong}" if fb.why_wrong else ""
-    wrong = f'<div class="feedback-wrong">❌ <b>Not quite.</b> The right answer is {right}</div>'
+    wrong = f'<div class="feedback-wrong">✗ <b>Not quite.</b> The right answer is {right}</div>'
     return f"{wrong}\n\n{fb.explanation}{why}"
 
 
@@ -188,7 +231,8 @@ def write_quiz(agent: Any, run: QuizRun, source: str | None = None) -> Iterator[
     import gradio as gr
 
     try:
-        for item in agent.stream(run.topic, n=run.n, difficulty=run.difficulty, source_text=source):
+        items = in_one_thread(lambda: agent.stream(run.topic, n=run.n, difficulty=run.difficulty, source_text=source))
+        for item in items:
             run.items.append(item)
             yield run
     except ValueError as exc:

@@ -108,3 +108,39 @@ def test_quiz_tab_degrades_with_a_clear_message_without_an_agent():
     demo = app.build_app(EchoTutor(), None)
     texts = [str(block.value) for block in demo.blocks.values() if type(block).__name__ == "Markdown"]
     assert any("Quizzes are unavailable" in t for t in texts)
+
+
+def test_in_one_thread_steps_and_closes_a_stream_on_one_thread_whatever_thread_asks():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    seen: list[int] = []
+    closed = threading.Event()
+
+    def stream():
+        try:
+            for i in range(100):
+                seen.append(threading.get_ident())
+                yield i
+        finally:
+            seen.append(threading.get_ident())
+            closed.set()
+
+    wrapped = app.in_one_thread(stream)
+    with ThreadPoolExecutor(4) as pool:  # as Gradio does: each step on whichever pool thread is free
+        got = [pool.submit(next, wrapped).result() for _ in range(5)]
+        pool.submit(wrapped.close).result()
+    assert got == [0, 1, 2, 3, 4]
+    assert closed.wait(5), "closing the consumer stops the stream"
+    assert len(set(seen)) == 1 and seen[0] != threading.get_ident()
+
+
+def test_in_one_thread_raises_the_streams_error_in_the_consumer():
+    def broken():
+        yield "a"
+        raise ValueError("model failed: reload it")
+
+    wrapped = app.in_one_thread(broken)
+    assert next(wrapped) == "a"
+    with pytest.raises(ValueError, match="reload"):
+        next(wrapped)

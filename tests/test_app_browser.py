@@ -1,0 +1,109 @@
+"""The page in a real browser (Debian's chromium through Playwright) on the real embedded model.
+
+Asks a question and watches the answer stream in, generates a quiz, answers a question and reads the feedback;
+saves a screenshot of each step under the test's tmp dir, and prints the time to the first streamed token and
+to the first quiz question as the student sees them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+import app
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+LAST_BOT = "() => { const m = document.querySelectorAll('#chat [data-testid=bot]'); return m.length ? m[m.length - 1].innerText.trim() : ''; }"
+
+
+def chromium() -> str:
+    """Debian's chromium (``playwright install`` cannot download here): installed with apt-get when missing."""
+    if shutil.which("chromium") is None and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=False, capture_output=True, timeout=600)
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.skip("no chromium binary: apt-get install -y chromium")
+    return path
+
+
+@pytest.fixture(scope="module")
+def page(llama_model):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    executable = chromium()
+    tutor, agent = app.make_programs(llama_model)
+    demo = app.build_app(tutor, agent)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app.launch(demo, port=port, block=False)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1200, "height": 1000})
+        tab.goto(f"http://127.0.0.1:{port}/")
+        tab.wait_for_selector("#ask textarea")
+        yield tab
+        browser.close()
+    demo.close()
+
+
+def test_chat_answer_streams_into_the_page(page, tmp_path):
+    page.fill("#ask textarea", "What is overfitting?")
+    page.screenshot(path=tmp_path / "1-question.png")
+    start = time.perf_counter()
+    page.press("#ask textarea", "Enter")
+    page.wait_for_function(f"() => ({LAST_BOT})().length > 0", timeout=60_000)
+    first_token = time.perf_counter() - start
+    first_text = page.evaluate(LAST_BOT)
+    page.wait_for_function(f"() => ({LAST_BOT})().length > {len(first_text) + 40}", timeout=60_000)
+    page.screenshot(path=tmp_path / "2-streaming.png")
+    page.wait_for_function(f"() => ({LAST_BOT})().length > 0 && !document.querySelector('#chat .generating')")
+    page.wait_for_timeout(500)
+    answer = page.evaluate(LAST_BOT)
+    page.screenshot(path=tmp_path / "3-answer.png")
+    print(f"\nbrowser: time to first streamed token {first_token:.2f} s; answer {len(answer)} chars")
+    assert len(answer) > len(first_text) + 40, "the answer should arrive in pieces, not at once"
+    assert page.locator("#chat [data-testid=user]").last.inner_text().strip() == "What is overfitting?"
+
+
+def test_quiz_question_appears_and_answering_shows_feedback(page, tmp_path):
+    pytest.importorskip("quizgen.export", reason="quizgen is not installed")
+    page.get_by_role("tab", name="Quiz").click()
+    page.fill("#topic textarea", "overfitting in machine learning")
+    page.fill("#count input[type=number]", "2")
+    page.press("#count input[type=number]", "Tab")
+    page.get_by_label("easy").check()
+    start = time.perf_counter()
+    page.click("#generate")
+    page.wait_for_selector("#quiz-question :text('Question 1 of 2')", timeout=120_000)
+    first_question = time.perf_counter() - start
+    page.screenshot(path=tmp_path / "4-first-question.png")
+    options = page.locator("#quiz-options label")
+    assert options.count() == 4
+    assert [options.nth(i).inner_text().strip()[:2] for i in range(4)] == ["A.", "B.", "C.", "D."]
+
+    options.nth(1).click()
+    page.click("#check")
+    page.wait_for_selector("#quiz-feedback :text-matches('Correct!|Not quite')", timeout=30_000)
+    feedback = page.inner_text("#quiz-feedback")
+    page.screenshot(path=tmp_path / "5-feedback.png")
+    if "Not quite" in feedback:
+        assert "The right answer is" in feedback and "Why your choice is wrong" in feedback
+    assert "1 answered" in page.inner_text("#quiz-score")
+    page.wait_for_selector("#quiz-progress :text('All 2 questions ready')", timeout=120_000)
+    page.click("#next")
+    page.wait_for_selector("#quiz-question :text('Question 2 of 2')")
+    page.screenshot(path=tmp_path / "6-second-question.png")
+    print(f"\nbrowser: time to first quiz question {first_question:.2f} s")
