@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
@@ -54,7 +55,7 @@ def test_chat_streams_and_keeps_history_per_client(served):
     final = job.result()
     assert len(final.strip()) > 20, final
     assert len(partials) >= 3, f"expected a streamed reply, got {len(partials)} updates"
-    assert all(b.startswith(a) for a, b in zip(partials, partials[1:], strict=False)), "each update extends the last"
+    assert all(b.startswith(a) for a, b in itertools.pairwise(partials)), "each update extends the last"
     assert partials[-1] == final
 
     alice.predict("Give an example of it.", api_name="/chat")

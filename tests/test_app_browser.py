@@ -26,7 +26,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-LAST_BOT = "() => { const m = document.querySelectorAll('#chat [data-testid=bot]'); return m.length ? m[m.length - 1].innerText.trim() : ''; }"
+LAST_BOT = (
+    "() => { const m = document.querySelectorAll('#chat [data-testid=bot]');"
+    " return m.length ? m[m.length - 1].innerText.trim() : ''; }"
+)
 
 
 def chromium() -> str:

@@ -24,12 +24,12 @@ class EchoTutor:
 def test_normalize_history_accepts_browser_content_blocks():
     browser = [
         {"role": "user", "content": [{"type": "text", "text": "What is a tensor?"}], "metadata": None},
-        {"role": "assistant", "content": [{"type": "text", "text": "An array "}, {"type": "text", "text": "of numbers."}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "An array "}, {"type": "text", "text": "of ints."}]},
         {"role": "user", "content": [{"type": "file", "file": {"path": "/tmp/x.png"}}]},  # a file: no text, dropped
     ]
     assert app.normalize_history(browser) == [
         {"role": "user", "content": "What is a tensor?"},
-        {"role": "assistant", "content": "An array of numbers."},
+        {"role": "assistant", "content": "An array of ints."},
     ]
 
 
