@@ -25,7 +25,7 @@ log = logging.getLogger("app")
 MODEL_LANE = "model"  # the concurrency_id of every event that runs the model: one request at a time per model
 QUEUE_MAX = 16  # requests waiting beyond this are told the app is busy instead of waiting for minutes
 MAX_UPLOAD = "1mb"  # source texts are short; a larger upload is refused before it reaches the app
-SOURCE_MAX_CHARS = 20_000  # the quiz agent reads at most this much pasted or uploaded source text
+SOURCE_MAX_CHARS = 50_000  # the quiz agent reads at most this much pasted or uploaded source text (a chapter)
 MAX_QUESTIONS = 20
 DIFFICULTIES = ("easy", "medium", "hard")
 EXPORT_FORMATS = {"json": ".json", "gift": ".gift.txt", "qti": ".qti.zip", "anki": ".anki.txt"}
@@ -134,8 +134,8 @@ def stream_reply(tutor: Any, message: str, history: Sequence[Any] | None) -> Ite
 class QuizRun:
     """One student's quiz (kept in ``gr.State``): the questions written so far, answers given, the one on screen."""
 
-    def __init__(self, topic: str = "", n: int = 0, difficulty: str = "medium") -> None:
-        self.topic, self.n, self.difficulty = topic, n, difficulty
+    def __init__(self, topic: str = "", n: int = 0, difficulty: str = "medium", source: str | None = None) -> None:
+        self.topic, self.n, self.difficulty, self.source = " ".join(topic.split()), n, difficulty, source
         self.items: list[Any] = []
         self.feedback: dict[int, Any] = {}
         self.current = 0
@@ -145,7 +145,9 @@ class QuizRun:
         """The questions so far as a ``quizgen.Quiz``."""
         from quizgen import Quiz
 
-        return Quiz(topic=self.topic, questions=list(self.items), metadata={"requested": self.n})
+        extra = {"requested": self.n, "finished": self.finished, "verified": [i.verified for i in self.items]}
+        meta = {"difficulty": self.difficulty, "source": (self.source or "")[:200] or None, "extra": extra}
+        return Quiz(topic=self.topic, questions=list(self.items), metadata=meta)
 
     def answer(self, index: int, letter: str) -> Any:
         """Grade ``letter`` for question ``index`` (0-based) through quizgen's grader; remembered for the score."""
@@ -226,12 +228,14 @@ def read_source(pasted: str | None, upload: str | None) -> str | None:
     return text[:SOURCE_MAX_CHARS] or None
 
 
-def write_quiz(agent: Any, run: QuizRun, source: str | None = None) -> Iterator[QuizRun]:
+def write_quiz(agent: Any, run: QuizRun) -> Iterator[QuizRun]:
     """Fill ``run`` with questions as the agent finishes them; yields after each one."""
     import gradio as gr
 
     try:
-        items = in_one_thread(lambda: agent.stream(run.topic, n=run.n, difficulty=run.difficulty, source_text=source))
+        items = in_one_thread(
+            lambda: agent.stream(run.topic, n=run.n, difficulty=run.difficulty, source_text=run.source)
+        )
         for item in items:
             run.items.append(item)
             yield run
@@ -380,7 +384,7 @@ def _quiz_tab(gr: Any, quiz_agent: Any, run: Any, lane: dict, free: dict, files:
             score = gr.Markdown(elem_id="quiz-score")
             fmt = gr.Dropdown(list(EXPORT_FORMATS), value="json", label="Download as")
             download = gr.Button("Download quiz", size="sm", elem_id="download")
-            file = gr.File(label="Quiz file", interactive=False, elem_id="quiz-file")
+            file = gr.File(label="Quiz file", interactive=False, height=90, elem_id="quiz-file")
     view = [question, options, feedback]
 
     def show(state: QuizRun, index: int) -> tuple:
@@ -392,9 +396,9 @@ def _quiz_tab(gr: Any, quiz_agent: Any, run: Any, lane: dict, free: dict, files:
         )
 
     def start(topic_text: str, n: float, difficulty: str, pasted: str, path: str | None) -> Iterator[tuple]:
-        state = QuizRun((topic_text or "").strip(), int(n), difficulty)
+        state = QuizRun(topic_text or "", int(n), difficulty, read_source(pasted, path))
         yield state, f"Writing question 1 of {state.n}…", *show(state, 0), ""
-        for _ in write_quiz(_quiz_agent(quiz_agent), state, read_source(pasted, path)):
+        for _ in write_quiz(_quiz_agent(quiz_agent), state):
             done = len(state.items)
             note = "" if done == state.n else f" Writing question {done + 1}…"
             first = show(state, 0) if done == 1 else (gr.skip(),) * 3  # never reset what the student is doing
@@ -478,7 +482,7 @@ def _api(gr: Any, tutor: Any, quiz_agent: Any, run: Any, lane: dict) -> None:
 
         if quiz_agent is None:
             raise gr.Error("quizzes are unavailable on this server: quizgen is not installed")
-        state = QuizRun((topic_text or "").strip(), int(n or 10), (difficulty or "medium").strip())
+        state = QuizRun(topic_text or "", int(n or 10), (difficulty or "medium").strip())
         for _ in write_quiz(_quiz_agent(quiz_agent), state):
             yield export.to_json(state.quiz()), state
         yield export.to_json(state.quiz()), state

@@ -82,7 +82,7 @@ def test_chat_answer_streams_into_the_page(page, tmp_path):
 
 
 def test_quiz_question_appears_and_answering_shows_feedback(page, tmp_path):
-    pytest.importorskip("quizgen.export", reason="quizgen is not installed")
+    pytest.importorskip("quizgen.program", reason="quizgen is not installed")
     page.get_by_role("tab", name="Quiz").click()
     page.fill("#topic textarea", "overfitting in machine learning")
     page.fill("#count input[type=number]", "2")

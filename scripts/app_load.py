@@ -1,0 +1,193 @@
+"""Load test of the web app: concurrent gradio_client sessions, chat and quiz mixed, against one app.
+
+    .venv/bin/python scripts/app_load.py                    # 8 sessions, the default queue
+    .venv/bin/python scripts/app_load.py --queue-max 4      # a small queue: some requests are told it is full
+
+Starts the app in this process on the embedded model (so it can read its own memory), then runs N sessions
+at once; each asks the tutor a question, takes a quiz on its own topic and answers its first question. It
+checks that every request was answered or told the queue is full, that no session saw another's quiz (the
+quiz's topic and the graded explanation are the session's own), and that resident memory at the end is
+within 10% of memory after the first answered request. Prints a JSON summary; exits 1 if a check fails.
+This is a measurement script, not a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TOPICS = [
+    "overfitting",
+    "gradient descent",
+    "the softmax function",
+    "decision trees",
+    "dropout",
+    "k-means clustering",
+    "cross-validation",
+    "the learning rate",
+    "batch normalization",
+    "logistic regression",
+]
+QUESTIONS = ["What is {t}?", "Explain {t} in two sentences.", "Why does {t} matter?"]
+
+
+def rss_mib() -> float:
+    """This process's resident memory in MiB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Tally:
+    """Outcomes and latencies of every request, shared by the session threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rows: list[dict[str, Any]] = []
+        self.first_done = threading.Event()
+        self.rss_first: float | None = None
+
+    def add(self, session: int, kind: str, outcome: str, seconds: float, detail: str = "") -> None:
+        """Record one request; the first success fixes the baseline memory."""
+        with self.lock:
+            self.rows.append(
+                {"session": session, "kind": kind, "outcome": outcome, "s": round(seconds, 2), "detail": detail}
+            )
+            if outcome == "ok" and self.rss_first is None:
+                self.rss_first = rss_mib()
+                self.first_done.set()
+
+
+def call(tally: Tally, session: int, kind: str, fn: Any) -> Any:
+    """Run one request; record ok / queue_full / error."""
+    from gradio_client.exceptions import AppError
+    from gradio_client.utils import QueueError
+
+    start = time.perf_counter()
+    try:
+        result = fn()
+    except QueueError as exc:
+        tally.add(session, kind, "queue_full", time.perf_counter() - start, str(exc))
+        return None
+    except (AppError, Exception) as exc:  # any other failure is a failed check
+        outcome = "queue_full" if "queue is full" in str(exc).lower() else "error"
+        tally.add(session, kind, outcome, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
+        return None
+    tally.add(session, kind, "ok", time.perf_counter() - start)
+    return result
+
+
+def session(url: str, index: int, args: argparse.Namespace, tally: Tally, mixups: list[str]) -> None:
+    """One student: chat and quiz, in an order that depends on the session so the two kinds interleave."""
+    from gradio_client import Client
+
+    from quizgen import export
+
+    client = Client(url, verbose=False)
+    topic = f"{TOPICS[index % len(TOPICS)]} (session {index})"
+    for rnd in range(args.rounds):
+        steps = ["chat", "quiz"] if (index + rnd) % 2 == 0 else ["quiz", "chat"]
+        for step in steps:
+            if step == "chat":
+                question = QUESTIONS[rnd % len(QUESTIONS)].format(t=TOPICS[index % len(TOPICS)])
+                call(tally, index, "chat", lambda q=question: client.predict(q, api_name="/chat"))
+                continue
+            text = call(tally, index, "quiz", lambda: client.predict(topic, args.questions, "easy", api_name="/quiz"))
+            if text is None:
+                continue
+            quiz = export.from_json(text)
+            if quiz.topic != topic:
+                mixups.append(f"session {index} asked for {topic!r} and got a quiz on {quiz.topic!r}")
+            if not quiz.questions:
+                continue
+            question = quiz.questions[0].question
+            feedback = call(tally, index, "answer", lambda q=question: client.predict(1, q.answer, api_name="/answer"))
+            if feedback is not None:
+                fb = json.loads(feedback)
+                if not fb["correct"] or fb["explanation"] != question.explanation:
+                    mixups.append(f"session {index} was graded on another quiz: {fb}")
+
+
+def summarize(tally: Tally, rss_end: float, mixups: list[str], seconds: float) -> dict[str, Any]:
+    """Counts per kind and outcome, latencies, memory, and the three checks."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in tally.rows:
+        counts.setdefault(row["kind"], {}).setdefault(row["outcome"], 0)
+        counts[row["kind"]][row["outcome"]] += 1
+    latency = {}
+    for kind in counts:
+        times = sorted(r["s"] for r in tally.rows if r["kind"] == kind and r["outcome"] == "ok")
+        if times:
+            latency[kind] = {"median_s": times[len(times) // 2], "max_s": times[-1]}
+    errors = [r for r in tally.rows if r["outcome"] == "error"]
+    growth = (rss_end - tally.rss_first) / tally.rss_first if tally.rss_first else float("nan")
+    return {
+        "requests": len(tally.rows),
+        "counts": counts,
+        "latency": latency,
+        "errors": errors[:10],
+        "mixups": mixups,
+        "rss_after_first_mib": round(tally.rss_first or 0, 1),
+        "rss_end_mib": round(rss_end, 1),
+        "rss_growth": round(growth, 4),
+        "wall_s": round(seconds, 1),
+        "checks": {
+            "every_request_answered_or_queue_full": not errors,
+            "no_session_saw_another_quiz": not mixups,
+            "memory_within_10_percent": abs(growth) <= 0.10,
+        },
+    }
+
+
+def main() -> int:
+    """Start the app, run the sessions, print the summary."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=1, help="chat + quiz rounds per session")
+    parser.add_argument("--questions", type=int, default=2, help="questions per quiz")
+    parser.add_argument("--queue-max", type=int, default=None, help="the app's queue size (default: app.QUEUE_MAX)")
+    parser.add_argument("--model", default="default")
+    args = parser.parse_args()
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+    import app
+    from tutor.models import load_model
+
+    tutor, agent = app.make_programs(load_model(args.model))
+    if agent is None:
+        print("quizgen is not importable: the load test needs the quiz agent", file=sys.stderr)
+        return 2
+    demo = app.build_app(tutor, agent, queue_max=args.queue_max or app.QUEUE_MAX)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app.launch(demo, port=port, block=False)
+    tally, mixups = Tally(), []
+    start = time.perf_counter()
+    threads = [
+        threading.Thread(target=session, args=(f"http://127.0.0.1:{port}/", i, args, tally, mixups))
+        for i in range(args.sessions)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    summary = summarize(tally, rss_mib(), mixups, time.perf_counter() - start)
+    summary["settings"] = {**vars(args), "queue_max": args.queue_max or app.QUEUE_MAX}
+    demo.close()
+    print(json.dumps(summary, indent=2))
+    return 0 if all(summary["checks"].values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
