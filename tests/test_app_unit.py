@@ -144,3 +144,64 @@ def test_in_one_thread_raises_the_streams_error_in_the_consumer():
     assert next(wrapped) == "a"
     with pytest.raises(ValueError, match="reload"):
         next(wrapped)
+
+
+def sample_run(n: int = 2):
+    """A QuizRun holding real quizgen items (written by hand: the grading and export paths need no model)."""
+    schema = pytest.importorskip("quizgen.schema", reason="quizgen is not installed")
+    question = schema.Question(
+        stem="Which loss is usual for classification?",
+        options=["Mean squared error", "Cross-entropy", "Hinge on pixels", "L1 on labels"],
+        answer="B",
+        explanation="Cross-entropy scores predicted class probabilities.",
+        wrong_reasons={"A": "MSE suits regression.", "C": "Not a standard loss.", "D": "Labels are classes."},
+        objective="choose a classification loss",
+    )
+    run = app.QuizRun("  loss   functions ", n)
+    run.items = [
+        schema.QuizItem(question=question, verified=True),
+        schema.QuizItem(question=question, verified=False, issues=["verification: the model chose A"]),
+    ][:n]
+    run.finished = True
+    return run
+
+
+def test_quiz_run_grades_through_quizgen_and_keeps_the_score():
+    run = sample_run()
+    assert run.topic == "loss functions"
+    right = run.answer(0, "B")
+    assert right.correct and right.right_letter == "B" and right.why_wrong is None
+    wrong = run.answer(1, "A")
+    assert not wrong.correct and wrong.why_wrong == "MSE suits regression."
+    assert run.score == 1
+    assert app.score_markdown(run) == "### Final score: 1 / 2"
+    assert "Correct!" in app.feedback_markdown(run, 0) and "B. Cross-entropy" in app.feedback_markdown(run, 0)
+    text = app.feedback_markdown(run, 1)
+    assert "right answer is B. Cross-entropy" in text and "MSE suits regression." in text
+    with pytest.raises(ValueError, match="A, B, C or D"):
+        run.answer(0, "E")
+
+
+def test_unverified_questions_are_marked_and_options_lettered():
+    run = sample_run()
+    assert "Unverified" not in app.question_markdown(run, 0)
+    assert "Unverified" in app.question_markdown(run, 1) and "the model chose A" in app.question_markdown(run, 1)
+    assert [letter for _, letter in app.option_choices(run, 0)] == ["A", "B", "C", "D"]
+    assert app.option_choices(run, 0)[1][0] == "B. Cross-entropy"
+
+
+def test_export_writes_each_format_and_json_round_trips(tmp_path):
+    import zipfile
+
+    from quizgen import export
+
+    run = sample_run()
+    paths = {fmt: app.export_quiz(run, fmt, tmp_path) for fmt in app.EXPORT_FORMATS}
+    quiz = export.from_json(open(paths["json"]).read())
+    assert quiz.topic == "loss functions" and len(quiz.questions) == 2 and quiz.questions[1].verified is False
+    assert zipfile.is_zipfile(paths["qti"])
+    assert "Cross-entropy" in open(paths["gift"]).read() and "Cross-entropy" in open(paths["anki"]).read()
+    with pytest.raises(ValueError, match="unknown format"):
+        app.export_quiz(run, "../../etc/passwd", tmp_path)
+    with pytest.raises(ValueError, match="generate one first"):
+        app.export_quiz(app.QuizRun(), "json", tmp_path)
