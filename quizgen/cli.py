@@ -1,0 +1,211 @@
+"""``ta quiz`` (write, export or take a quiz) and ``ta quiz-eval`` (the quality report).
+
+Input is checked before the model loads, so a bad topic, N or source file fails in a second with a
+message saying what to pass instead. ``--format json`` prints exactly one JSON document on stdout;
+progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from quizgen.schema import DIFFICULTIES, LETTERS, QuizItem
+from tutor.cli import CLIError
+from tutor.commands import add_model_args, load_from_args
+
+FORMATS = ("json", "gift", "qti", "anki", "text")
+
+
+def register(sub: Any) -> None:
+    """Add ``quiz`` and ``quiz-eval`` to ``ta``."""
+    p = sub.add_parser("quiz", help="write a checked multiple-choice quiz on a topic (or take it with --take)")
+    p.add_argument("topic", nargs="+", help="what the quiz is about")
+    p.add_argument("-n", "--questions", type=int, default=10, dest="n", help="how many questions (1-50)")
+    p.add_argument("--difficulty", choices=DIFFICULTIES, default="medium")
+    p.add_argument("--source", type=Path, metavar="FILE", help="your notes or a chapter (plain text) to quiz on")
+    p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the quiz here instead of stdout")
+    p.add_argument("--seed", type=int, help="repeatable quiz (same model, backend and machine)")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature for writing")
+    p.add_argument("--max-attempts", type=int, default=3, help="drafts per question at most")
+    p.add_argument("--take", action="store_true", help="take the quiz in the terminal, with feedback")
+    add_model_args(p)
+    p.set_defaults(func=cmd_quiz)
+
+    p = sub.add_parser("quiz-eval", help="quality report: one quiz per topic in a file")
+    p.add_argument("--topics", type=Path, required=True, metavar="FILE", help="one topic per line")
+    p.add_argument("-n", "--questions", type=int, default=10, dest="n", help="questions per quiz")
+    p.add_argument("--difficulty", choices=DIFFICULTIES, default="medium")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="only the first LIMIT topics")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="also write the figures and quizzes as JSON")
+    add_model_args(p)
+    p.set_defaults(func=cmd_quiz_eval)
+
+
+def read_source(path: Path | None) -> str | None:
+    """The text of ``--source``, or a CLIError saying what is wrong with the file."""
+    if path is None:
+        return None
+    if not path.is_file():
+        raise CLIError(f"no file at {path}: pass --source PATH to a plain-text file with your notes")
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise CLIError(f"{path} is a binary file: pass --source a plain-text file (.txt or .md)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CLIError(f"{path} is not UTF-8 text ({exc.reason}): save it as UTF-8 plain text") from exc
+    if not text.strip():
+        raise CLIError(f"{path} is empty: pass a file with your notes, or leave --source out")
+    return text
+
+
+def cmd_quiz(args: argparse.Namespace) -> int:
+    """Write the quiz, show progress on stderr, then print/save it or let the user take it."""
+    from quizgen.program import DEFAULT_TEMPERATURE, QuizAgent, validate_request
+
+    topic = " ".join(args.topic)
+    source = read_source(args.source)
+    temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
+    validate_request(topic, args.n, args.difficulty, source, temperature)
+    if args.max_attempts < 1:
+        raise CLIError(f"--max-attempts must be at least 1, got {args.max_attempts}")
+    if args.format == "qti" and args.output is None and not args.take:
+        raise CLIError("QTI is a zip file: pass -o quiz.zip")
+    agent = QuizAgent(load_from_args(args), max_attempts=args.max_attempts)
+    options = {
+        "n": args.n,
+        "difficulty": args.difficulty,
+        "source_text": source,
+        "seed": args.seed,
+        "temperature": temperature,
+    }
+    if args.take:
+        return take(agent, topic, options, output=args.output, fmt=args.format)
+    items = []
+    import time
+
+    started = time.perf_counter()
+    for i, item in enumerate(agent.stream(topic, **options), 1):
+        items.append(item)
+        _progress(i, args.n, item)
+    quiz = agent.assemble(topic, items, seconds=time.perf_counter() - started, **options)
+    print(f"{quiz.verified_count}/{len(quiz)} verified in {quiz.metadata.seconds:.1f} s", file=sys.stderr)
+    _write(quiz, args.format, args.output)
+    return 0
+
+
+def _progress(i: int, n: int, item: QuizItem) -> None:
+    status = "verified" if item.verified else "FLAGGED"
+    print(
+        f"[{i}/{n}] {status} after {item.attempts} attempt(s), {item.seconds:.1f} s: {item.question.stem[:70]}",
+        file=sys.stderr,
+        flush=True,
+    )
+    for issue in item.issues:
+        print(f"        - {issue}", file=sys.stderr)
+
+
+def _write(quiz: Any, fmt: str, output: Path | None) -> None:
+    from quizgen.export import dumps
+
+    data = dumps(quiz, fmt)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, bytes):
+            output.write_bytes(data)
+        else:
+            output.write_text(data, encoding="utf-8")
+        print(f"wrote {output}", file=sys.stderr)
+    elif isinstance(data, bytes):
+        sys.stdout.buffer.write(data)
+    else:
+        sys.stdout.write(data if data.endswith("\n") else data + "\n")
+        sys.stdout.flush()
+
+
+def take(agent: Any, topic: str, options: dict[str, Any], output: Path | None, fmt: str) -> int:
+    """Ask each question as soon as it is written; feedback after each answer; the score at the end."""
+    from quizgen.grade import QuizSession
+
+    print(f"Quiz on {topic}: answer with A, B, C or D (q quits).\n")
+    items: list[QuizItem] = []
+    quiz = agent.assemble(topic, items, **options)
+    session = QuizSession(quiz)
+    for i, item in enumerate(agent.stream(topic, **options)):
+        quiz.questions.append(item)
+        print(_render(i, item))
+        letter = _ask()
+        if letter is None:
+            break
+        feedback = session.answer(i, letter)
+        if feedback.correct:
+            print(f"Correct. {feedback.explanation}\n")
+        else:
+            print(f"Not quite: the answer is {feedback.right_letter}. {feedback.why_wrong or ''}")
+            print(f"{feedback.explanation}\n")
+    print(f"Score: {session.summary()}")
+    if output is not None:
+        _write(quiz, fmt, output)
+    return 0
+
+
+def _render(i: int, item: QuizItem) -> str:
+    q = item.question
+    note = "" if item.verified else "  (unverified: the checker could not confirm this question)"
+    lines = [f"{i + 1}. {q.stem}{note}"]
+    lines.extend(f"   {letter}. {option}" for letter, option in zip(LETTERS, q.options, strict=True))
+    return "\n".join(lines)
+
+
+def _ask() -> str | None:
+    while True:
+        try:
+            answer = input("Your answer: ").strip().upper()
+        except EOFError:
+            print()
+            return None
+        if answer in ("Q", "QUIT"):
+            return None
+        if answer in LETTERS:
+            return answer
+        print("Please answer A, B, C or D (or q to quit).")
+
+
+def cmd_quiz_eval(args: argparse.Namespace) -> int:
+    """One quiz per topic; print the table (per quiz and total) on stdout, progress on stderr."""
+    from quizgen import evaluate
+    from quizgen.program import QuizAgent, validate_request
+
+    if not args.topics.is_file():
+        raise CLIError(f"no topics file at {args.topics}: pass --topics FILE with one topic per line")
+    topics = evaluate.read_topics(args.topics)
+    if args.limit is not None:
+        topics = topics[: max(args.limit, 0)]
+    if not topics:
+        raise CLIError(f"{args.topics} names no topics: write one topic per line")
+    for topic in topics:
+        validate_request(topic, args.n, args.difficulty, None, 0.4)
+    agent = QuizAgent(load_from_args(args))
+    quizzes = []
+
+    def make_quiz(topic: str) -> Any:
+        quiz = agent.run(topic, n=args.n, difficulty=args.difficulty, seed=args.seed)
+        quizzes.append(quiz)
+        return quiz
+
+    def on_report(report: evaluate.QuizReport) -> None:
+        print(report.row(), file=sys.stderr, flush=True)
+
+    reports = evaluate.evaluate(make_quiz, topics, on_report=on_report)
+    print(evaluate.markdown(reports))
+    if args.output is not None:
+        payload = {"reports": evaluate.as_dicts(reports), "quizzes": [q.model_dump(mode="json") for q in quizzes]}
+        args.output.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,522 @@
+"""The quiz agent, a ``dspy.Module``: plan objectives, write each question, check it, verify it, repair it.
+
+For a topic (and optionally the student's own notes) :class:`QuizAgent` plans N distinct learning
+objectives, then for each one:
+
+1. **write** one :class:`~quizgen.schema.QuestionDraft` under the JSON schema (DSPy's JSONAdapter turns
+   the signature into constrained decoding, so the draft always parses, whatever the model's size);
+2. **place** the key: the options are permuted so the keys spread evenly over A-D (a small model puts
+   its answer first; students learn that);
+3. **check** it with the deterministic checks in :mod:`quizgen.checks`;
+4. **verify** it: the model answers its own question blind (``Model.choose``, the key hidden) and must
+   pick the key;
+5. on any failure, **repair**: write again with the failure as feedback, at most ``max_attempts`` drafts
+   per question and ``repair_budget`` extra drafts per quiz. A question that still fails is handed on
+   flagged (``verified=False`` with its ``issues``), never silently.
+
+``plan`` and ``write`` are ordinary ``dspy.Predict`` modules with a hand-written demo each, so DSPy
+optimizers (BootstrapFewShot, MIPRO, GEPA) can tune them.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+import dspy
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from quizgen import checks
+from quizgen.schema import (
+    BLOOM_LEVELS,
+    DIFFICULTIES,
+    LETTERS,
+    TOPIC_MAX,
+    VERIFY_PREFIX,
+    Question,
+    QuestionDraft,
+    Quiz,
+    QuizItem,
+    QuizMetadata,
+)
+from tutor.models.base import Model
+
+MAX_QUESTIONS = 50  # one quiz; more is a question bank, not a quiz
+SOURCE_MAX_CHARS = 200_000  # a chapter, not a book
+SOURCE_PROMPT_CHARS = 1200  # the slice of the source a prompt carries (a 135M model reads little well)
+PLAN_BATCH = 10  # objectives planned per call
+PLAN_OBJECTIVE_MAX = 90
+WRITE_MAX_TOKENS = 900  # > the longest draft the schema allows (every string at its maxLength)
+PLAN_MAX_TOKENS = PLAN_BATCH * (PLAN_OBJECTIVE_MAX + 4) + 40
+SAMPLING = {"repetition_penalty": 1.2}  # a 135M model otherwise repeats a phrase until the limit
+DEFAULT_TEMPERATURE = 0.4
+
+PlanObjective = Annotated[str, StringConstraints(min_length=3, max_length=PLAN_OBJECTIVE_MAX)]
+
+
+class LearningPlan(BaseModel):
+    """What the planner writes: distinct learning objectives, each one short sentence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    objectives: list[PlanObjective] = Field(min_length=1, max_length=PLAN_BATCH)
+
+
+class PlanObjectives(dspy.Signature):
+    """Plan distinct learning objectives for a machine-learning quiz on the topic (and the source text, when given).
+
+    Each objective is one short sentence that starts with a verb (define, explain, apply, compare, evaluate)
+    and tests a different idea. Do not repeat an objective from the already planned list.
+    """
+
+    topic: str = dspy.InputField()
+    difficulty: str = dspy.InputField(desc="easy, medium or hard")
+    source: str = dspy.InputField(desc="the student's notes to quiz on, or 'none'")
+    already_planned: str = dspy.InputField(desc="objectives planned before, or 'none'")
+    plan: LearningPlan = dspy.OutputField()
+
+
+class WriteQuestion(dspy.Signature):
+    """Write one multiple-choice question for a machine-learning course that tests the learning objective.
+
+    The stem is a full question. Exactly one of the four options is correct; the other three are plausible
+    but wrong, distinct, and about as long as the correct one. No "all of the above" or "none of the above".
+    If feedback names problems with a previous attempt, fix them.
+    """
+
+    topic: str = dspy.InputField()
+    objective: str = dspy.InputField(desc="the learning objective the question tests")
+    difficulty: str = dspy.InputField(desc="easy, medium or hard")
+    source: str = dspy.InputField(desc="the student's notes the question must be based on, or 'none'")
+    feedback: str = dspy.InputField(desc="what was wrong with the previous attempt, or 'none'")
+    question: QuestionDraft = dspy.OutputField()
+
+
+PLAN_DEMO = dspy.Example(
+    topic="gradient descent",
+    difficulty="medium",
+    source="none",
+    already_planned="none",
+    plan=LearningPlan(
+        objectives=[
+            "Explain what the learning rate controls",
+            "Identify the sign of a learning rate that is too large",
+            "Compare batch and stochastic gradient descent",
+        ]
+    ),
+).with_inputs("topic", "difficulty", "source", "already_planned")
+
+WRITE_DEMO = dspy.Example(
+    topic="gradient descent",
+    objective="Explain what the learning rate controls",
+    difficulty="medium",
+    source="none",
+    feedback="none",
+    question=QuestionDraft(
+        stem="In gradient descent, what does the learning rate control?",
+        options=[
+            "The size of each parameter update",
+            "The number of layers in the network",
+            "How many examples the dataset holds",
+            "The order of the training examples",
+        ],
+        answer="A",
+        explanation="Each step moves the weights by the learning rate times the gradient, so it sets the step size.",
+        wrong_reasons=[
+            "The architecture, not the optimizer, fixes the number of layers.",
+            "The dataset is collected before training starts.",
+            "Shuffling, not the learning rate, orders the examples.",
+        ],
+    ),
+).with_inputs("topic", "objective", "difficulty", "source", "feedback")
+
+# Objectives the agent falls back on when the planner returns too few distinct ones: (bloom, template).
+FALLBACK_OBJECTIVES = (
+    ("remember", "Define {topic} and its key terms"),
+    ("understand", "Explain the main idea behind {topic}"),
+    ("apply", "Apply {topic} to a small worked example"),
+    ("analyze", "Distinguish {topic} from a closely related idea"),
+    ("evaluate", "Judge when {topic} is the right choice"),
+    ("understand", "Identify a common misconception about {topic}"),
+    ("remember", "Recall what problem {topic} solves"),
+    ("apply", "Predict the effect of changing a setting of {topic}"),
+    ("analyze", "Diagnose a problem caused by misusing {topic}"),
+    ("evaluate", "Weigh the strengths and weaknesses of {topic}"),
+)
+BLOOM_VERBS = {
+    "remember": ("define", "recall", "list", "name", "state", "recognize", "recognise"),
+    "understand": ("explain", "describe", "identify", "summarize", "summarise", "interpret", "classify"),
+    "apply": ("apply", "use", "compute", "calculate", "implement", "predict", "solve"),
+    "analyze": ("compare", "contrast", "distinguish", "analyze", "analyse", "diagnose", "differentiate"),
+    "evaluate": ("evaluate", "judge", "justify", "assess", "critique", "weigh", "choose"),
+    "create": ("design", "create", "propose", "construct", "formulate"),
+}
+DEFAULT_BLOOM = {"easy": "remember", "medium": "understand", "hard": "apply"}
+
+
+class QuizAgent(dspy.Module):
+    """Writes quizzes that are valid by construction and checked before anyone sees them.
+
+    ``QuizAgent(model)``; ``agent.stream(topic, n=10)`` yields each :class:`QuizItem` as soon as it is
+    ready; ``agent.run(...)`` returns the :class:`Quiz`; ``agent(topic=...)`` returns a Prediction with
+    ``quiz``.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        max_attempts: int = 3,
+        repair_budget: float = 0.5,
+        adapter: dspy.Adapter | None = None,
+    ) -> None:
+        """Args.
+
+        Args:
+            model: any Model (llama.cpp, transformers, OpenAI-compatible, FakeModel).
+            max_attempts: drafts per question at most (the first one included).
+            repair_budget: extra drafts per quiz beyond one per question, as a share of N (0.5: 5 for 10
+                questions); bounds the time a quiz takes when the model fails often.
+            adapter: the DSPy adapter; the JSONAdapter makes every output constrained.
+        """
+        super().__init__()
+        from tutor.engine import make_lm
+
+        assert max_attempts >= 1, f"max_attempts must be at least 1, got {max_attempts}"
+        assert repair_budget >= 0, f"repair_budget must be >= 0, got {repair_budget}"
+        self.model = model
+        self.max_attempts = max_attempts
+        self.repair_budget = repair_budget
+        self.adapter = adapter or dspy.JSONAdapter()
+        self.plan = dspy.Predict(PlanObjectives)
+        self.plan.demos = [PLAN_DEMO]
+        self.write = dspy.Predict(WriteQuestion)
+        self.write.demos = [WRITE_DEMO]
+        self.lm = make_lm(model, sampling=SAMPLING, max_tokens=WRITE_MAX_TOKENS)
+
+    # ---- public API ------------------------------------------------------------------------------
+
+    def forward(self, topic: str, n: int = 10, **kwargs: Any) -> dspy.Prediction:
+        """Run the agent; the Prediction's ``quiz`` is the :class:`Quiz` (for DSPy optimizers and metrics)."""
+        return dspy.Prediction(quiz=self.run(topic, n=n, **kwargs))
+
+    def run(self, topic: str, n: int = 10, **kwargs: Any) -> Quiz:
+        """Write a whole quiz (see :meth:`stream` for the arguments)."""
+        started = time.perf_counter()
+        items = list(self.stream(topic, n=n, **kwargs))
+        return self.assemble(topic, items, seconds=time.perf_counter() - started, **kwargs)
+
+    def assemble(self, topic: str, items: list[QuizItem], seconds: float = 0.0, **kwargs: Any) -> Quiz:
+        """A Quiz from streamed items, with metadata on how it was made."""
+        source = kwargs.get("source_text")
+        metadata = QuizMetadata(
+            model=getattr(self.model, "name", ""),
+            seed=kwargs.get("seed"),
+            temperature=kwargs.get("temperature", DEFAULT_TEMPERATURE),
+            difficulty=kwargs.get("difficulty", "medium"),
+            seconds=round(seconds, 2),
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 - readable
+            source=source.strip()[:200] if source else None,
+            extra={
+                "attempts": [item.attempts for item in items],
+                "verified": [item.verified for item in items],
+                "max_attempts": self.max_attempts,
+                "repair_budget": self.repair_budget,
+                "backend": getattr(self.model, "backend", ""),
+            },
+        )
+        return Quiz(topic=topic.strip(), questions=items, metadata=metadata)
+
+    def stream(
+        self,
+        topic: str,
+        n: int = 10,
+        difficulty: str = "medium",
+        source_text: str | None = None,
+        seed: int | None = None,
+        temperature: float = DEFAULT_TEMPERATURE,
+    ) -> Iterator[QuizItem]:
+        """Yield each question as soon as it is checked and verified.
+
+        Args:
+            topic: what the quiz is about (1 to 200 characters).
+            n: how many questions (1 to 50).
+            difficulty: easy, medium or hard.
+            source_text: the student's notes or a chapter to quiz on (optional).
+            seed: makes the quiz repeatable on one backend and machine; None: a new quiz each time.
+            temperature: sampling temperature for writing (0 is greedy).
+
+        Raises:
+            ValueError: for bad input, saying what to pass instead.
+        """
+        topic, source = validate_request(topic, n, difficulty, source_text, temperature)
+        rng = random.Random(seed)
+        placements = _balanced_letters(n, rng)
+        budget = Budget(extra=math.ceil(self.repair_budget * n), per_question=self.max_attempts)
+        done: list[Question] = []
+        objectives = self.plan_objectives(topic, n, difficulty, source, seed, temperature)
+        for i, (objective, bloom) in enumerate(objectives):
+            call_seed = None if seed is None else seed * 1000 + i * 10
+            item = self.write_item(
+                topic, objective, bloom, difficulty, source, done, placements[i], budget, call_seed, temperature
+            )
+            done.append(item.question)
+            yield item
+
+    # ---- steps -----------------------------------------------------------------------------------
+
+    def plan_objectives(
+        self, topic: str, n: int, difficulty: str, source: str | None, seed: int | None, temperature: float
+    ) -> list[tuple[str, str]]:
+        """N distinct (objective, bloom level) pairs: the planner's first, then fallbacks to fill up."""
+        planned: list[str] = []
+        calls = 0
+        while len(planned) < n and calls < (n + PLAN_BATCH - 1) // PLAN_BATCH:
+            calls += 1
+            config = _config(temperature, None if seed is None else seed * 1000 + 999 - calls)
+            try:
+                with dspy.context(lm=self.lm, adapter=self.adapter):
+                    pred = self.plan(
+                        topic=topic,
+                        difficulty=difficulty,
+                        source=_excerpt(source, topic),
+                        already_planned="; ".join(planned) or "none",
+                        config={**config, "max_tokens": PLAN_MAX_TOKENS},
+                    )
+                new = list(pred.plan.objectives)
+            except Exception:
+                new = []
+            planned.extend(o.strip() for o in new if _is_new(o, planned, topic))
+        planned = planned[:n]
+        fallback = iter(_fallback_objectives(topic, n))
+        while len(planned) < n:
+            candidate = next(fallback)
+            if candidate not in planned:  # templates are distinct; only an exact repeat of the planner's is skipped
+                planned.append(candidate)
+        return [(o, _bloom_of(o, difficulty)) for o in planned]
+
+    def write_item(
+        self,
+        topic: str,
+        objective: str,
+        bloom: str,
+        difficulty: str,
+        source: str | None,
+        earlier: list[Question],
+        letter: str,
+        budget: Budget,
+        seed: int | None,
+        temperature: float,
+    ) -> QuizItem:
+        """Write, check and verify one question, repairing within the budget; flag it if it still fails."""
+        started = time.perf_counter()
+        feedback = "none"
+        best: tuple[int, Question, list[str]] | None = None  # (rank, question, issues): lower rank is better
+        attempts = 0
+        while budget.allows(attempts):
+            attempts += 1
+            budget.spend(attempts)
+            config = _config(temperature, None if seed is None else seed + attempts)
+            try:
+                question = self.draft(topic, objective, bloom, difficulty, source, feedback, letter, config)
+            except Exception as exc:
+                feedback = f"the previous attempt could not be used ({type(exc).__name__}): write a complete question"
+                continue
+            issues = checks.check_question(question, earlier)
+            if not issues:
+                issues = self.verify(topic, question)
+            rank = 0 if not issues else 1 if all(i.startswith(VERIFY_PREFIX) for i in issues) else 2
+            if best is None or rank < best[0]:
+                best = (rank, question, issues)
+            if not issues:
+                break
+            feedback = _feedback(question, issues)
+        if best is None:
+            raise RuntimeError(
+                f"the model wrote no usable question for {objective!r} in {attempts} attempts: "
+                "check that the model loads and answers (ta ask 'hello')"
+            )
+        _, question, issues = best
+        return QuizItem(
+            question=question,
+            verified=not issues,
+            attempts=attempts,
+            issues=issues,
+            seconds=round(time.perf_counter() - started, 2),
+        )
+
+    def draft(
+        self,
+        topic: str,
+        objective: str,
+        bloom: str,
+        difficulty: str,
+        source: str | None,
+        feedback: str,
+        letter: str,
+        config: dict[str, Any],
+    ) -> Question:
+        """One constrained draft, turned into a Question with its key moved to ``letter``."""
+        with dspy.context(lm=self.lm, adapter=self.adapter):
+            pred = self.write(
+                topic=topic,
+                objective=objective,
+                difficulty=difficulty,
+                source=_excerpt(source, objective),
+                feedback=feedback,
+                config=config,
+            )
+        question = Question.from_draft(pred.question, objective, bloom, difficulty)
+        return place_key(question, letter)
+
+    def verify(self, topic: str, question: Question) -> list[str]:
+        """The model answers blind; [] when it picks the key, else the reason it is flagged."""
+        choice = self.model.choose([blind_prompt(topic, question)], list(LETTERS))[0]
+        if choice.answer == question.answer:
+            return []
+        return [
+            f"{VERIFY_PREFIX} answering blind, the model chose {choice.answer} "
+            f"({choice.probs[choice.answer]:.0%}), not the key {question.answer} "
+            f"({choice.probs[question.answer]:.0%}): the key may be wrong or the question ambiguous"
+        ]
+
+
+class Budget:
+    """Drafts left: at most ``per_question`` for one question, and ``extra`` repairs for the whole quiz."""
+
+    def __init__(self, extra: int, per_question: int) -> None:
+        self.extra = extra
+        self.per_question = per_question
+
+    def allows(self, attempts_so_far: int) -> bool:
+        """Whether one more draft may be written for a question that has had ``attempts_so_far``."""
+        if attempts_so_far == 0:
+            return True  # every question gets its first draft
+        return attempts_so_far < self.per_question and self.extra > 0
+
+    def spend(self, attempt: int) -> None:
+        """Record a draft; every draft after a question's first comes out of the quiz's extra budget."""
+        if attempt > 1:
+            self.extra -= 1
+
+
+def validate_request(topic: Any, n: Any, difficulty: Any, source_text: Any, temperature: Any) -> tuple[str, str | None]:
+    """Check a quiz request; returns the cleaned topic and source text, or raises ValueError saying what to do."""
+    if not isinstance(topic, str) or not topic.strip():
+        raise ValueError("the topic is empty: name what the quiz is about, e.g. 'gradient descent'")
+    topic = " ".join(topic.split())
+    if len(topic) > TOPIC_MAX:
+        raise ValueError(
+            f"the topic is {len(topic):,} characters long: keep it under {TOPIC_MAX} "
+            "(pass long text as the source, e.g. `ta quiz TOPIC --source notes.txt`)"
+        )
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_QUESTIONS:
+        raise ValueError(f"the number of questions must be between 1 and {MAX_QUESTIONS}, got {n!r}")
+    if difficulty not in DIFFICULTIES:
+        raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {difficulty!r}")
+    if not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
+        raise ValueError(f"temperature must be between 0 and 2, got {temperature!r}")
+    return topic, _validate_source(source_text)
+
+
+def _validate_source(source_text: Any) -> str | None:
+    if source_text is None:
+        return None
+    if not isinstance(source_text, str):
+        raise ValueError(f"the source must be text, got {type(source_text).__name__}")
+    if "\x00" in source_text:
+        raise ValueError("the source holds binary data (NUL bytes): pass a plain-text file (.txt or .md)")
+    if not source_text.strip():
+        raise ValueError("the source text is empty: pass a file with your notes, or leave the source out")
+    if len(source_text) > SOURCE_MAX_CHARS:
+        raise ValueError(
+            f"the source is {len(source_text):,} characters long: pass one chapter (under {SOURCE_MAX_CHARS:,})"
+        )
+    return source_text.strip()
+
+
+def place_key(question: Question, letter: str) -> Question:
+    """The same question with its options permuted so the key sits at ``letter`` (reasons follow their options)."""
+    if question.answer == letter:
+        return question
+    old, new = LETTERS.index(question.answer), LETTERS.index(letter)
+    order = list(range(len(LETTERS)))
+    order[old], order[new] = order[new], order[old]  # order[new_position] = old_position
+    reasons = {LETTERS[pos]: question.wrong_reasons[LETTERS[order[pos]]] for pos in range(4) if pos != new}
+    options = [question.options[order[pos]] for pos in range(4)]
+    return question.model_copy(update={"options": options, "answer": letter, "wrong_reasons": reasons})
+
+
+def blind_prompt(topic: str, question: Question) -> str:
+    """The prompt the model answers its own question from: stem and options, the key hidden."""
+    options = "\n".join(f"{letter}. {text}" for letter, text in zip(LETTERS, question.options, strict=True))
+    return (
+        f"Answer this multiple-choice question about {topic}. Reply with the letter of the correct option only.\n\n"
+        f"{question.stem}\n{options}\nAnswer:"
+    )
+
+
+def _balanced_letters(n: int, rng: random.Random) -> list[str]:
+    # Each run of four questions uses every letter once: keys spread evenly, in an order nobody can learn.
+    letters: list[str] = []
+    while len(letters) < n:
+        block = list(LETTERS)
+        rng.shuffle(block)
+        letters.extend(block)
+    return letters[:n]
+
+
+def _config(temperature: float, seed: int | None) -> dict[str, Any]:
+    config: dict[str, Any] = {"temperature": float(temperature)}
+    if seed is not None:
+        config["seed"] = seed
+    return config
+
+
+def _feedback(question: Question, issues: list[str]) -> str:
+    problems = "; ".join(issues)
+    return f"The previous attempt asked {question.stem!r}. Problems: {problems}. Write a better question."[:600]
+
+
+def _is_new(objective: str, planned: list[str], topic: str) -> bool:
+    text = checks.normalise(objective)
+    if len(text.split()) < 2 or text == checks.normalise(topic):
+        return False
+    from difflib import SequenceMatcher
+
+    return all(SequenceMatcher(None, text, checks.normalise(p)).ratio() < checks.NEAR_DUPLICATE for p in planned)
+
+
+def _fallback_objectives(topic: str, n: int) -> Iterator[str]:
+    for round_ in range(1, n + 2):
+        for _, template in FALLBACK_OBJECTIVES:
+            text = template.format(topic=topic)
+            yield text if round_ == 1 else f"{text} (part {round_})"
+
+
+def _bloom_of(objective: str, difficulty: str) -> str:
+    words = re.findall(r"[a-z]+", objective.lower())
+    for word in words[:3]:
+        for level, verbs in BLOOM_VERBS.items():
+            if word in verbs:
+                return level
+    for level, template in FALLBACK_OBJECTIVES:
+        if objective.startswith(template.split("{")[0]) and level in BLOOM_LEVELS:
+            return level
+    return DEFAULT_BLOOM[difficulty]
+
+
+def _excerpt(source: str | None, query: str) -> str:
+    """The slice of the source that shares the most words with ``query`` (the whole source if it is short)."""
+    if not source:
+        return "none"
+    if len(source) <= SOURCE_PROMPT_CHARS:
+        return source
+    words = set(checks.normalise(query).split())
+    step = SOURCE_PROMPT_CHARS // 2
+    windows = [source[i : i + SOURCE_PROMPT_CHARS] for i in range(0, len(source) - step, step)]
+    return max(windows, key=lambda w: len(words & set(checks.normalise(w).split())))

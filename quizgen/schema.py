@@ -1,0 +1,157 @@
+"""The quiz contract: what every backend is constrained to, and what the app, grading and export read.
+
+Two layers:
+
+* :class:`QuestionDraft` is what the model writes, under constrained decoding: the stem, exactly four
+  options, the key letter, an explanation and one reason per wrong option. Every string has a
+  ``maxLength``, so a small model cannot ramble past its token budget.
+* :class:`Question` is the finished question: the draft plus what the agent already knows (the
+  objective it tests, its Bloom level and difficulty) and ``wrong_reasons`` keyed by letter.
+
+``Question.wrong_reasons`` maps each WRONG option's letter (the three letters other than ``answer``) to
+a one-line reason it is wrong: ``{"A": "...", "C": "...", "D": "..."}`` when the key is ``"B"``.
+
+A :class:`QuizItem` wraps a question with its verification status (``verified``, ``attempts``,
+``issues``); a :class:`Quiz` holds the topic, the items and :class:`QuizMetadata`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
+DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
+BLOOM_LEVELS: tuple[str, ...] = ("remember", "understand", "apply", "analyze", "evaluate", "create")
+
+Letter = Literal["A", "B", "C", "D"]
+Difficulty = Literal["easy", "medium", "hard"]
+BloomLevel = Literal["remember", "understand", "apply", "analyze", "evaluate", "create"]
+
+# Bounds on what the model writes. Strings close within these many characters, hence within as many
+# tokens: a question always fits the writer's token budget (see program.WRITE_MAX_TOKENS).
+STEM_MAX = 200
+OPTION_MAX = 80
+EXPLANATION_MAX = 200
+REASON_MAX = 100
+OBJECTIVE_MAX = 120
+TOPIC_MAX = 200
+
+Stem = Annotated[str, StringConstraints(min_length=10, max_length=STEM_MAX)]
+OptionText = Annotated[str, StringConstraints(min_length=1, max_length=OPTION_MAX)]
+Explanation = Annotated[str, StringConstraints(min_length=1, max_length=EXPLANATION_MAX)]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=REASON_MAX)]
+ObjectiveText = Annotated[str, StringConstraints(min_length=3, max_length=OBJECTIVE_MAX)]
+
+
+class QuestionDraft(BaseModel):
+    """One question as the model writes it (field order is generation order: the key after the options).
+
+    ``wrong_reasons`` lists a reason for each wrong option, in letter order, skipping the key.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    stem: Stem = Field(description="the question, ending with a question mark")
+    options: list[OptionText] = Field(min_length=4, max_length=4, description="four short, distinct answer options")
+    answer: Letter = Field(description="the letter of the one correct option")
+    explanation: Explanation = Field(description="why the correct option is right")
+    wrong_reasons: list[Reason] = Field(
+        min_length=3, max_length=3, description="why each wrong option is wrong, in letter order"
+    )
+
+
+class Question(BaseModel):
+    """A finished multiple-choice question; options are shown as A-D in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stem: Stem
+    options: list[OptionText] = Field(min_length=4, max_length=4)
+    answer: Letter
+    explanation: Explanation
+    wrong_reasons: dict[Letter, Reason] = Field(description="wrong option letter -> why it is wrong")
+    difficulty: Difficulty = "medium"
+    bloom_level: BloomLevel = "understand"
+    objective: ObjectiveText
+
+    @model_validator(mode="after")
+    def _reasons_cover_the_wrong_options(self) -> Question:
+        wrong = set(LETTERS) - {self.answer}
+        if set(self.wrong_reasons) != wrong:
+            raise ValueError(
+                f"wrong_reasons must have exactly the letters {sorted(wrong)}, got {sorted(self.wrong_reasons)}"
+            )
+        return self
+
+    @classmethod
+    def from_draft(cls, draft: QuestionDraft, objective: str, bloom_level: str, difficulty: str) -> Question:
+        """The finished question for a draft: its wrong reasons keyed by the wrong letters."""
+        wrong = [letter for letter in LETTERS if letter != draft.answer]
+        return cls(
+            stem=draft.stem,
+            options=list(draft.options),
+            answer=draft.answer,
+            explanation=draft.explanation,
+            wrong_reasons=dict(zip(wrong, draft.wrong_reasons, strict=True)),
+            difficulty=difficulty,
+            bloom_level=bloom_level,
+            objective=objective[:OBJECTIVE_MAX],
+        )
+
+    def option(self, letter: str) -> str:
+        """The text of option ``letter`` (A-D)."""
+        return self.options[LETTERS.index(letter)]
+
+    @property
+    def correct_option(self) -> str:
+        """The text of the correct option."""
+        return self.option(self.answer)
+
+
+class QuizItem(BaseModel):
+    """A question and what the agent found out about it before handing it on."""
+
+    question: Question
+    verified: bool = False  # the model, answering blind, agreed with the key, and every check passed
+    attempts: int = Field(default=1, ge=1)  # how many drafts were written for it
+    issues: list[str] = Field(default_factory=list)  # readable reasons it is flagged (empty when it passed)
+    seconds: float = 0.0  # time spent writing, checking and verifying it
+
+    @property
+    def checks_passed(self) -> bool:
+        """Every deterministic check passed (it may still be unverified by the model's blind answer)."""
+        return not any(not issue.startswith(VERIFY_PREFIX) for issue in self.issues)
+
+
+VERIFY_PREFIX = "verification:"  # issues from the blind answer start with this; the rest come from checks
+
+
+class QuizMetadata(BaseModel):
+    """How a quiz was made."""
+
+    model: str = ""
+    seed: int | None = None
+    temperature: float = 0.0
+    difficulty: Difficulty = "medium"
+    seconds: float = 0.0
+    created: str = ""  # ISO 8601 time
+    source: str | None = None  # the first characters of the source text, when there was one
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class Quiz(BaseModel):
+    """A topic's questions with their verification status, and how the quiz was made."""
+
+    topic: str
+    questions: list[QuizItem] = Field(default_factory=list)
+    metadata: QuizMetadata = Field(default_factory=QuizMetadata)
+
+    @property
+    def verified_count(self) -> int:
+        """How many questions passed every check and the blind answer."""
+        return sum(item.verified for item in self.questions)
+
+    def __len__(self) -> int:
+        return len(self.questions)

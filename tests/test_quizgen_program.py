@@ -1,0 +1,221 @@
+"""The quiz agent's logic on a scripted model: plan, write, check, verify, repair, flag, budget, streaming."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from quizgen import QuizAgent
+from quizgen.program import _balanced_letters, blind_prompt, place_key, validate_request
+from quizgen.schema import LETTERS, Question
+from tests.quizgen_fixtures import make_question
+from tutor.models import FakeModel
+
+
+def draft(stem: str, options=None, answer="A") -> dict:
+    return {
+        "question": {
+            "stem": stem,
+            "options": options or ["Step size of updates", "Number of hidden layers", "Dataset size", "Example order"],
+            "answer": answer,
+            "explanation": "The learning rate scales every gradient step.",
+            "wrong_reasons": ["first wrong reason", "second wrong reason", "third wrong reason"],
+        }
+    }
+
+
+class Script:
+    """A responder: plans from ``objectives``; writes the queued drafts in order (dicts), one per write call."""
+
+    def __init__(self, objectives: list[str], drafts: list[dict]) -> None:
+        self.objectives = objectives
+        self.drafts = list(drafts)
+        self.writes: list[str] = []  # the prompt of every write call
+
+    def __call__(self, messages, constraint) -> str:
+        schema = json.dumps(constraint.schema)
+        if '"plan"' in schema:
+            return json.dumps({"plan": {"objectives": self.objectives}})
+        self.writes.append(messages[-1]["content"])
+        return json.dumps(self.drafts.pop(0))
+
+
+def keys_for(n: int, seed: int) -> list[str]:
+    return _balanced_letters(n, random.Random(seed))
+
+
+def test_happy_path_streams_verified_questions_with_balanced_keys() -> None:
+    stems = [
+        "What does the learning rate control?",
+        "Which sign shows divergence in training?",
+        "How does momentum change each update?",
+        "Why shuffle the data every epoch?",
+    ]
+    script = Script(
+        ["Explain the learning rate", "Spot divergence", "Explain momentum", "Justify shuffling"],
+        [draft(s) for s in stems],
+    )
+    fake = FakeModel(responder=script)
+    keys = keys_for(4, seed=7)
+    fake.enqueue_choice(*keys)  # the blind answer agrees with each key
+    quiz = QuizAgent(fake).run("gradient descent", n=4, seed=7)
+    assert [item.question.stem for item in quiz.questions] == stems
+    assert all(item.verified and item.attempts == 1 and item.issues == [] for item in quiz.questions)
+    assert [item.question.answer for item in quiz.questions] == keys and sorted(keys) == list(LETTERS)
+    for item in quiz.questions:  # the key moved with its text, and reasons followed their options
+        q = item.question
+        assert q.correct_option == "Step size of updates"
+        assert set(q.wrong_reasons) == set(LETTERS) - {q.answer}
+    assert quiz.questions[0].question.objective == "Explain the learning rate"
+    assert quiz.metadata.seed == 7 and quiz.metadata.extra["attempts"] == [1, 1, 1, 1]
+
+
+def test_failed_check_is_repaired_with_the_reason_as_feedback() -> None:
+    same = ["Step size", "step size!", "Layers", "Data"]
+    script = Script(
+        ["Explain the learning rate"],
+        [draft("What does the learning rate control?", options=same), draft("What does the learning rate control?")],
+    )
+    fake = FakeModel(responder=script)
+    fake.enqueue_choice(*keys_for(1, seed=1))
+    item = next(QuizAgent(fake).stream("gradient descent", n=1, seed=1))
+    assert item.verified and item.attempts == 2 and item.issues == []
+    assert "none" in script.writes[0].split("feedback")[-1][:40]
+    assert "are the same" in script.writes[1], "the second draft must see why the first failed"
+
+
+def test_question_still_failing_is_flagged_never_dropped() -> None:
+    stem = "What does the learning rate control?"
+    script = Script(["Explain the learning rate"], [draft(stem) for _ in range(3)])
+    fake = FakeModel(responder=script)
+    key = keys_for(1, seed=3)[0]
+    wrong = next(letter for letter in LETTERS if letter != key)
+    fake.enqueue_choice(wrong, wrong, wrong)  # the model never agrees with its key
+    agent = QuizAgent(fake, max_attempts=3, repair_budget=5)
+    item = next(agent.stream("gradient descent", n=1, seed=3))
+    assert not item.verified and item.attempts == 3
+    assert len(item.issues) == 1 and item.issues[0].startswith("verification:") and f"chose {wrong}" in item.issues[0]
+    assert item.checks_passed
+    assert "chose" in script.writes[1], "the repair prompt names the verification failure"
+
+
+def test_quiz_budget_bounds_the_repairs() -> None:
+    # Every draft fails verification; 4 questions with a budget of 0.5 * 4 = 2 extra drafts in all.
+    stems = [f"Question {w} about the learning rate?" for w in ("one", "two", "three", "four")]
+    script = Script(
+        [f"Objective {w}" for w in ("one", "two", "three", "four")], [draft(s) for s in stems for _ in range(3)]
+    )
+    fake = FakeModel(responder=script)
+    keys = keys_for(4, seed=5)
+    fake.enqueue_choice(*[next(x for x in LETTERS if x != k) for k in keys for _ in range(3)])
+    items = list(QuizAgent(fake, max_attempts=3, repair_budget=0.5).stream("gradient descent", n=4, seed=5))
+    assert [i.attempts for i in items] == [3, 1, 1, 1]
+    assert sum(i.attempts for i in items) == 4 + 2 and not any(i.verified for i in items)
+
+
+def test_duplicate_stem_is_caught_across_questions() -> None:
+    stem = "What does the learning rate control?"
+    script = Script(["Objective one", "Objective two"], [draft(stem), draft(stem), draft("Why do we shuffle data?")])
+    fake = FakeModel(responder=script)
+    keys = keys_for(2, seed=2)
+    fake.enqueue_choice(keys[0], keys[1])
+    items = list(QuizAgent(fake).stream("gradient descent", n=2, seed=2))
+    assert items[1].attempts == 2 and items[1].verified
+    assert "repeats question 1" in script.writes[2]
+
+
+def test_planner_shortfall_is_filled_with_distinct_objectives() -> None:
+    script = Script(
+        ["Explain the learning rate", "explain the learning rate!"],
+        [
+            draft(s)
+            for s in (
+                "What is a rate?",
+                "Why do losses explode?",
+                "When should training stop?",
+                "Which optimiser uses momentum?",
+                "How are weights initialised?",
+            )
+        ],
+    )
+    fake = FakeModel(responder=script)
+    fake.enqueue_choice(*keys_for(5, seed=0))
+    quiz = QuizAgent(fake).run("gradient descent", n=5, seed=0)
+    objectives = [i.question.objective for i in quiz.questions]
+    assert objectives[0] == "Explain the learning rate" and len(set(objectives)) == 5
+    assert {i.question.bloom_level for i in quiz.questions} >= {"understand", "remember"}
+
+
+def test_stream_yields_before_the_rest_is_written() -> None:
+    script = Script(
+        ["One objective", "Two objective"], [draft("First question on rates?"), draft("Second one, on data?")]
+    )
+    fake = FakeModel(responder=script)
+    fake.enqueue_choice(*keys_for(2, seed=4))
+    stream = QuizAgent(fake).stream("gradient descent", n=2, seed=4)
+    first = next(stream)
+    assert first.question.stem == "First question on rates?" and len(script.drafts) == 1
+    assert next(stream).question.stem == "Second one, on data?"
+
+
+def test_forward_returns_a_prediction_with_the_quiz() -> None:
+    script = Script(["One objective"], [draft("First question on rates?")])
+    fake = FakeModel(responder=script)
+    fake.enqueue_choice(*keys_for(1, seed=4))
+    pred = QuizAgent(fake)(topic="gradient descent", n=1, seed=4)
+    assert pred.quiz.questions[0].verified
+    names = [name for name, _ in QuizAgent(fake).named_predictors()]
+    assert names == ["plan", "write"], "optimizers see the two predictors"
+
+
+def test_source_text_reaches_the_prompts() -> None:
+    script = Script(["Explain the pivot"], [draft("What does the pivot do here?")])
+    fake = FakeModel(responder=script)
+    fake.enqueue_choice(*keys_for(1, seed=1))
+    next(QuizAgent(fake).stream("quicksort", n=1, seed=1, source_text="The pivot splits the list in two."))
+    assert "The pivot splits the list in two." in script.writes[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"topic": ""}, "topic is empty"),
+        ({"topic": "   \n\t"}, "topic is empty"),
+        ({"topic": "x" * 50_000}, "50,000 characters"),
+        ({"n": 0}, "between 1 and 50"),
+        ({"n": 1000}, "between 1 and 50"),
+        ({"n": True}, "between 1 and 50"),
+        ({"difficulty": "insane"}, "difficulty must be one of"),
+        ({"source_text": "notes\x00\x01binary"}, "binary"),
+        ({"source_text": "   "}, "source text is empty"),
+        ({"temperature": -1}, "temperature"),
+    ],
+)
+def test_bad_input_raises_a_clear_value_error(kwargs, message) -> None:
+    args = {"topic": "overfitting", "n": 3, "difficulty": "medium", "source_text": None, "temperature": 0.4, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        validate_request(**args)
+    agent = QuizAgent(FakeModel())
+    topic = args.pop("topic")
+    with pytest.raises(ValueError, match=message):
+        next(agent.stream(topic, **args))  # nothing reaches the model: FakeModel has no script
+
+
+@pytest.mark.parametrize("letter", LETTERS)
+def test_place_key_moves_the_key_and_its_reasons(letter) -> None:
+    q = make_question()
+    moved = place_key(q, letter)
+    assert moved.answer == letter and moved.correct_option == q.correct_option
+    assert sorted(moved.options) == sorted(q.options)
+    for wrong, reason in moved.wrong_reasons.items():
+        assert reason == q.wrong_reasons[LETTERS[q.options.index(moved.option(wrong))]]
+    Question.model_validate(moved.model_dump())
+
+
+def test_blind_prompt_hides_the_key() -> None:
+    q = make_question()
+    prompt = blind_prompt("gradient descent", q)
+    assert q.stem in prompt and all(o in prompt for o in q.options)
+    assert q.explanation not in prompt and "Answer: A" not in prompt
