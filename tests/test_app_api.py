@@ -88,14 +88,14 @@ def test_quizzes_are_schema_valid_graded_right_and_kept_per_client(served):
 
     threads = [
         threading.Thread(target=take, args=("alice", alice, "overfitting in machine learning", 3)),
-        threading.Thread(target=take, args=("bob", bob, "the softmax function", 2)),
+        threading.Thread(target=take, args=("bob", bob, "the softmax function", 1)),
     ]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=300)
     quizzes = {name: export.from_json(text) for name, text in results.items()}  # validates against the schema
-    assert len(quizzes["alice"].questions) == 3 and len(quizzes["bob"].questions) == 2
+    assert len(quizzes["alice"].questions) == 3 and len(quizzes["bob"].questions) == 1
     assert quizzes["alice"].topic.startswith("overfitting") and quizzes["bob"].topic.startswith("the softmax")
 
     for name, c in (("alice", alice), ("bob", bob)):
