@@ -264,10 +264,10 @@ def export_quiz(run: QuizRun, fmt: str, folder: Path) -> str:
 
 
 def list_runs(root: Path) -> list[str]:
-    """Names of the benchmark run directories under ``root`` (newest first)."""
+    """Names of the benchmark run directories under ``root`` (those with a config or summary), newest first."""
     if not root.is_dir():
         return []
-    dirs = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    dirs = [p for p in root.iterdir() if (p / "summary.json").is_file() or (p / "config.json").is_file()]
     return [p.name for p in sorted(dirs, key=lambda p: p.stat().st_mtime, reverse=True)]
 
 
@@ -278,6 +278,23 @@ def resolve_runs(names: Sequence[str] | None, root: Path) -> list[Path]:
     if unknown:
         raise ValueError(f"no run named {', '.join(unknown)} under {root}: press Refresh and pick from the list")
     return [root / n for n in names or []]
+
+
+def compare_runs(names: Sequence[str] | None, root: Path, folder: Path) -> tuple[str, str]:
+    """The comparison table (markdown) and chart (a PNG under ``folder``) of the chosen runs."""
+    try:
+        from benchmarks import report
+    except ImportError as exc:
+        raise ValueError(f"benchmark reports are unavailable on this server ({exc})") from exc
+    dirs = resolve_runs(names, root)
+    if not dirs:
+        raise ValueError("pick one or more runs first")
+    folder.mkdir(parents=True, exist_ok=True)
+    png = Path(tempfile.mkdtemp(prefix="chart-", dir=folder)) / "compare.png"
+    try:
+        return report.compare_table(dirs), str(report.plot(dirs, png))
+    except (ValueError, RuntimeError, OSError, KeyError) as exc:  # RunError: a broken or foreign directory
+        raise ValueError(f"cannot compare these runs: {exc}") from exc
 
 
 # ---------------------------------------------------------------- the page
@@ -323,7 +340,7 @@ def build_app(
             run = gr.State(QuizRun())
             _quiz_tab(gr, quiz_agent, run, lane, free, files)
         with gr.Tab("Results", id="results"):
-            _results_tab(gr, runs_root, free)
+            _results_tab(gr, runs_root, free, files)
         _api(gr, tutor, quiz_agent, run, lane)
         gr.Markdown(
             f"<small>One model answers one request at a time; up to {queue_max} wait in line, and beyond that "
@@ -433,7 +450,7 @@ def _quiz_tab(gr: Any, quiz_agent: Any, run: Any, lane: dict, free: dict, files:
     download.click(save, [run, fmt], [file], **free)
 
 
-def _results_tab(gr: Any, root: Path, free: dict) -> None:
+def _results_tab(gr: Any, root: Path, free: dict, files: Path) -> None:
     gr.Markdown(f"Benchmark runs found under `{root}` (written by `ta bench`).")
     with gr.Row():
         picked = gr.Dropdown(list_runs(root), multiselect=True, label="Runs", scale=4)
@@ -442,19 +459,11 @@ def _results_tab(gr: Any, root: Path, free: dict) -> None:
     table = gr.Markdown()
     chart = gr.Image(label="Accuracy", type="filepath", interactive=False)
 
-    def show(names: list[str]) -> tuple[str, str | None]:
+    def show(names: list[str]) -> tuple[str, str]:
         try:
-            from benchmarks import report
-        except ImportError as exc:
-            raise gr.Error(f"benchmark reports are unavailable: {exc}") from exc
-        try:
-            dirs = resolve_runs(names, root)
+            return compare_runs(names, root, files)
         except ValueError as exc:
             raise gr.Error(str(exc)) from exc
-        if not dirs:
-            raise gr.Error("pick one or more runs first")
-        png = Path(tempfile.mkdtemp(prefix="ta-chart-")) / "compare.png"
-        return report.compare_table(dirs), str(report.plot(dirs, png))
 
     refresh.click(lambda: gr.update(choices=list_runs(root)), None, [picked], **free)
     compare.click(show, [picked], [table, chart], **free)

@@ -71,13 +71,24 @@ def test_read_source_prefers_pasted_text_and_caps_uploads(tmp_path):
     assert app.read_source("", None) is None
 
 
+def write_run(root, name: str, task: str, accuracy: float):
+    """A finished benchmark run directory, as `ta bench run` leaves it (only what the report reads)."""
+    run = root / name
+    run.mkdir()
+    summary = {"task": task, "model": "smollm2", "mode": "letter", "adapter": None, "accuracy": accuracy, "n": 50}
+    summary |= {"ci95": [accuracy - 0.1, accuracy + 0.1], "parse_failures": 0, "complete": True}
+    (run / "summary.json").write_text(__import__("json").dumps(summary))
+    return run
+
+
 def test_resolve_runs_accepts_only_listed_run_names(tmp_path):
-    (tmp_path / "run-a").mkdir()
-    (tmp_path / "run-b").mkdir()
+    write_run(tmp_path, "run-a", "arc_challenge", 0.3)
+    write_run(tmp_path, "run-b", "truthfulqa_mc1", 0.25)
+    (tmp_path / "not-a-run").mkdir()
     (tmp_path / "file.txt").write_text("not a run")
     assert sorted(app.list_runs(tmp_path)) == ["run-a", "run-b"]
     assert app.resolve_runs(["run-a"], tmp_path) == [tmp_path / "run-a"]
-    for bad in (["../etc"], ["/etc"], ["file.txt"]):
+    for bad in (["../etc"], ["/etc"], ["file.txt"], ["not-a-run"]):
         with pytest.raises(ValueError, match="Refresh"):
             app.resolve_runs(bad, tmp_path)
     assert app.list_runs(tmp_path / "missing") == []
@@ -205,3 +216,16 @@ def test_export_writes_each_format_and_json_round_trips(tmp_path):
         app.export_quiz(run, "../../etc/passwd", tmp_path)
     with pytest.raises(ValueError, match="generate one first"):
         app.export_quiz(app.QuizRun(), "json", tmp_path)
+
+
+def test_compare_runs_gives_the_table_and_chart_of_the_chosen_runs(tmp_path):
+    pytest.importorskip("benchmarks.report", reason="benchmarks is not installed")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    write_run(runs, "arc", "arc_challenge", 0.31)
+    write_run(runs, "tqa", "truthfulqa_mc1", 0.24)
+    table, png = app.compare_runs(["arc", "tqa"], runs, tmp_path / "out")
+    assert "ARC-Challenge" in table and "TruthfulQA MC1" in table and "31.0" in table
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="pick one or more"):
+        app.compare_runs([], runs, tmp_path / "out")
