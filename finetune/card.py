@@ -26,6 +26,7 @@ class MetricsLog:
 
         class _MetricsLog(base):  # type: ignore[misc, valid-type]
             def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+                """Append one record per logging event."""
                 record = {"step": state.global_step, "epoch": state.epoch, **(logs or {})}
                 with path.open("a", encoding="utf-8") as f:
                     f.write(json.dumps(record) + "\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,15 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("export", help="merge a run's adapter into a 16-bit checkpoint and/or a GGUF file")
-    p.add_argument("run", type=Path, metavar="RUN_DIR", help="a run directory (or its adapter/ directory)")
+    p.add_argument("run", type=Path, nargs="?", metavar="RUN_DIR", help="a run directory (or its adapter/ directory)")
     p.add_argument("--merged", type=Path, metavar="DIR", help="write the merged 16-bit checkpoint here")
     p.add_argument("--gguf", choices=("f16", "q8_0", "q4_k_m"), help="write a GGUF file of this type")
     p.add_argument("--gguf-out", type=Path, metavar="FILE", help="GGUF path (default: RUN_DIR/gguf/model-TYPE.gguf)")
     p.add_argument("--dtype", choices=("auto", "float16", "bfloat16"), default="auto", help="merged weights dtype")
+    p.add_argument(
+        "--base", type=Path, metavar="DIR", help="16-bit base checkpoint (default: the one the adapter names)"
+    )
+    p.add_argument("--prepare", action="store_true", help="fetch llama.cpp's converter once, so exports run offline")
     p.set_defaults(func=cmd_export)
 
 
@@ -44,7 +49,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         raise CLIError(str(exc)) from exc
     summary = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    print(f"eval loss {summary['eval_loss_before']} -> {summary['eval_loss_after']}, {summary['seconds_per_step']} s/step")
+    print(
+        f"eval loss {summary['eval_loss_before']} -> {summary['eval_loss_after']}, {summary['seconds_per_step']} s/step"
+    )
     print(run_dir)
     return 0
 
@@ -53,12 +60,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Write what was asked: a merged checkpoint, a GGUF file, or both."""
     from finetune import export
 
+    if args.prepare:
+        print(export.converter())
+        if not args.run:
+            return 0
+    if not args.run:
+        raise CLIError("name the run to export: ta export RUN_DIR --gguf q4_k_m")
     if not args.merged and not args.gguf:
         raise CLIError("say what to export: --merged DIR and/or --gguf f16|q8_0|q4_k_m")
     merged = None
     if args.merged:
-        merged = export.merge(args.run, args.merged, dtype=args.dtype)
+        merged = export.merge(args.run, args.merged, dtype=args.dtype, base=args.base)
         print(merged)
     if args.gguf:
-        print(export.to_gguf(args.run, args.gguf, out=args.gguf_out, merged=merged, dtype=args.dtype))
+        out = export.to_gguf(args.run, args.gguf, out=args.gguf_out, merged=merged, dtype=args.dtype, base=args.base)
+        print(out)
+    rss = export.peak_rss_mb()
+    print(f"peak RSS: {rss['self']} MiB this process (merge), {rss['children']} MiB the converter", file=sys.stderr)
     return 0

@@ -183,7 +183,9 @@ def _nf4(recipe: Recipe) -> Any:
     try:
         import bitsandbytes  # noqa: F401
     except ImportError as exc:
-        raise ValueError("load_in_4bit needs bitsandbytes: `pip install bitsandbytes` (or set load_in_4bit=false)") from exc
+        raise ValueError(
+            "load_in_4bit needs bitsandbytes: `pip install bitsandbytes` (or set load_in_4bit=false)"
+        ) from exc
     from transformers import BitsAndBytesConfig
 
     return BitsAndBytesConfig(
@@ -224,7 +226,7 @@ def _unsloth_model(recipe: Recipe, base: str) -> Any:
 def make_trainer(
     recipe: Recipe, model: Any, tokenizer: Any, train_set: list, eval_set: list, work: Path, *, progress: bool = True
 ) -> Any:
-    """trl's SFTTrainer on pre-tokenized rows (their ``labels`` are used as they are)."""
+    """Trl's SFTTrainer on pre-tokenized rows (their ``labels`` are used as they are)."""
     import datasets
     from trl import SFTConfig
 
@@ -242,7 +244,7 @@ def make_trainer(
 
 
 def trainer_class() -> type:
-    """trl's SFTTrainer; off CUDA, one whose loss is the model's own cross-entropy.
+    """Trl's SFTTrainer; off CUDA, one whose loss is the model's own cross-entropy.
 
     trl 1.x computes the loss through a fused LM head written in Triton, which has no CPU kernel
     ("0 active drivers"); the model's own loss over our labels is the same quantity.
