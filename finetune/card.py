@@ -9,29 +9,21 @@ from typing import Any
 from finetune.config import Recipe
 
 
-def _callback_base() -> type:
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class MetricsLog:
+def metrics_log(path: Path) -> Any:
     """A trainer callback appending every logged dict (loss, eval_loss, lr) to a JSONL file, one per line.
 
-    Built lazily on top of ``transformers.TrainerCallback`` so importing this module stays light.
+    Defined here, not at module level, so importing this module does not import transformers.
     """
+    from transformers import TrainerCallback
 
-    def __new__(cls, path: Path) -> Any:
-        base = _callback_base()
+    class MetricsLog(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+            """Append one record per logging event."""
+            record = {"step": state.global_step, "epoch": state.epoch, **(logs or {})}
+            with path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
 
-        class _MetricsLog(base):  # type: ignore[misc, valid-type]
-            def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
-                """Append one record per logging event."""
-                record = {"step": state.global_step, "epoch": state.epoch, **(logs or {})}
-                with path.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
-
-        return _MetricsLog()
+    return MetricsLog()
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -154,7 +154,7 @@ def check_fits(loras: dict[str, Lora], base: Path) -> None:
         want = want[::-1] if lora.fan_in_fan_out else want
         if key not in shapes:
             raise AdapterMismatchError(
-                f"the adapter changes {key}, which {base} does not have: it was made for another model"
+                f"the adapter changes {key}, which {base} does not have: it was made for another base model"
             )
         if shapes[key] != want:
             raise AdapterMismatchError(

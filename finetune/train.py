@@ -239,7 +239,7 @@ def make_trainer(
         train_dataset=as_dataset(train_set),
         eval_dataset=as_dataset(eval_set),
         processing_class=tokenizer,
-        callbacks=[card.MetricsLog(work / "metrics.jsonl")],
+        callbacks=[card.metrics_log(work / "metrics.jsonl")],
     )
 
 
