@@ -6,6 +6,7 @@ import itertools
 import json
 import socket
 import threading
+import time
 
 import pytest
 
@@ -108,3 +109,42 @@ def test_quizzes_are_schema_valid_graded_right_and_kept_per_client(served):
         wrong = json.loads(c.predict(1, wrong_letter, api_name="/answer"))
         assert wrong["correct"] is False and wrong["right_letter"] == question.answer
         assert wrong["why_wrong"], "a wrong answer says why it was wrong"
+
+
+class SlowTutor:
+    """A scripted tutor that takes a while: enough to fill a one-place queue."""
+
+    def stream(self, question, history=None):
+        for word in ("a", "slow", "scripted", "reply"):
+            time.sleep(0.3)
+            yield word + " "
+
+
+def test_a_full_queue_tells_the_client_it_is_busy():
+    from gradio_client.utils import QueueError
+
+    demo = app.build_app(SlowTutor(), None, queue_max=1)
+    port = free_port()
+    app.launch(demo, port=port, block=False)
+    try:
+        clients = [client(f"http://127.0.0.1:{port}/") for _ in range(4)]
+        outcomes: list[str] = []
+
+        def ask(c):
+            try:
+                outcomes.append("ok" if c.predict("hi", api_name="/chat") == "a slow scripted reply " else "wrong")
+            except QueueError:
+                outcomes.append("queue_full")
+            except Exception as exc:  # anything else is a failure of the busy path
+                outcomes.append(f"{type(exc).__name__}: {exc}")
+
+        threads = [threading.Thread(target=ask, args=(c,)) for c in clients]
+        for t in threads:
+            t.start()
+            time.sleep(0.25)  # the first is running before the rest arrive
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        demo.close()
+    assert sorted(set(outcomes)) == ["ok", "queue_full"], outcomes
+    assert outcomes.count("ok") >= 2, "the running request and the one waiting in line are both answered"
