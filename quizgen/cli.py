@@ -34,6 +34,7 @@ def register(sub: Any) -> None:
     p.add_argument("--max-attempts", type=int, default=3, help="drafts per question at most")
     p.add_argument("--take", action="store_true", help="take the quiz in the terminal, with feedback")
     add_model_args(p)
+    _add_threads(p)
     p.set_defaults(func=cmd_quiz)
 
     p = sub.add_parser("quiz-eval", help="quality report: one quiz per topic in a file")
@@ -44,7 +45,24 @@ def register(sub: Any) -> None:
     p.add_argument("--limit", type=int, help="only the first LIMIT topics")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="also write the figures and quizzes as JSON")
     add_model_args(p)
+    _add_threads(p)
     p.set_defaults(func=cmd_quiz_eval)
+
+
+def _add_threads(parser: argparse.ArgumentParser) -> None:
+    # llama.cpp spins its threads at a barrier every token: on a busy machine one thread is faster than all.
+    parser.add_argument("--threads", type=int, metavar="N", help="llama.cpp CPU threads (default: every core)")
+
+
+def load_model_for(args: argparse.Namespace) -> Any:
+    """The model the arguments name; ``--threads`` goes to the llama.cpp backend."""
+    if getattr(args, "threads", None) is None:
+        return load_from_args(args)
+    if args.threads < 1:
+        raise CLIError(f"--threads must be at least 1, got {args.threads}")
+    from tutor.models.registry import load_model
+
+    return load_model(args.model, backend=args.backend, adapter=args.adapter, n_threads=args.threads)
 
 
 def read_source(path: Path | None) -> str | None:
@@ -77,7 +95,7 @@ def cmd_quiz(args: argparse.Namespace) -> int:
         raise CLIError(f"--max-attempts must be at least 1, got {args.max_attempts}")
     if args.format == "qti" and args.output is None and not args.take:
         raise CLIError("QTI is a zip file: pass -o quiz.zip")
-    agent = QuizAgent(load_from_args(args), max_attempts=args.max_attempts)
+    agent = QuizAgent(load_model_for(args), max_attempts=args.max_attempts)
     options = {
         "n": args.n,
         "difficulty": args.difficulty,
@@ -191,7 +209,7 @@ def cmd_quiz_eval(args: argparse.Namespace) -> int:
         raise CLIError(f"{args.topics} names no topics: write one topic per line")
     for topic in topics:
         validate_request(topic, args.n, args.difficulty, None, 0.4)
-    agent = QuizAgent(load_from_args(args))
+    agent = QuizAgent(load_model_for(args))
     quizzes = []
 
     def make_quiz(topic: str) -> Any:
