@@ -27,6 +27,7 @@ QUEUE_MAX = 16  # requests waiting beyond this are told the app is busy instead 
 MAX_UPLOAD = "1mb"  # source texts are short; a larger upload is refused before it reaches the app
 SOURCE_MAX_CHARS = 50_000  # the quiz agent reads at most this much pasted or uploaded source text (a chapter)
 MAX_QUESTIONS = 20
+HISTORY_MESSAGES = 8  # the model sees the last 4 exchanges: older turns would crowd its 2k-token context
 DIFFICULTIES = ("easy", "medium", "hard")
 EXPORT_FORMATS = {"json": ".json", "gift": ".gift.txt", "qti": ".qti.zip", "anki": ".anki.txt"}
 EXAMPLES = [
@@ -115,13 +116,22 @@ def normalize_history(history: Sequence[Any] | None) -> list[dict[str, str]]:
     return messages
 
 
+def recent(messages: list[dict[str, str]], limit: int = HISTORY_MESSAGES) -> list[dict[str, str]]:
+    """The last ``limit`` messages, starting at a user message so no answer is cut from its question."""
+    tail = messages[-limit:] if limit > 0 else []
+    while tail and tail[0]["role"] != "user":
+        tail = tail[1:]
+    return tail
+
+
 def stream_reply(tutor: Any, message: str, history: Sequence[Any] | None) -> Iterator[str]:
     """The growing reply to ``message``; a bad question becomes a message on the page, not a stack trace."""
     import gradio as gr
 
+    past = recent(normalize_history(history))
     try:
         text = ""
-        for piece in in_one_thread(lambda: tutor.stream(message, normalize_history(history))):
+        for piece in in_one_thread(lambda: tutor.stream(message, past)):
             text += piece
             yield text
     except ValueError as exc:
@@ -483,7 +493,8 @@ def _api(gr: Any, tutor: Any, quiz_agent: Any, run: Any, lane: dict) -> None:
         reply_text = ""
         for reply_text in stream_reply(tutor, text, past):
             yield reply_text, past
-        yield reply_text, [*past, {"role": "user", "content": text}, {"role": "assistant", "content": reply_text}]
+        turn = [{"role": "user", "content": text}, {"role": "assistant", "content": reply_text}]
+        yield reply_text, recent([*past, *turn])  # only what the model will read again is kept
 
     def quiz_api(topic_text: str, n: float, difficulty: str) -> Iterator[tuple[str, QuizRun]]:
         """Yield the quiz JSON as it grows; the last value is the whole quiz. The quiz is this client's."""

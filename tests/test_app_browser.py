@@ -79,6 +79,8 @@ def test_chat_answer_streams_into_the_page(page, tmp_path):
     print(f"\nbrowser: time to first streamed token {first_token:.2f} s; answer {len(answer)} chars")
     assert len(answer) > len(first_text) + 40, "the answer should arrive in pieces, not at once"
     assert page.locator("#chat [data-testid=user]").last.inner_text().strip() == "What is overfitting?"
+    page.click("#clear")
+    page.wait_for_function("() => document.querySelectorAll('#chat [data-testid=user]').length === 0")
 
 
 def test_quiz_question_appears_and_answering_shows_feedback(page, tmp_path):

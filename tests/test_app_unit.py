@@ -229,3 +229,13 @@ def test_compare_runs_gives_the_table_and_chart_of_the_chosen_runs(tmp_path):
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="pick one or more"):
         app.compare_runs([], runs, tmp_path / "out")
+
+
+def test_recent_keeps_the_last_exchanges_starting_with_a_question():
+    turns = [{"role": r, "content": f"{r}{i}"} for i in range(6) for r in ("user", "assistant")]
+    assert app.recent(turns, 4) == turns[-4:]
+    assert app.recent(turns, 3) == turns[-2:], "an answer without its question is dropped"
+    assert app.recent(turns, 0) == [] and app.recent([], 8) == []
+    tutor = EchoTutor()
+    list(app.stream_reply(tutor, "q", turns))
+    assert tutor.histories[0] == turns[-app.HISTORY_MESSAGES :]
