@@ -174,7 +174,7 @@ class QuizAgent(dspy.Module):
         repair_budget: float = 0.5,
         adapter: dspy.Adapter | None = None,
     ) -> None:
-        """Args.
+        """Wrap ``model`` (the agent borrows it; it never closes it).
 
         Args:
             model: any Model (llama.cpp, transformers, OpenAI-compatible, FakeModel).
@@ -253,7 +253,12 @@ class QuizAgent(dspy.Module):
         Raises:
             ValueError: for bad input, saying what to pass instead.
         """
-        topic, source = validate_request(topic, n, difficulty, source_text, temperature)
+        topic, source = validate_request(topic, n, difficulty, source_text, temperature)  # raises now, not at next()
+        return self._stream(topic, n, difficulty, source, seed, temperature)
+
+    def _stream(
+        self, topic: str, n: int, difficulty: str, source: str | None, seed: int | None, temperature: float
+    ) -> Iterator[QuizItem]:
         rng = random.Random(seed)
         placements = _balanced_letters(n, rng)
         budget = Budget(extra=math.ceil(self.repair_budget * n), per_question=self.max_attempts)
