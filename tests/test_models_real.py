@@ -101,6 +101,6 @@ def test_self_check_catches_unconstrained_decoding(llama_model, monkeypatch) -> 
 def test_compiled_grammars_are_cached(llama_model) -> None:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
     llama_model.generate("Pick a number.", schema, max_tokens=10)
-    compiled = len(llama_model._indexes)
+    compiled = len(llama_model._indexes)  # regexes (llguidance) are built once per schema
     llama_model.generate("Pick another number.", schema, max_tokens=10)
     assert len(llama_model._indexes) == compiled

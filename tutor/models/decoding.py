@@ -1,14 +1,18 @@
 """Token selection under a constraint, on numpy logits: the decode step our llama.cpp loop runs.
 
-A :class:`Steer` wraps one outlines_core ``Guide`` (the compiled index of a regex, a JSON schema or a
-set of choices) and turns the next-token logits into the next token: masked to the tokens the guide
-allows, then greedy or sampled. When the guide allows exactly one token, no choice is left to
-make, and the loop may feed that token without asking the model.
+A steer holds the constraint state of one generation and answers two questions per step: which tokens
+may come next (a boolean mask over the vocabulary), and "this token was chosen" (advance). Two grammar
+engines, both from outlines' stack, sit behind the same two calls:
+
+* :class:`GuidanceSteer` (llguidance, the default): lazy. No compile step; a mask costs ~0.1 ms.
+* :class:`CoreSteer` (outlines_core): compiles a full token index up front, which for a quiz schema
+  with bounded strings took 32 s on this machine (``benchmarks/speed.py`` measures both).
+
+When a steer allows exactly one token no choice is left, and the loop feeds it without a forward pass.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,30 +22,60 @@ from tutor.models.base import Sampling
 REPETITION_WINDOW = 64  # how many recent tokens the repetition penalty looks at (llama.cpp's default)
 
 
-@dataclass
-class Steer:
-    """The constraint state of one generation: an outlines_core Guide and its bitmask buffer."""
+def _unpack(bitmask: np.ndarray, n_vocab: int) -> np.ndarray:
+    bits = np.unpackbits(bitmask.view(np.uint8), bitorder="little")
+    return bits[:n_vocab].astype(bool)
 
-    guide: Any
-    n_vocab: int
-    eos_id: int
 
-    def __post_init__(self) -> None:
+class CoreSteer:
+    """An outlines_core Guide over a compiled Index."""
+
+    def __init__(self, index: Any, n_vocab: int, eos: int) -> None:
+        from outlines_core import Guide
         from outlines_core.kernels.numpy import allocate_token_bitmask
 
-        self._bitmask = allocate_token_bitmask(self.n_vocab)
+        self.eos = eos  # the token the index allows once the text is complete
+        self.guide = Guide(index)
+        self.n_vocab = n_vocab
+        self._bitmask = allocate_token_bitmask(n_vocab)
 
     def allowed(self) -> np.ndarray:
-        """Boolean mask over the vocabulary of the tokens the guide allows next."""
+        """Boolean mask over the vocabulary of the tokens allowed next."""
         from outlines_core.kernels.numpy import fill_next_token_bitmask
 
         fill_next_token_bitmask(self.guide, self._bitmask)
-        bits = np.unpackbits(self._bitmask.view(np.uint8), bitorder="little")
-        return bits[: self.n_vocab].astype(bool)
+        return _unpack(self._bitmask, self.n_vocab)
 
     def advance(self, token: int) -> None:
-        """Move the guide past ``token``."""
+        """Move past ``token``."""
         self.guide.advance(token_id=token, return_tokens=False)
+
+
+class GuidanceSteer:
+    """An llguidance matcher over a regex grammar."""
+
+    def __init__(self, tokenizer: Any, regex: str, n_vocab: int) -> None:
+        import llguidance
+        import llguidance.numpy
+
+        self.matcher = llguidance.LLMatcher(tokenizer, llguidance.grammar_from("regex", regex))
+        if self.matcher.is_error():
+            raise ValueError(f"llguidance rejected the grammar: {self.matcher.get_error()}")
+        self.n_vocab = n_vocab
+        self.eos = tokenizer.eos_token  # the token the matcher allows once the text is complete
+        self._bitmask = llguidance.numpy.allocate_token_bitmask(1, tokenizer.vocab_size)
+
+    def allowed(self) -> np.ndarray:
+        """Boolean mask over the vocabulary of the tokens allowed next."""
+        import llguidance.numpy
+
+        llguidance.numpy.fill_next_token_bitmask(self.matcher, self._bitmask, 0)
+        return _unpack(self._bitmask[0], self.n_vocab)
+
+    def advance(self, token: int) -> None:
+        """Move past ``token``."""
+        if not self.matcher.consume_token(token):
+            raise RuntimeError(f"llguidance refused token {token}: {self.matcher.get_error()}")
 
 
 def pick_token(
@@ -59,8 +93,8 @@ def pick_token(
     scores = logits.astype(np.float64, copy=True)
     if sampling.repetition_penalty != 1.0 and generated:
         seen = np.unique(np.asarray(generated[-REPETITION_WINDOW:]))
-        penalised = scores[seen]
-        scores[seen] = np.where(penalised > 0, penalised / sampling.repetition_penalty, penalised * sampling.repetition_penalty)
+        penalised, penalty = scores[seen], sampling.repetition_penalty
+        scores[seen] = np.where(penalised > 0, penalised / penalty, penalised * penalty)
     if mask is not None:
         scores[~mask] = -np.inf
     if sampling.temperature == 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 from tutor.models.base import ModelError
@@ -39,7 +40,7 @@ def gguf_path() -> Path:
 
 def hf_checkpoint() -> Path:
     """A plain safetensors checkpoint of the embedded model, converted on first use."""
-    target = cache_dir() / f"{NAME}-hf"
+    target = cache_dir() / f"{NAME}-hf-v2"  # v2: the tokenizer's EOS fixed (see convert_gguf)
     if (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file():
         return target
     return convert_gguf(gguf_path(), target)
@@ -61,7 +62,14 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
             delattr(model.config, attr)
     model.hf_quantizer = None
     model.is_quantized = False
+    # transformers' GGUF tokenizer conversion takes BOS for EOS (SmolLM2: <|im_start|>); the model
+    # config has it right (<|im_end|>), and chat turns end there.
+    eos = model.config.eos_token_id
+    tokenizer.eos_token = tokenizer.convert_ids_to_tokens(eos[0] if isinstance(eos, list) else eos)
+    tokenizer.pad_token = tokenizer.eos_token
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
-    tmp.replace(target) if not target.exists() else None
+    if target.exists():
+        shutil.rmtree(target)  # an incomplete earlier conversion: the check above found no weights
+    tmp.replace(target)
     return target

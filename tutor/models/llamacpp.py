@@ -1,11 +1,13 @@
-"""GGUF models through llama-cpp-python, constrained by outlines_core.
+"""GGUF models through llama-cpp-python, constrained by llguidance (or outlines_core).
 
 We run our own decode loop over llama.cpp's context instead of ``Llama.__call__`` with an outlines
 logits processor, for three measured reasons (``benchmarks/speed.py``):
 
 * llama-cpp-python calls a Python logits processor through a ctypes callback that swallows its
   exceptions: without numba, outlines' processor fails there and generation runs UNCONSTRAINED.
-  Our loop applies the outlines_core mask itself; an error is an error.
+  Our loop applies the grammar's mask itself; an error is an error.
+* llguidance computes masks lazily (no compile step); outlines_core compiles a whole index first,
+  32 s for a quiz schema here. Both are selectable (``grammar_backend=``); llguidance is the default.
 * The callback copies a strided record array of the whole vocabulary per token. Masking the
   logits row directly costs less, and when the guide allows exactly one token (JSON keys and
   punctuation) we feed it without a forward pass of its own: forced tokens are decoded in one batch.
@@ -27,8 +29,8 @@ import numpy as np
 from tutor.models.base import Model, ModelError, Sampling
 from tutor.models.chat_template import render_chat
 from tutor.models.constraints import Constraint, Json
-from tutor.models.decoding import Steer, log_softmax, pick_token
-from tutor.models.steering import json_regex, to_regex
+from tutor.models.decoding import CoreSteer, GuidanceSteer, log_softmax, pick_token
+from tutor.models.steering import grammar_regex
 
 INSTALL_HINT = "install it with `pip install llama-cpp-python` (or reinstall this project: see README.md)"
 
@@ -38,7 +40,15 @@ class LlamaCppModel(Model):
 
     backend = "llamacpp"
 
-    def __init__(self, path: str | Path, *, n_ctx: int = 4096, n_threads: int | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        seed: int = 0,
+        grammar_backend: str = "llguidance",
+    ) -> None:
         try:
             import llama_cpp
         except ImportError as exc:
@@ -66,8 +76,12 @@ class LlamaCppModel(Model):
         self._bos_text = self._piece(self.llama.token_bos())
         self._eos_text = self._piece(self.eos_id)
         self._cached: list[int] = []  # tokens whose keys and values sit in the KV cache, in order
-        self._indexes: dict[str, Any] = {}  # constraint key -> compiled outlines_core Index
+        if grammar_backend not in ("llguidance", "outlines_core"):
+            raise ModelError(f"llama.cpp supports grammar_backend 'llguidance' or 'outlines_core', not {grammar_backend!r}")
+        self.grammar_backend = grammar_backend
+        self._indexes: dict[str, Any] = {}  # constraint key -> regex (llguidance) or compiled Index (outlines_core)
         self._core_vocab: Any = None
+        self._llg_tokenizer: Any = None
         self._lock = threading.RLock()
 
     # ---- text ------------------------------------------------------------------------------------
@@ -131,17 +145,24 @@ class LlamaCppModel(Model):
 
     # ---- generation ------------------------------------------------------------------------------
 
-    def _steer(self, constraint: Constraint | None) -> Steer | None:
+    def _steer(self, constraint: Constraint | None) -> CoreSteer | GuidanceSteer | None:
         if constraint is None:
             return None
-        from outlines_core import Guide
-
-        index = self._indexes.get(constraint.key)
-        if index is None:
-            index = self._indexes[constraint.key] = self._compile(constraint)
-        return Steer(Guide(index), self.n_vocab, self.eos_id)
+        compiled = self._indexes.get(constraint.key)
+        if compiled is None:
+            compiled = self._indexes[constraint.key] = self._compile(constraint)
+        if self.grammar_backend == "outlines_core":
+            return CoreSteer(compiled, self.n_vocab, self.eos_id)
+        return GuidanceSteer(self._llg_tokenizer, compiled, self.n_vocab)
 
     def _compile(self, constraint: Constraint) -> Any:
+        regex = grammar_regex(constraint)
+        if self.grammar_backend == "llguidance":
+            if self._llg_tokenizer is None:
+                import llguidance.llamacpp
+
+                self._llg_tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(self._vocab)
+            return regex  # llguidance builds its lexer lazily: nothing to compile ahead
         from outlines_core import Index
 
         if self._core_vocab is None:
@@ -149,7 +170,6 @@ class LlamaCppModel(Model):
             from outlines.backends.outlines_core import OutlinesCoreBackend
 
             self._core_vocab = OutlinesCoreBackend(outlines.from_llamacpp(self.llama)).vocabulary
-        regex = json_regex(constraint) if isinstance(constraint, Json) else to_regex(constraint)  # type: ignore[arg-type]
         return Index(regex, self._core_vocab)
 
     def _generate(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> str:
@@ -186,9 +206,9 @@ class LlamaCppModel(Model):
             if tail:
                 yield tail
 
-    def _is_end(self, token: int, steer: Steer | None) -> bool:
+    def _is_end(self, token: int, steer: CoreSteer | GuidanceSteer | None) -> bool:
         if steer is not None:
-            return token == self.eos_id
+            return token == steer.eos
         return bool(self._llama_cpp.llama_vocab_is_eog(self._vocab, token))
 
     # ---- scoring ---------------------------------------------------------------------------------

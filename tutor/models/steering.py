@@ -5,13 +5,13 @@ constraint becomes a logits processor that masks every token which would break i
 JSON schema's index takes from milliseconds to seconds, so each model keeps an LRU cache of its
 generators keyed by the constraint.
 
-Grammar engines (``outlines_core``, ``llguidance``, ``xgrammar``) are outlines' own; which one a
-model uses is a load option. ``benchmarks/speed.py`` measures them side by side.
+Grammar engines (``llguidance``, ``outlines_core``, ``xgrammar``) are outlines' own; which one a
+model uses is a load option (llguidance by default: it builds masks lazily, while outlines_core
+compiles a whole index first). ``benchmarks/speed.py`` measures them side by side.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections import OrderedDict
 from typing import Any
@@ -19,11 +19,6 @@ from typing import Any
 from tutor.models.constraints import WHITESPACE_PATTERN, Choices, Constraint, Json, Pattern
 
 GRAMMAR_BACKENDS = ("outlines_core", "llguidance", "xgrammar")
-
-# llguidance takes its JSON whitespace rules from the schema itself; this keeps output compact
-# (one space after ':' and ','), matching outlines_core's WHITESPACE_PATTERN.
-_LLG_JSON_OPTIONS = {"whitespace_flexible": False, "key_separator": ": ", "item_separator": ", "}
-
 
 def to_regex(constraint: Choices | Pattern) -> str:
     """The regular expression a choices or pattern constraint stands for."""
@@ -48,14 +43,17 @@ def json_regex(constraint: Json) -> str:
     return regex.replace("[0-9]*", f"[0-9]{{0,{MAX_DIGITS}}}").replace("[0-9]+", f"[0-9]{{1,{MAX_DIGITS}}}")
 
 
+def grammar_regex(constraint: Constraint) -> str:
+    """The regex any grammar engine is given for ``constraint``."""
+    return json_regex(constraint) if isinstance(constraint, Json) else to_regex(constraint)  # type: ignore[arg-type]
+
+
 def to_outlines_type(constraint: Constraint, grammar_backend: str) -> Any:
     """The outlines output type for ``constraint`` on ``grammar_backend``."""
-    from outlines.types import JsonSchema, Regex
+    from outlines.types import Regex
 
     if isinstance(constraint, Json):
-        if grammar_backend == "outlines_core":
-            return Regex(json_regex(constraint))
-        return JsonSchema(json.dumps({**constraint.schema, "x-guidance": _LLG_JSON_OPTIONS}))
+        return Regex(json_regex(constraint))  # one regex for every engine: compact whitespace, bounded digits
     if isinstance(constraint, Choices | Pattern):
         return Regex(to_regex(constraint))
     raise TypeError(f"unknown constraint {constraint!r}")
@@ -64,7 +62,7 @@ def to_outlines_type(constraint: Constraint, grammar_backend: str) -> Any:
 class GeneratorCache:
     """outlines generators for one model, compiled on first use, least recently used evicted."""
 
-    def __init__(self, outlines_model: Any, grammar_backend: str = "outlines_core", maxsize: int = 32) -> None:
+    def __init__(self, outlines_model: Any, grammar_backend: str = "llguidance", maxsize: int = 32) -> None:
         if grammar_backend not in GRAMMAR_BACKENDS:
             raise ValueError(f"unknown grammar backend {grammar_backend!r}; use one of {GRAMMAR_BACKENDS}")
         self.outlines_model = outlines_model

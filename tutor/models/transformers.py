@@ -1,7 +1,9 @@
-"""Hugging Face checkpoints (optionally with a PEFT adapter) through transformers + outlines.
+"""Hugging Face checkpoints (optionally with a PEFT adapter) through transformers + outlines' grammar engines.
 
-Generation is ``model.generate`` with the outlines logits processor compiled for the constraint
-(cached per constraint in :class:`~tutor.models.steering.GeneratorCache`). Scoring runs plain
+Generation is ``model.generate`` with a logits processor for the constraint. With llguidance (the
+default) that is :class:`SteerProcessor` over one llguidance tokenizer built once per model; outlines'
+own processors (``grammar_backend="outlines_core"`` or ``"xgrammar"``) build their engine per schema,
+and are cached per constraint in :class:`~tutor.models.steering.GeneratorCache`. Scoring runs plain
 batched forward passes.
 """
 
@@ -14,7 +16,8 @@ from typing import Any
 
 from tutor.models.base import Model, ModelError, Sampling
 from tutor.models.constraints import Constraint
-from tutor.models.steering import GeneratorCache
+from tutor.models.decoding import GuidanceSteer
+from tutor.models.steering import GeneratorCache, grammar_regex
 
 INSTALL_HINT = "install torch and transformers (see README.md; `pip install torch==2.13.0 transformers`)"
 
@@ -25,7 +28,7 @@ class TransformersModel(Model):
     backend = "transformers"
 
     def __init__(
-        self, model: Any, tokenizer: Any, *, name: str | None = None, grammar_backend: str = "outlines_core"
+        self, model: Any, tokenizer: Any, *, name: str | None = None, grammar_backend: str = "llguidance"
     ) -> None:
         import outlines
 
@@ -34,13 +37,16 @@ class TransformersModel(Model):
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.name = name or getattr(model.config, "_name_or_path", "transformers")
+        self.grammar_backend = grammar_backend
         self.generators = GeneratorCache(outlines.from_transformers(model, tokenizer), grammar_backend)
+        self._llg_tokenizer: Any = None
+        self._regexes: dict[str, str] = {}
         self.batch_size = 8
         self._lock = threading.RLock()
 
     @classmethod
     def load(
-        cls, path: str | Path, *, adapter: str | Path | None = None, grammar_backend: str = "outlines_core"
+        cls, path: str | Path, *, adapter: str | Path | None = None, grammar_backend: str = "llguidance"
     ) -> TransformersModel:
         """Load a checkpoint directory (or hub id) and, optionally, a PEFT adapter directory on top."""
         try:
@@ -94,11 +100,24 @@ class TransformersModel(Model):
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
         if constraint is not None:
+            kwargs["logits_processor"] = LogitsProcessorList([self._processor(constraint, inputs["input_ids"].shape[1])])
+            kwargs["eos_token_id"] = self.tokenizer.eos_token_id  # the one the grammar ends on
+        return kwargs
+
+    def _processor(self, constraint: Constraint, prompt_len: int) -> Any:
+        if self.grammar_backend != "llguidance":
             processor = self.generators.get(constraint).logits_processor
             processor.reset()
-            kwargs["logits_processor"] = LogitsProcessorList([processor])
-            kwargs["eos_token_id"] = self.tokenizer.eos_token_id  # the one the outlines index ends on
-        return kwargs
+            return processor
+        if self._llg_tokenizer is None:
+            import llguidance.hf
+
+            self._llg_tokenizer = llguidance.hf.from_tokenizer(self.tokenizer)
+        regex = self._regexes.get(constraint.key)
+        if regex is None:
+            regex = self._regexes[constraint.key] = grammar_regex(constraint)
+        steer = GuidanceSteer(self._llg_tokenizer, regex, len(self.tokenizer))
+        return SteerProcessor(steer, prompt_len)
 
     def _generate(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> str:
         import torch
@@ -183,3 +202,24 @@ class TransformersModel(Model):
             mask[i, span] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         return self.hf(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+
+
+class SteerProcessor:
+    """A transformers logits processor that masks with a steer (batch size 1: one answer at a time)."""
+
+    def __init__(self, steer: GuidanceSteer, prompt_len: int) -> None:
+        self.steer = steer
+        self.prompt_len = prompt_len
+        self.consumed = 0
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        generated = input_ids[0, self.prompt_len :].tolist()
+        for token in generated[self.consumed :]:
+            self.steer.advance(token)
+        self.consumed = len(generated)
+        allowed = torch.zeros(scores.shape[-1], dtype=torch.bool)
+        mask = torch.from_numpy(self.steer.allowed())
+        allowed[: mask.shape[0]] = mask
+        return scores.masked_fill(~allowed, float("-inf"))
