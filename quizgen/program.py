@@ -50,8 +50,8 @@ MAX_QUESTIONS = 50  # one quiz; more is a question bank, not a quiz
 SOURCE_MAX_CHARS = 200_000  # a chapter, not a book
 SOURCE_PROMPT_CHARS = 1200  # the slice of the source a prompt carries (a 135M model reads little well)
 PLAN_BATCH = 10  # objectives planned per call
-PLAN_OBJECTIVE_MAX = 80
-WRITE_MAX_TOKENS = 1000  # > the longest draft the schema allows (every string at its maxLength)
+PLAN_OBJECTIVE_MAX = 60
+WRITE_MAX_TOKENS = 800  # > the longest draft the schema allows (every string at its maxLength)
 PLAN_MAX_TOKENS = PLAN_BATCH * (PLAN_OBJECTIVE_MAX + 4) + 40
 SAMPLING = {"repetition_penalty": 1.2}  # a 135M model otherwise repeats a phrase until the limit
 DEFAULT_TEMPERATURE = 0.4
@@ -126,7 +126,7 @@ WRITE_DEMO = dspy.Example(
             "The order of the training examples",
         ],
         answer="A",
-        explanation="Each step moves the weights by the learning rate times the gradient, so it sets the step size.",
+        explanation="Each step moves the weights by the learning rate times the gradient.",
         wrong_reasons=[
             "The architecture, not the optimizer, fixes the number of layers.",
             "The dataset is collected before training starts.",
@@ -194,8 +194,9 @@ class QuizAgent(dspy.Module):
         self.adapter = adapter or dspy.JSONAdapter()
         self.plan = dspy.Predict(PlanObjectives)
         self.plan.demos = [PLAN_DEMO]
+        # No default demo for the writer: a 135M model copies a demo's question verbatim (off topic), and
+        # the demo's ~350 prompt tokens are paid on every draft. WRITE_DEMO is there for larger models.
         self.write = dspy.Predict(WriteQuestion)
-        self.write.demos = [WRITE_DEMO]
         self.lm = make_lm(model, sampling=SAMPLING, max_tokens=WRITE_MAX_TOKENS)
 
     # ---- public API ------------------------------------------------------------------------------

@@ -31,10 +31,10 @@ BloomLevel = Literal["remember", "understand", "apply", "analyze", "evaluate", "
 
 # Bounds on what the model writes. Strings close within these many characters, hence within as many
 # tokens: a question always fits the writer's token budget (see program.WRITE_MAX_TOKENS).
-STEM_MAX = 160
-OPTION_MAX = 70
-EXPLANATION_MAX = 160
-REASON_MAX = 80
+STEM_MAX = 120
+OPTION_MAX = 50
+EXPLANATION_MAX = 120
+REASON_MAX = 60
 OBJECTIVE_MAX = 120
 TOPIC_MAX = 200
 
