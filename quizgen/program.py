@@ -128,7 +128,7 @@ WRITE_DEMO = dspy.Example(
         answer="A",
         explanation="Each step moves the weights by the learning rate times the gradient.",
         wrong_reasons=[
-            "The architecture, not the optimizer, fixes the number of layers.",
+            "The architecture fixes the number of layers.",
             "The dataset is collected before training starts.",
             "Shuffling, not the learning rate, orders the examples.",
         ],

@@ -41,7 +41,7 @@ BAD = [
     ),
     (
         "option equals stem",
-        make_question(options=["Step size", "Layers", "What does the learning rate control in gradient descent", "X"]),
+        _raw(options=["Step size", "Layers", "What does the learning rate control in gradient descent", "X"]),
         checks.no_option_equals_stem,
         "option C repeats the question",
     ),
