@@ -83,7 +83,7 @@ def train(recipe: Recipe, *, name: str = "run", out: str | Path | None = None, p
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - started
-    after = trainer.evaluate() if eval_set else {}
+    after = _final_eval(trainer) if eval_set else {}
     save_adapter(trainer.model, work / "adapter", base_name)
     steps = max(int(result.global_step), 1)
     summary = {
@@ -100,6 +100,14 @@ def train(recipe: Recipe, *, name: str = "run", out: str | Path | None = None, p
     }
     _finish(work, final, recipe, summary)
     return final
+
+
+def _final_eval(trainer: Any) -> dict[str, Any]:
+    """The eval metrics of the trained adapter, reusing an evaluation the trainer just ran at the last step."""
+    evals = [r for r in trainer.state.log_history if "eval_loss" in r]
+    if evals and evals[-1].get("step") == trainer.state.global_step:
+        return evals[-1]
+    return trainer.evaluate()
 
 
 def _start(work: Path, recipe: Recipe) -> str | None:

@@ -80,7 +80,7 @@ def long_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
 
     out = tmp_path_factory.mktemp("long") / "run"
     data = str(data_dir / "instruct" / "sharegpt_sample.jsonl")
-    sets = ["max_seq_len=256", "batch_size=2", "eval_size=16", "eval_steps=10"]
+    sets = ["max_seq_len=160", "batch_size=2", "eval_size=8", "eval_steps=15"]
     args = ["finetune", str(CONFIGS / "smollm2-135m-lora-cpu.yaml"), "--data", data, "--out", str(out), "--quiet"]
     assert main(args + [a for kv in sets for a in ("--set", kv)]) == 0
     return out
@@ -95,7 +95,7 @@ def test_thirty_steps_lower_the_eval_loss(long_run: Path):
         for r in map(json.loads, (long_run / "metrics.jsonl").read_text().splitlines())
         if "eval_loss" in r
     ]
-    assert len(evals) >= 4  # before, every 10 steps, after
+    assert len(evals) >= 3  # before, at step 15, at step 30
     assert summary["eval_loss_after"] < summary["eval_loss_before"] - 0.02, evals
 
 
