@@ -489,8 +489,12 @@ def _feedback(question: Question, issues: list[str]) -> str:
 
 
 def _is_new(objective: str, planned: list[str], topic: str) -> bool:
+    """A usable objective: a few plain words (not code or a bare topic), unlike every one planned so far."""
     text = checks.normalise(objective)
-    if len(text.split()) < 2 or text == checks.normalise(topic):
+    words = text.split()
+    if len(words) < 3 or text == checks.normalise(topic) or re.search(r"[{}<>#/=_]", objective):
+        return False
+    if sum(w.isalpha() for w in words) < 0.7 * len(words):
         return False
     from difflib import SequenceMatcher
 

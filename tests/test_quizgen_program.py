@@ -128,7 +128,7 @@ def test_duplicate_stem_is_caught_across_questions() -> None:
 
 def test_planner_shortfall_is_filled_with_distinct_objectives() -> None:
     script = Script(
-        ["Explain the learning rate", "explain the learning rate!"],
+        ["Explain the learning rate", "explain the learning rate!", "#learningPlan.targetVariable", "gradient descent"],
         [
             draft(s)
             for s in (
@@ -145,6 +145,7 @@ def test_planner_shortfall_is_filled_with_distinct_objectives() -> None:
     quiz = QuizAgent(fake).run("gradient descent", n=5, seed=0)
     objectives = [i.question.objective for i in quiz.questions]
     assert objectives[0] == "Explain the learning rate" and len(set(objectives)) == 5
+    assert not any("#" in o or o == "gradient descent" for o in objectives), "junk and bare-topic objectives dropped"
     assert {i.question.bloom_level for i in quiz.questions} >= {"understand", "remember"}
 
 
