@@ -64,6 +64,7 @@ class Tally:
             self.rows.append(
                 {"session": session, "kind": kind, "outcome": outcome, "s": round(seconds, 2), "detail": detail}
             )
+            self.rows[-1]["rss_mib"] = round(rss_mib(), 1)  # the timeline shows a plateau or a climb
             if outcome == "ok" and self.rss_first is None:
                 self.rss_first = rss_mib()
                 self.first_done.set()
@@ -149,6 +150,7 @@ def summarize(
         "rss_after_first_request_mib": round(first, 1),
         "rss_after_warmup_mib": round(rss_warm, 1) if rss_warm else None,
         "rss_end_mib": round(rss_end, 1),
+        "rss_timeline_mib": [r["rss_mib"] for r in tally.rows],
         "rss_growth_from_first_request": round((rss_end - first) / first, 4),
         "rss_growth": round(growth, 4),
         "wall_s": round(seconds, 1),
