@@ -157,30 +157,77 @@ class TransformersModel(Model):
     def _next_token_logprobs(self, texts: list[str]) -> list[Any]:
         import torch
 
+        # Prompts of one benchmark share a long prefix (system prompt, instructions): it is computed
+        # once per chunk, each prompt's own tail attends to it (see _forward_tree).
+        chunk = self.batch_size * 2
         out: list[Any] = []
         with self._lock, torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
-                rows = [self.tokenize(t) for t in texts[start : start + self.batch_size]]
-                logits = self._forward_padded(rows, left=True)[:, -1, :]
-                out.extend(torch.log_softmax(logits.float(), dim=-1).numpy())
+            for start in range(0, len(texts), chunk):
+                rows = [self.tokenize(t) for t in texts[start : start + chunk]]
+                shared = _common_prefix(rows)
+                tails = [r[shared:] for r in rows]
+                logits = self._forward_tree([(rows[0][:shared], tails)], [[[len(t) - 1] for t in tails]])[0]
+                out.extend(torch.log_softmax(torch.cat(logits).float(), dim=-1).numpy())
         return out
 
     def _loglikelihood_tokens(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
         import torch
 
+        # Pairs that share a context (a question and its choices) form one tree: the context is
+        # computed once, not once per choice; up to batch_size trees per forward pass.
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, (ctx, _) in enumerate(pairs):
+            groups.setdefault(tuple(self._context(ctx)), []).append(i)
+        trees = list(groups.items())
         scores = [0.0] * len(pairs)
-        order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
         with self._lock, torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                seqs = [self._context(pairs[i][0]) + pairs[i][1] for i in idx]
-                logprobs = torch.log_softmax(self._forward_padded([s[:-1] for s in seqs]).float(), dim=-1)
-                for row, i in enumerate(idx):
-                    cont = pairs[i][1]
-                    end = len(seqs[row]) - 1
-                    positions = torch.arange(end - len(cont), end)
-                    scores[i] = float(logprobs[row, positions, torch.tensor(cont)].sum())
+            for start in range(0, len(trees), self.batch_size):
+                batch = trees[start : start + self.batch_size]
+                packed = [(list(ctx), [pairs[i][1][:-1] for i in idx]) for ctx, idx in batch]
+                # The first continuation token is predicted at the context's last position (-1).
+                wanted = [[[-1, *range(len(pairs[i][1]) - 1)] for i in idx] for _, idx in batch]
+                for (_, idx), rows in zip(batch, self._forward_tree(packed, wanted), strict=True):
+                    for i, row in zip(idx, rows, strict=True):
+                        cont = torch.tensor(pairs[i][1])
+                        logprobs = torch.log_softmax(row.float(), dim=-1)
+                        scores[i] = float(logprobs[torch.arange(len(cont)), cont].sum())
         return scores
+
+    def _forward_tree(self, trees: list[tuple[list[int], list[list[int]]]], wanted: list[list[list[int]]]) -> list:
+        """Logits from one forward pass over trees, packed one per batch row.
+
+        A tree is a trunk (shared tokens) and branches that each continue the trunk alone: a branch
+        attends to the trunk and to itself, never to another branch, and its positions restart where
+        the trunk ends, so each branch scores exactly as trunk + branch would alone. ``wanted[t][b]``
+        lists offsets in branch b whose logits to return (-1: the trunk's last token); the result is
+        ``logits[t][b]``, shaped (len(wanted[t][b]), vocab).
+        """
+        import torch
+
+        width = max(len(trunk) + sum(len(b) for b in branches) for trunk, branches in trees)
+        ids = torch.full((len(trees), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        positions = torch.zeros((len(trees), width), dtype=torch.long)
+        allowed = torch.eye(width, dtype=torch.bool).repeat(len(trees), 1, 1)  # padding sees itself only
+        index: list[list[list[int]]] = []
+        for row, (trunk, branches) in enumerate(trees):
+            n, at = len(trunk), len(trunk)
+            ids[row, :n] = torch.tensor(trunk, dtype=torch.long)
+            positions[row, :n] = torch.arange(n)
+            allowed[row, :n, :n] = torch.ones(n, n, dtype=torch.bool).tril()
+            index.append([])
+            for branch, offsets in zip(branches, wanted[row], strict=True):
+                m = len(branch)
+                if m:
+                    ids[row, at : at + m] = torch.tensor(branch, dtype=torch.long)
+                    positions[row, at : at + m] = torch.arange(n, n + m)
+                    allowed[row, at : at + m, :n] = True
+                    allowed[row, at : at + m, at : at + m] = torch.ones(m, m, dtype=torch.bool).tril()
+                index[row].append([n - 1 if k < 0 else at + k for k in offsets])
+                at += m
+        dtype = self.hf.dtype
+        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
+        logits = self.hf(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+        return [[logits[row, torch.tensor(ix)] for ix in rows] for row, rows in enumerate(index)]
 
     def _context(self, ctx: list[int]) -> list[int]:
         bos = self.tokenizer.bos_token_id
@@ -223,3 +270,14 @@ class SteerProcessor:
         mask = torch.from_numpy(self.steer.allowed())
         allowed[: mask.shape[0]] = mask
         return scores.masked_fill(~allowed, float("-inf"))
+
+
+def _common_prefix(rows: list[list[int]]) -> int:
+    """How many leading tokens every row shares, leaving each row at least one token of its own."""
+    n = min(len(r) for r in rows) - 1
+    for r in rows[1:]:
+        k = 0
+        while k < n and r[k] == rows[0][k]:
+            k += 1
+        n = k
+    return max(n, 0)
