@@ -20,6 +20,7 @@ optimizers (BootstrapFewShot, MIPRO, GEPA) can tune them.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import re
@@ -29,7 +30,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import dspy
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
 from quizgen import checks
 from quizgen.schema import (
@@ -65,6 +66,15 @@ class LearningPlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     objectives: list[PlanObjective] = Field(min_length=1, max_length=PLAN_BATCH)
+
+
+@functools.cache
+def _plan_model(k: int) -> type[LearningPlan]:
+    return create_model(
+        "LearningPlan",
+        __base__=LearningPlan,
+        objectives=(list[PlanObjective], Field(min_length=1, max_length=k)),
+    )
 
 
 class PlanObjectives(dspy.Signature):
@@ -286,7 +296,7 @@ class QuizAgent(dspy.Module):
             config = _config(temperature, None if seed is None else seed * 1000 + 999 - calls)
             try:
                 with dspy.context(lm=self.lm, adapter=self.adapter):
-                    pred = self.plan(
+                    pred = self._planner(min(n - len(planned), PLAN_BATCH))(
                         topic=topic,
                         difficulty=difficulty,
                         source=_excerpt(source, topic),
@@ -304,6 +314,14 @@ class QuizAgent(dspy.Module):
             if candidate not in planned:  # templates are distinct; only an exact repeat of the planner's is skipped
                 planned.append(candidate)
         return [(o, _bloom_of(o, difficulty)) for o in planned]
+
+    def _planner(self, k: int) -> dspy.Predict:
+        """The plan predictor, asking for at most ``k`` objectives (a 3-question quiz plans 3, not 10)."""
+        if k >= PLAN_BATCH:
+            return self.plan
+        planner = dspy.Predict(self.plan.signature.with_updated_fields("plan", type_=_plan_model(k)))
+        planner.demos = self.plan.demos  # whatever an optimizer put there
+        return planner
 
     def write_item(
         self,

@@ -220,3 +220,13 @@ def test_blind_prompt_hides_the_key() -> None:
     prompt = blind_prompt("gradient descent", q)
     assert q.stem in prompt and all(o in prompt for o in q.options)
     assert q.explanation not in prompt and "Answer: A" not in prompt
+
+
+def test_plan_asks_for_no_more_objectives_than_questions() -> None:
+    script = Script(["Explain the learning rate"], [draft("What does the learning rate control?")])
+    fake = FakeModel(responder=script)
+    fake.enqueue_choice(*keys_for(1, seed=1))
+    next(QuizAgent(fake).stream("gradient descent", n=1, seed=1))
+    plan_schema = fake.calls[0][1].schema
+    assert "plan" in plan_schema["properties"]
+    assert '"maxItems":1' in json.dumps(plan_schema, separators=(",", ":"))
