@@ -118,6 +118,13 @@ def report(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _done(result: dict[str, Any]) -> dict[str, Any]:
+    """Report each method as it finishes (a long run interrupted still leaves its numbers on stderr)."""
+    shown = {k: v for k, v in result.items() if k != "lls"}
+    print(f"done: {json.dumps(shown)} ({result['n'] / result['seconds']:.3f} q/s)", file=sys.stderr, flush=True)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run lm-eval and our modes on the same questions; print the table and the JSON results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -136,13 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = hf_checkpoint()
     with tempfile.TemporaryDirectory(prefix="parity-") as name:
         tmp = Path(name)
-        results = [run_lmeval(checkpoint, args.data, args.limit, args.batch_size, tmp)]
-        print(f"lm-eval done: {results[0]['n']} questions in {results[0]['seconds']:.1f} s", file=sys.stderr)
+        results = [_done(run_lmeval(checkpoint, args.data, args.limit, args.batch_size, tmp))]
         hf = load_model(str(checkpoint), backend="transformers")
-        results += [run_ours(hf, mode, args.data, args.limit, tmp, "transformers") for mode in ("loglik", "letter")]
+        results += [_done(run_ours(hf, m, args.data, args.limit, tmp, "transformers")) for m in ("loglik", "letter")]
         if not args.no_llamacpp:
             llama = load_model("default")
-            results += [run_ours(llama, mode, args.data, args.limit, tmp, "llama.cpp") for mode in ("loglik", "letter")]
+            results += [
+                _done(run_ours(llama, m, args.data, args.limit, tmp, "llama.cpp")) for m in ("loglik", "letter")
+            ]
     table = report(results)
     print(table)
     payload = [{k: v for k, v in r.items() if k != "lls"} for r in results]
