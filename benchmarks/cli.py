@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tutor.commands import load_from_args
 
     get_mode(args.mode)
-    load_task(args.task, args.data, args.split, args.limit, args.seed)  # bad data fails before the model loads
+    questions = load_task(args.task, args.data, args.split, args.limit, args.seed)  # fails before the model loads
+    if args.limit and len(questions) > 1 and len({tuple(q.gold) for q in questions}) == 1:
+        # The shared ARC validation file is sorted by answer key: its first N questions are all "A".
+        print(f"warning: all {len(questions)} questions have answer {questions[0].gold_letters}", file=sys.stderr)
     model = load_from_args(args)
     out = args.out or Path("runs") / f"{args.task}-{args.mode}-{Path(str(args.model)).stem}"
     summary = run(
