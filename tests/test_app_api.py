@@ -114,16 +114,21 @@ def test_quizzes_are_schema_valid_graded_right_and_kept_per_client(served):
 class SlowTutor:
     """A scripted tutor that takes a while: enough to fill a one-place queue."""
 
+    def __init__(self) -> None:
+        self.started = threading.Event()
+
     def stream(self, question, history=None):
+        self.started.set()
         for word in ("a", "slow", "scripted", "reply"):
-            time.sleep(0.3)
+            time.sleep(0.5)
             yield word + " "
 
 
 def test_a_full_queue_tells_the_client_it_is_busy():
     from gradio_client.utils import QueueError
 
-    demo = app.build_app(SlowTutor(), None, queue_max=1)
+    tutor = SlowTutor()
+    demo = app.build_app(tutor, None, queue_max=1)
     port = free_port()
     app.launch(demo, port=port, block=False)
     try:
@@ -139,9 +144,12 @@ def test_a_full_queue_tells_the_client_it_is_busy():
                 outcomes.append(f"{type(exc).__name__}: {exc}")
 
         threads = [threading.Thread(target=ask, args=(c,)) for c in clients]
-        for t in threads:
+        threads[0].start()
+        assert tutor.started.wait(30), "the first request never ran"
+        threads[1].start()  # waits in the one-place queue while the first runs (2 s)
+        time.sleep(0.3)
+        for t in threads[2:]:  # find the queue full
             t.start()
-            time.sleep(0.25)  # the first is running before the rest arrive
         for t in threads:
             t.join(timeout=60)
     finally:
