@@ -305,6 +305,7 @@ def sft_args(recipe: Recipe, work: Path, *, has_eval: bool) -> dict[str, Any]:
         "fp16": dtype == torch.float16,
         "report_to": "none",
         "dataloader_num_workers": 0,
+        "dataloader_pin_memory": torch.cuda.is_available(),
     }
 
 
