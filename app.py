@@ -540,8 +540,8 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX does); True when applied.
 
     glibc gives each thread that allocates its own arena, and Gradio runs requests on a pool of up to 40
-    threads: with 8 concurrent clients resident memory kept climbing (+12% after warm-up, scripts/app_load.py),
-    with 2 arenas it settled (+6%). No effect off glibc.
+    threads: with 8 concurrent clients resident memory grew 12% after warm-up (scripts/app_load.py); with 2
+    arenas it grew 8% and was flat after the first dozen requests. No effect off glibc.
     """
     import ctypes
     import ctypes.util
