@@ -22,8 +22,8 @@ PROMPT = "Name three primary colors."
 TINY = ["--max-steps", "2", "--quiet"] + [
     arg
     for kv in (
-        "max_seq_len=128",
-        "max_examples=8",
+        "max_seq_len=256",
+        "max_examples=12",
         "eval_size=2",
         "batch_size=2",
         "learning_rate=1e-2",
@@ -75,7 +75,7 @@ def _check_run(run: Path, path: str) -> None:
     assert {p.name for p in run.iterdir()} >= RUN_FILES
     assert not run.with_name(run.name + ".partial").exists()
     summary = json.loads((run / "run.json").read_text())
-    assert summary["path"] == path and summary["steps"] == 2 and summary["counts"]["train"] == 6
+    assert summary["path"] == path and summary["steps"] == 2 and summary["counts"]["train"] == 10
     assert summary["eval_loss_before"] > 0 and summary["eval_loss_after"] > 0
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss" in r] == [1, 2]
