@@ -104,3 +104,17 @@ def test_compiled_grammars_are_cached(llama_model) -> None:
     compiled = len(llama_model._indexes)  # regexes (llguidance) are built once per schema
     llama_model.generate("Pick another number.", schema, max_tokens=10)
     assert len(llama_model._indexes) == compiled
+
+
+def test_a_stream_may_be_resumed_on_another_thread(llama_model) -> None:
+    # Gradio steps a streaming generator on whichever worker thread is free.
+    import threading
+
+    stream = llama_model.stream("Count to five.", max_tokens=8)
+    first = next(stream)
+    rest: list[str] = []
+    worker = threading.Thread(target=lambda: rest.extend(stream))
+    worker.start()
+    worker.join(timeout=120)
+    assert first and not worker.is_alive()
+    assert llama_model.generate("Say yes or no.", ["yes", "no"]) in ("yes", "no")  # the lock was released

@@ -82,7 +82,9 @@ class LlamaCppModel(Model):
         self._indexes: dict[str, Any] = {}  # constraint key -> regex (llguidance) or compiled Index (outlines_core)
         self._core_vocab: Any = None
         self._llg_tokenizer: Any = None
-        self._lock = threading.RLock()
+        # A plain Lock, not an RLock: a stream holds it across yields, and a consumer (Gradio) may resume
+        # the generator, and so release the lock, on another thread than the one that acquired it.
+        self._lock = threading.Lock()
 
     # ---- text ------------------------------------------------------------------------------------
 

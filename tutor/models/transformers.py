@@ -42,7 +42,9 @@ class TransformersModel(Model):
         self._llg_tokenizer: Any = None
         self._regexes: dict[str, str] = {}
         self.batch_size = 8
-        self._lock = threading.RLock()
+        # A plain Lock, not an RLock: a stream holds it across yields, and a consumer (Gradio) may resume
+        # the generator, and so release the lock, on another thread than the one that acquired it.
+        self._lock = threading.Lock()
 
     @classmethod
     def load(
