@@ -118,3 +118,17 @@ def test_a_stream_may_be_resumed_on_another_thread(llama_model) -> None:
     worker.join(timeout=120)
     assert first and not worker.is_alive()
     assert llama_model.generate("Say yes or no.", ["yes", "no"]) in ("yes", "no")  # the lock was released
+
+
+def test_numeric_ranges_are_enforced(llama_model) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "score": {"type": "number", "minimum": 0, "maximum": 1},
+            "stars": {"type": "integer", "minimum": 1, "maximum": 5},
+        },
+        "required": ["score", "stars"],
+    }
+    for topic in ("dropout", "precision and recall", "attention"):
+        value = json.loads(llama_model.generate(f"Grade an answer about {topic} as JSON.", schema, max_tokens=60))
+        jsonschema.validate(value, schema)

@@ -52,13 +52,13 @@ class CoreSteer:
 
 
 class GuidanceSteer:
-    """An llguidance matcher over a regex grammar."""
+    """An llguidance matcher over a grammar: ``(kind, text)`` with kind "regex" or "json_schema"."""
 
-    def __init__(self, tokenizer: Any, regex: str, n_vocab: int) -> None:
+    def __init__(self, tokenizer: Any, grammar: tuple[str, str], n_vocab: int) -> None:
         import llguidance
         import llguidance.numpy
 
-        self.matcher = llguidance.LLMatcher(tokenizer, llguidance.grammar_from("regex", regex))
+        self.matcher = llguidance.LLMatcher(tokenizer, llguidance.grammar_from(*grammar))
         if self.matcher.is_error():
             raise ValueError(f"llguidance rejected the grammar: {self.matcher.get_error()}")
         self.n_vocab = n_vocab

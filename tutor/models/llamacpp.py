@@ -30,7 +30,7 @@ from tutor.models.base import Model, ModelError, Sampling
 from tutor.models.chat_template import render_chat
 from tutor.models.constraints import Constraint
 from tutor.models.decoding import CoreSteer, GuidanceSteer, log_softmax, pick_token
-from tutor.models.steering import grammar_regex
+from tutor.models.steering import grammar_regex, guidance_grammar
 
 INSTALL_HINT = "install it with `pip install llama-cpp-python` (or reinstall this project: see README.md)"
 
@@ -158,14 +158,15 @@ class LlamaCppModel(Model):
         return GuidanceSteer(self._llg_tokenizer, compiled, self.n_vocab)
 
     def _compile(self, constraint: Constraint) -> Any:
-        regex = grammar_regex(constraint)
         if self.grammar_backend == "llguidance":
             if self._llg_tokenizer is None:
                 import llguidance.llamacpp
 
                 self._llg_tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(self._vocab)
-            return regex  # llguidance builds its lexer lazily: nothing to compile ahead
+            return guidance_grammar(constraint)  # llguidance builds its lexer lazily: nothing to compile ahead
         from outlines_core import Index
+
+        regex = grammar_regex(constraint)
 
         if self._core_vocab is None:
             import outlines

@@ -12,6 +12,7 @@ compiles a whole index first). ``benchmarks/speed.py`` measures them side by sid
 
 from __future__ import annotations
 
+import json
 import re
 from collections import OrderedDict
 from typing import Any
@@ -46,6 +47,47 @@ def json_regex(constraint: Json) -> str:
 def grammar_regex(constraint: Constraint) -> str:
     """The regex any grammar engine is given for ``constraint``."""
     return json_regex(constraint) if isinstance(constraint, Json) else to_regex(constraint)  # type: ignore[arg-type]
+
+
+_RANGE_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+# llguidance's JSON mode with compact separators, like WHITESPACE_PATTERN without the optional space.
+_LLG_JSON_OPTIONS = {"whitespace_flexible": False, "key_separator": ": ", "item_separator": ", "}
+
+
+def guidance_grammar(constraint: Constraint) -> tuple[str, str]:
+    """What llguidance is given: ``("regex", ...)``, or ``("json_schema", ...)`` when numbers carry ranges.
+
+    The regex path (outlines_core's schema-to-regex) bounds digit runs but ignores numeric ranges, so a
+    ``"maximum": 1`` would let ``99`` through. llguidance's own JSON mode enforces ranges; it cannot bound
+    fraction digits, so only schemas that need ranges take it.
+    """
+    if isinstance(constraint, Json) and _has_key(constraint.schema, _RANGE_KEYWORDS):
+        schema = constraint.schema
+        _close_objects(schema)
+        return "json_schema", json.dumps({**schema, "x-guidance": _LLG_JSON_OPTIONS})
+    return "regex", grammar_regex(constraint)
+
+
+def _close_objects(node: Any) -> None:
+    """No properties beyond the listed ones (as the regex path has it): extra ones would be unbounded."""
+    if isinstance(node, dict):
+        if "properties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for value in node.values():
+            _close_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_objects(value)
+
+
+def _has_key(node: Any, keys: tuple[str, ...]) -> bool:
+    if isinstance(node, dict):
+        return any(k in node and not isinstance(node[k], dict) for k in keys) or any(
+            _has_key(v, keys) for v in node.values()
+        )
+    if isinstance(node, list):
+        return any(_has_key(v, keys) for v in node)
+    return False
 
 
 def to_outlines_type(constraint: Constraint, grammar_backend: str) -> Any:

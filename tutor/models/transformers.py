@@ -17,7 +17,7 @@ from typing import Any
 from tutor.models.base import Model, ModelError, Sampling
 from tutor.models.constraints import Constraint
 from tutor.models.decoding import GuidanceSteer
-from tutor.models.steering import GeneratorCache, grammar_regex
+from tutor.models.steering import GeneratorCache, guidance_grammar
 
 INSTALL_HINT = "install torch and transformers (see README.md; `pip install torch==2.13.0 transformers`)"
 
@@ -40,7 +40,7 @@ class TransformersModel(Model):
         self.grammar_backend = grammar_backend
         self.generators = GeneratorCache(outlines.from_transformers(model, tokenizer), grammar_backend)
         self._llg_tokenizer: Any = None
-        self._regexes: dict[str, str] = {}
+        self._regexes: dict[str, tuple[str, str]] = {}
         self.batch_size = 8
         # A plain Lock, not an RLock: a stream holds it across yields, and a consumer (Gradio) may resume
         # the generator, and so release the lock, on another thread than the one that acquired it.
@@ -117,7 +117,7 @@ class TransformersModel(Model):
             self._llg_tokenizer = llguidance.hf.from_tokenizer(self.tokenizer)
         regex = self._regexes.get(constraint.key)
         if regex is None:
-            regex = self._regexes[constraint.key] = grammar_regex(constraint)
+            regex = self._regexes[constraint.key] = guidance_grammar(constraint)
         steer = GuidanceSteer(self._llg_tokenizer, regex, len(self.tokenizer))
         return SteerProcessor(steer, prompt_len)
 
