@@ -90,9 +90,12 @@ def pick_token(
     ``generated`` (the answer's tokens so far) feeds the repetition penalty, applied as in
     transformers: positive logits divided by it, negative ones multiplied.
     """
+    penalise = sampling.repetition_penalty != 1.0 and bool(generated)
+    if sampling.temperature == 0 and not penalise:  # the hot path: greedy, no copies beyond the mask
+        return int(np.argmax(logits if mask is None else np.where(mask, logits, -np.inf)))
     scores = logits.astype(np.float64, copy=True)
-    if sampling.repetition_penalty != 1.0 and generated:
-        seen = np.unique(np.asarray(generated[-REPETITION_WINDOW:]))
+    if penalise:
+        seen = np.unique(np.asarray(generated[-REPETITION_WINDOW:]))  # type: ignore[index]
         penalised, penalty = scores[seen], sampling.repetition_penalty
         scores[seen] = np.where(penalised > 0, penalised / penalty, penalised * penalty)
     if mask is not None:
