@@ -55,6 +55,7 @@ def test_loglik_agrees_across_backends(llama_model, hf_model, data_dir: Path) ->
             assert x.scores[letter] == pytest.approx(y.scores[letter], abs=0.5)
 
 
+@pytest.mark.slow  # 138 s in the default tier: the cot schema is exercised in test_bench_modes on a fake
 def test_cot_mode(llama_model, data_dir: Path, tmp_path: Path) -> None:
     summary = run(llama_model, "arc_challenge", "cot", tmp_path, data=data_dir, limit=5, progress=False)
     rows = _check_run(tmp_path, summary, 5)

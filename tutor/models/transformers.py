@@ -1,9 +1,11 @@
 """Hugging Face checkpoints (optionally with a PEFT adapter) through transformers + outlines' grammar engines.
 
 Generation is ``model.generate`` with a logits processor for the constraint. With llguidance (the
-default) that is :class:`SteerProcessor` over one llguidance tokenizer built once per model; outlines'
-own processors (``grammar_backend="outlines_core"`` or ``"xgrammar"``) build their engine per schema,
-and are cached per constraint in :class:`~tutor.models.steering.GeneratorCache`. Scoring runs plain
+non-default choice here) that is :class:`SteerProcessor` over one llguidance tokenizer built once per
+model. The default is outlines_core through outlines' own processor, cached per constraint in
+:class:`~tutor.models.steering.GeneratorCache`: llguidance's view of the embedded model's converted
+tokenizer (byte_fallback set, see embedded.py) disagrees with the tokenizer on "Ġ", and it refused
+tokens the mask had allowed. outlines_core ignores numeric ranges (minimum/maximum) in schemas. Scoring runs plain
 batched forward passes.
 """
 
@@ -28,7 +30,7 @@ class TransformersModel(Model):
     backend = "transformers"
 
     def __init__(
-        self, model: Any, tokenizer: Any, *, name: str | None = None, grammar_backend: str = "llguidance"
+        self, model: Any, tokenizer: Any, *, name: str | None = None, grammar_backend: str = "outlines_core"
     ) -> None:
         import outlines
 
@@ -48,7 +50,7 @@ class TransformersModel(Model):
 
     @classmethod
     def load(
-        cls, path: str | Path, *, adapter: str | Path | None = None, grammar_backend: str = "llguidance"
+        cls, path: str | Path, *, adapter: str | Path | None = None, grammar_backend: str = "outlines_core"
     ) -> TransformersModel:
         """Load a checkpoint directory (or hub id) and, optionally, a PEFT adapter directory on top."""
         try:
