@@ -4,10 +4,11 @@
 
 For each backend the same prompt is decoded for the same number of tokens twice: free text, then
 under a JSON schema with one free string field (an essay the model keeps writing past the budget: the
-token counts of both runs are printed, and rates are per token actually decoded). The ratio constrained/unconstrained tokens per second is the
-cost of the constraint. For llama.cpp, the baseline the design replaced is measured in the same run:
-plain outlines (``outlines.from_llamacpp`` + its logits processor inside ``Llama.__call__``), against
-plain ``Llama.__call__``. Nothing here is a test: numbers are printed, never asserted.
+token counts of both runs are printed, and rates are per token actually decoded). The ratio
+constrained/unconstrained tokens per second is the cost of the constraint. For llama.cpp, the
+baseline the design replaced is measured in the same run: plain outlines (``outlines.from_llamacpp``
+and its logits processor inside ``Llama.__call__``), against plain ``Llama.__call__``. Nothing here is
+a test: numbers are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -68,7 +69,11 @@ def outlines_llamacpp(llama, constrained: bool, tokens: int) -> Callable[[], int
     from tutor.models.constraints import WHITESPACE_PATTERN
 
     om = outlines.from_llamacpp(llama, chat_mode=False)
-    gen = outlines.Generator(om, JsonSchema(json.dumps(LONG_STRING), whitespace_pattern=WHITESPACE_PATTERN)) if constrained else None
+    gen = (
+        outlines.Generator(om, JsonSchema(json.dumps(LONG_STRING), whitespace_pattern=WHITESPACE_PATTERN))
+        if constrained
+        else None
+    )
     prompt = PROMPT
 
     def run() -> int:
@@ -101,7 +106,9 @@ def measure(backend: str, tokens: int, repeats: int) -> list[dict]:
         for grammar in ("llguidance", "xgrammar"):
             try:
                 model.generators = GeneratorCache(model.generators.outlines_model, grammar)
-                rate = best_rate(ours(model, LONG_STRING_MIN if grammar == "llguidance" else LONG_STRING, tokens), repeats)
+                rate = best_rate(
+                    ours(model, LONG_STRING_MIN if grammar == "llguidance" else LONG_STRING, tokens), repeats
+                )
             except Exception as exc:  # not installed, or unsupported here: say so, keep going
                 print(f"  {grammar}: skipped ({type(exc).__name__}: {exc})")
                 continue
@@ -125,7 +132,9 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for r in rows:
         (free, n_free), (con, n_con) = r["free"], r["constrained"]
-        print(f"| {r['backend']} | {r['path']} | {free:.1f} ({n_free} tok) | {con:.1f} ({n_con} tok) | {con / free:.2f} |")
+        print(
+            f"| {r['backend']} | {r['path']} | {free:.1f} ({n_free} tok) | {con:.1f} ({n_con} tok) | {con / free:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -16,11 +16,26 @@ import time
 import jsonschema
 
 TOPICS = [
-    "gradient descent", "overfitting", "decision trees", "k-means clustering", "backpropagation",
-    "dropout", "attention in transformers", "the bias-variance trade-off", "cross-validation", "word embeddings",
-    "convolutional networks", "reinforcement learning", "support vector machines", "batch normalization",
-    "precision and recall", "random forests", "learning rate schedules", "principal component analysis",
-    "recurrent networks", "transfer learning",
+    "gradient descent",
+    "overfitting",
+    "decision trees",
+    "k-means clustering",
+    "backpropagation",
+    "dropout",
+    "attention in transformers",
+    "the bias-variance trade-off",
+    "cross-validation",
+    "word embeddings",
+    "convolutional networks",
+    "reinforcement learning",
+    "support vector machines",
+    "batch normalization",
+    "precision and recall",
+    "random forests",
+    "learning rate schedules",
+    "principal component analysis",
+    "recurrent networks",
+    "transfer learning",
 ]
 
 SCHEMAS = {
@@ -105,7 +120,12 @@ def run(backend: str, n_prompts: int) -> dict:
                 print(f"  INVALID {backend} {name} / {topic}: {exc}")
     seconds = time.perf_counter() - start
     model.close()
-    return {"backend": backend, "valid": valid, "total": valid + failed, "seconds_per_generation": seconds / (valid + failed)}
+    return {
+        "backend": backend,
+        "valid": valid,
+        "total": valid + failed,
+        "seconds_per_generation": seconds / (valid + failed),
+    }
 
 
 def main() -> None:

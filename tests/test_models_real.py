@@ -35,7 +35,9 @@ class Concept(BaseModel):
 
 
 def test_json_schema_dict_nested_enums_and_bounded_arrays(any_model) -> None:
-    text = any_model.generate("Write a multiple-choice question about gradient descent as JSON.", QUIZLIKE, max_tokens=300)
+    text = any_model.generate(
+        "Write a multiple-choice question about gradient descent as JSON.", QUIZLIKE, max_tokens=300
+    )
     value = json.loads(text)
     jsonschema.validate(value, QUIZLIKE)
     assert len(value["options"]) == 4
@@ -80,7 +82,9 @@ def test_choose_is_a_distribution_over_the_letters(any_model) -> None:
 
 
 def test_loglikelihood_prefers_the_true_continuation(any_model) -> None:
-    good, bad = any_model.loglikelihood([("The capital of France is", " Paris"), ("The capital of France is", " pizza")])
+    good, bad = any_model.loglikelihood(
+        [("The capital of France is", " Paris"), ("The capital of France is", " pizza")]
+    )
     assert good < 0 and bad < good
 
 

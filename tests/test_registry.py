@@ -29,9 +29,9 @@ def test_corrupt_gguf_and_wrong_files(tmp_path) -> None:
         load_model(corrupt)
     text = tmp_path / "notes.txt"
     text.write_text("hello")
-    with pytest.raises(ModelError, match="not a .gguf file"):
+    with pytest.raises(ModelError, match=r"not a \.gguf file"):
         load_model(text)
-    with pytest.raises(ModelError, match="neither config.json nor adapter_config.json"):
+    with pytest.raises(ModelError, match=r"neither config\.json nor adapter_config\.json"):
         load_model(tmp_path)
     with pytest.raises(ModelError, match="unknown backend"):
         load_model("default", backend="tpu")

@@ -27,7 +27,7 @@ ANSWER_MAX_TOKENS = 256
 ANSWER_SAMPLING = {"repetition_penalty": 1.15}  # a 135M model otherwise repeats its first sentence
 
 
-class Explain(dspy.Signature):
+class Explain(dspy.Signature):  # noqa: D101 - its docstring is INSTRUCTIONS, which DSPy reads
     __doc__ = INSTRUCTIONS
 
     history: dspy.History = dspy.InputField(desc="the conversation so far")

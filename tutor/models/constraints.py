@@ -25,7 +25,7 @@ class OutputTypeError(ValueError):
     """An output type that cannot be turned into a constraint."""
 
 
-class ConstraintViolation(RuntimeError):
+class ConstraintViolation(RuntimeError):  # noqa: N818 - a violation, not a bug in our code
     """A model's finished text does not satisfy its constraint (e.g. cut off by ``max_tokens``)."""
 
 

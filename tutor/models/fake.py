@@ -68,7 +68,9 @@ class FakeModel(Model):
             return self.responder(messages, constraint)
         raise AssertionError("FakeModel has no scripted response left: enqueue() one or pass a responder")
 
-    def _stream(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> Iterator[str]:
+    def _stream(
+        self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling
+    ) -> Iterator[str]:
         text = self._generate(messages, constraint, sampling)
         for start in range(0, len(text), 4):
             yield text[start : start + 4]

@@ -65,7 +65,9 @@ class LlamaCppModel(Model):
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"llama.cpp could not load {self.path} ({exc}): is it a complete, valid GGUF file?") from exc
+            raise ModelError(
+                f"llama.cpp could not load {self.path} ({exc}): is it a complete, valid GGUF file?"
+            ) from exc
         self.name = self.llama.metadata.get("general.name") or self.path.stem
         self._llama_cpp = llama_cpp
         self._vocab = llama_cpp.llama_model_get_vocab(self.llama.model)
@@ -77,7 +79,9 @@ class LlamaCppModel(Model):
         self._eos_text = self._piece(self.eos_id)
         self._cached: list[int] = []  # tokens whose keys and values sit in the KV cache, in order
         if grammar_backend not in ("llguidance", "outlines_core"):
-            raise ModelError(f"llama.cpp supports grammar_backend 'llguidance' or 'outlines_core', not {grammar_backend!r}")
+            raise ModelError(
+                f"llama.cpp supports grammar_backend 'llguidance' or 'outlines_core', not {grammar_backend!r}"
+            )
         self.grammar_backend = grammar_backend
         self._indexes: dict[str, Any] = {}  # constraint key -> regex (llguidance) or compiled Index (outlines_core)
         self._core_vocab: Any = None
@@ -178,7 +182,9 @@ class LlamaCppModel(Model):
     def _generate(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> str:
         return "".join(self._stream(messages, constraint, sampling))
 
-    def _stream(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> Iterator[str]:
+    def _stream(
+        self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling
+    ) -> Iterator[str]:
         with self._lock:
             steer = self._steer(constraint)
             tokens = self._prompt_tokens(messages)
@@ -236,4 +242,3 @@ class LlamaCppModel(Model):
         """Free llama.cpp's model and context."""
         with self._lock:
             self.llama.close()
-

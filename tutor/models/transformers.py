@@ -85,7 +85,9 @@ class TransformersModel(Model):
 
     # ---- generation ------------------------------------------------------------------------------
 
-    def _generate_kwargs(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> dict:
+    def _generate_kwargs(
+        self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling
+    ) -> dict:
         import torch
         from transformers import LogitsProcessorList
 
@@ -104,7 +106,9 @@ class TransformersModel(Model):
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
         if constraint is not None:
-            kwargs["logits_processor"] = LogitsProcessorList([self._processor(constraint, inputs["input_ids"].shape[1])])
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [self._processor(constraint, inputs["input_ids"].shape[1])]
+            )
             kwargs["eos_token_id"] = self.tokenizer.eos_token_id  # the one the grammar ends on
         return kwargs
 
@@ -132,7 +136,9 @@ class TransformersModel(Model):
             new = out[0, kwargs["input_ids"].shape[1] :]
             return self.tokenizer.decode(new, skip_special_tokens=True)
 
-    def _stream(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> Iterator[str]:
+    def _stream(
+        self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling
+    ) -> Iterator[str]:
         import torch
         from transformers import TextIteratorStreamer
 
@@ -264,6 +270,7 @@ class SteerProcessor:
         self.consumed = 0
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
+        """Feed the tokens generated since the last call to the steer; mask every token it disallows."""
         import torch
 
         generated = input_ids[0, self.prompt_len :].tolist()
