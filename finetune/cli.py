@@ -21,6 +21,9 @@ def register(sub: Any) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a key")
     p.add_argument("--out", type=Path, metavar="DIR", help="the run directory (default: output_dir/run_name)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run from its last checkpoint (see save_steps)"
+    )
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("export", help="merge a run's adapter into a 16-bit checkpoint and/or a GGUF file")
@@ -42,18 +45,37 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from finetune.train import train, with_overrides
 
     recipe = load_recipe(args.recipe, args.overrides)
-    recipe = with_overrides(recipe, data=args.data, max_steps=args.max_steps)
+    recipe = with_overrides(recipe, data=args.data, max_steps=args.max_steps, resume=args.resume or None)
     name = f"{args.recipe.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = args.out
+    if recipe.resume and out is None and not recipe.run_name:
+        out = latest_unfinished(Path(recipe.output_dir), args.recipe.stem)
     try:
-        run_dir = train(recipe, name=name, out=args.out, progress=not args.quiet)
+        run_dir = train(recipe, name=name, out=out, progress=not args.quiet)
     except FileNotFoundError as exc:
         raise CLIError(str(exc)) from exc
+    except KeyboardInterrupt:
+        final = out or Path(recipe.output_dir) / (recipe.run_name or name)
+        print(
+            f"interrupted: the unfinished run is {final}.partial; continue it with "
+            f"`ta finetune {args.recipe} --out {final} --resume` (checkpoints every save_steps={recipe.save_steps})",
+            file=sys.stderr,
+        )
+        return 130
     summary = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     print(
         f"eval loss {summary['eval_loss_before']} -> {summary['eval_loss_after']}, {summary['seconds_per_step']} s/step"
     )
     print(run_dir)
     return 0
+
+
+def latest_unfinished(output_dir: Path, stem: str) -> Path:
+    """The run directory of the newest unfinished run of a recipe (its ``.partial`` twin), to resume."""
+    partials = sorted(output_dir.glob(f"{stem}-*.partial"), key=lambda p: p.stat().st_mtime)
+    if not partials:
+        raise CLIError(f"nothing to resume: no unfinished {stem} run under {output_dir}/ (pass --out RUN_DIR)")
+    return partials[-1].with_name(partials[-1].name.removesuffix(".partial"))
 
 
 def cmd_export(args: argparse.Namespace) -> int:

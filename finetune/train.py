@@ -79,7 +79,7 @@ def train(recipe: Recipe, *, name: str = "run", out: str | Path | None = None, p
     checkpoint = _start(work, recipe)
     model = load_model(recipe, base)
     trainer = make_trainer(recipe, model, tokenizer, train_set, eval_set, work, progress=progress)
-    before = trainer.evaluate() if eval_set else {}
+    before = (_logged_before(work) or trainer.evaluate()) if eval_set else {}
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - started
@@ -116,12 +116,24 @@ def _start(work: Path, recipe: Recipe) -> str | None:
     if recipe.resume:
         if not checkpoints:
             raise ValueError(f"resume: no checkpoint under {work}/checkpoints (set save_steps to save some)")
+        _trim_metrics(work / "metrics.jsonl", int(checkpoints[-1].name.split("-")[-1]))
         return str(checkpoints[-1])
     if work.exists():
         shutil.rmtree(work)  # an unfinished earlier attempt not asked to be resumed
     work.mkdir(parents=True)
     (work / "recipe.yaml").write_text(to_yaml(recipe), encoding="utf-8")
     return None
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    """Forget what was logged after the checkpoint a run resumes from: those steps are trained again."""
+    kept = [r for r in card.read_metrics(path) if r.get("step", 0) <= step]
+    path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+
+
+def _logged_before(work: Path) -> dict[str, Any]:
+    """The eval metrics logged before training began (step 0), when a resumed run has them."""
+    return next((r for r in card.read_metrics(work / "metrics.jsonl") if r.get("step") == 0 and "eval_loss" in r), {})
 
 
 def _finish(work: Path, final: Path, recipe: Recipe, summary: dict[str, Any]) -> None:

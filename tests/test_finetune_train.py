@@ -135,6 +135,44 @@ def test_an_existing_run_is_never_overwritten(trl_run: Path, data_dir: Path, cap
     assert (trl_run / "run.json").read_text() == before
 
 
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    from transformers import TrainerCallback
+
+    import finetune.train as ft
+    from tutor.cli import main
+
+    class Interrupt(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):  # the first checkpoint is on disk: stop here, as ^C would
+            raise KeyboardInterrupt
+
+    make_trainer = ft.make_trainer
+
+    def interrupted(*args, **kwargs):
+        trainer = make_trainer(*args, **kwargs)
+        trainer.add_callback(Interrupt())
+        return trainer
+
+    monkeypatch.setattr(ft, "make_trainer", interrupted)
+    out = tmp_path / "run"
+    data = _sharegpt(data_dir)
+    command = ["finetune", str(RECIPE), "--data", data, "--out", str(out), *TINY, "--set", "save_steps=1"]
+    assert main(command) == 130
+    assert f"--out {out} --resume" in capsys.readouterr().err
+    partial = out.with_name("run.partial")
+    assert not out.exists() and (partial / "checkpoints" / "checkpoint-1").is_dir()
+    logged = [json.loads(line) for line in (partial / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged if "loss" in r] == [1]
+
+    monkeypatch.setattr(ft, "make_trainer", make_trainer)
+    assert main([*command, "--resume"]) == 0
+    _check_run(out, "trl")  # two steps, each logged once, the pre-training eval once
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r for r in records if r["step"] == 0] == [r for r in logged if r["step"] == 0]
+    assert not partial.exists()
+
+
 # ---- the streamed merge, on the run above ----------------------------------------------------------
 
 
