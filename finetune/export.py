@@ -257,56 +257,17 @@ def _flush(shard: dict[str, Any], work: Path, number: int, weight_map: dict[str,
 
 def _copy_side_files(base: Path, work: Path, dtype: Any) -> None:
     """Tokenizer, chat template and configs; ``config.json`` records the merged dtype."""
+    from tutor.models import embedded
+
     for item in base.iterdir():
         if item.is_file() and not item.name.endswith(WEIGHT_SUFFIXES) and item.name != INDEX:
             shutil.copy2(item, work / item.name)
-    repair_tokenizer(work)
+    embedded.repair_tokenizer(work)  # a checkpoint converted before the repair existed
     config = json.loads((work / "config.json").read_text(encoding="utf-8"))
     config.pop("quantization_config", None)  # the merge always starts from 16-bit weights
     config["dtype"] = str(dtype).removeprefix("torch.")
     config.pop("torch_dtype", None)
     (work / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-
-
-def repair_tokenizer(directory: Path) -> list[str]:
-    """Undo two artefacts of transformers' GGUF -> HF tokenizer conversion; returns what was repaired.
-
-    The embedded checkpoint is converted from a GGUF file, and that conversion leaves (1) a byte-level
-    BPE (ByteLevel pre-tokenizer) marked ``byte_fallback`` with a SentencePiece-style decoder, which
-    llama.cpp's converter then writes as a merge-less SentencePiece vocabulary that llama.cpp aborts
-    on, and (2) ``eos_token`` set to ``<|im_start|>`` while the model config ends turns on
-    ``<|im_end|>``. A checkpoint without these artefacts is left unchanged.
-    """
-    repaired = []
-    tok_path, cfg_path = directory / "tokenizer.json", directory / "tokenizer_config.json"
-    if not tok_path.is_file():
-        return repaired
-    tok = json.loads(tok_path.read_text(encoding="utf-8"))
-    model, pre = tok.get("model") or {}, tok.get("pre_tokenizer") or {}
-    if model.get("type") == "BPE" and pre.get("type") == "ByteLevel" and model.get("byte_fallback"):
-        model["byte_fallback"] = False
-        tok["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
-        tok_path.write_text(json.dumps(tok, ensure_ascii=False), encoding="utf-8")
-        repaired.append("byte-level BPE decoder")
-    eos_id = _config_eos(directory)
-    names = {t["id"]: t["content"] for t in tok.get("added_tokens", [])}
-    if cfg_path.is_file() and eos_id in names:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        if cfg.get("eos_token") != names[eos_id]:
-            cfg["eos_token"], cfg["eos_token_id"] = names[eos_id], eos_id
-            cfg_path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
-            repaired.append(f"eos_token {names[eos_id]}")
-    return repaired
-
-
-def _config_eos(directory: Path) -> int | None:
-    for name in ("generation_config.json", "config.json"):
-        path = directory / name
-        if path.is_file():
-            eos = json.loads(path.read_text(encoding="utf-8")).get("eos_token_id")
-            if isinstance(eos, int):
-                return eos
-    return None
 
 
 # ---- GGUF ------------------------------------------------------------------------------------------

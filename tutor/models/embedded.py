@@ -8,6 +8,7 @@ safetensors checkpoint under the cache directory and every later load reads that
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 from pathlib import Path
@@ -40,7 +41,7 @@ def gguf_path() -> Path:
 
 def hf_checkpoint() -> Path:
     """A plain safetensors checkpoint of the embedded model, converted on first use."""
-    target = cache_dir() / f"{NAME}-hf-v2"  # v2: the tokenizer's EOS fixed (see convert_gguf)
+    target = cache_dir() / f"{NAME}-hf-v3"  # v3: the tokenizer repaired (see repair_tokenizer)
     if (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file():
         return target
     return convert_gguf(gguf_path(), target)
@@ -69,7 +70,49 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
     tokenizer.pad_token = tokenizer.eos_token
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
+    repair_tokenizer(tmp)
     if target.exists():
         shutil.rmtree(target)  # an incomplete earlier conversion: the check above found no weights
     tmp.replace(target)
     return target
+
+
+def repair_tokenizer(directory: Path) -> list[str]:
+    """Undo two artefacts of transformers' GGUF -> HF tokenizer conversion; returns what was repaired.
+
+    The embedded checkpoint is converted from a GGUF file, and that conversion leaves (1) a byte-level
+    BPE (ByteLevel pre-tokenizer) marked ``byte_fallback`` with a SentencePiece-style decoder, which
+    llama.cpp's converter then writes as a merge-less SentencePiece vocabulary that llama.cpp aborts
+    on, and (2) ``eos_token`` set to ``<|im_start|>`` while the model config ends turns on
+    ``<|im_end|>``. A checkpoint without these artefacts is left unchanged.
+    """
+    repaired = []
+    tok_path, cfg_path = directory / "tokenizer.json", directory / "tokenizer_config.json"
+    if not tok_path.is_file():
+        return repaired
+    tok = json.loads(tok_path.read_text(encoding="utf-8"))
+    model, pre = tok.get("model") or {}, tok.get("pre_tokenizer") or {}
+    if model.get("type") == "BPE" and pre.get("type") == "ByteLevel" and model.get("byte_fallback"):
+        model["byte_fallback"] = False
+        tok["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+        tok_path.write_text(json.dumps(tok, ensure_ascii=False), encoding="utf-8")
+        repaired.append("byte-level BPE decoder")
+    eos_id = _config_eos(directory)
+    names = {t["id"]: t["content"] for t in tok.get("added_tokens", [])}
+    if cfg_path.is_file() and eos_id in names:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        if cfg.get("eos_token") != names[eos_id]:
+            cfg["eos_token"], cfg["eos_token_id"] = names[eos_id], eos_id
+            cfg_path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+            repaired.append(f"eos_token {names[eos_id]}")
+    return repaired
+
+
+def _config_eos(directory: Path) -> int | None:
+    for name in ("generation_config.json", "config.json"):
+        path = directory / name
+        if path.is_file():
+            eos = json.loads(path.read_text(encoding="utf-8")).get("eos_token_id")
+            if isinstance(eos, int):
+                return eos
+    return None
