@@ -95,6 +95,28 @@ def test_backends_agree_on_scores(llama_model, hf_model) -> None:
         assert abs(a - b) < 0.5, (a, b)
 
 
+def test_packed_scoring_equals_one_plain_forward_pass_per_choice(hf_model) -> None:
+    # transformers scores a question's choices in one packed pass (shared context, branch-only attention,
+    # logits only where wanted); each score must equal the plain pass over context + choice alone.
+    import torch
+
+    pairs = [
+        ("Question: Which gas do plants absorb?\nAnswer:", " carbon dioxide"),
+        ("Question: Which gas do plants absorb?\nAnswer:", " oxygen"),
+        ("Question: Which gas do plants absorb?\nAnswer:", " helium from the deep ocean floor"),
+        ("Water boils at 100 degrees", " Celsius"),
+    ]
+    tok, hf = hf_model.tokenizer, hf_model.hf
+    want = []
+    with torch.inference_mode():
+        for ctx, cont in pairs:
+            c, x = tok(ctx, add_special_tokens=False).input_ids, tok(ctx + cont, add_special_tokens=False).input_ids
+            logprobs = torch.log_softmax(hf(torch.tensor([x])).logits[0].float(), dim=-1)
+            want.append(float(sum(logprobs[k - 1, x[k]] for k in range(len(c), len(x)))))
+    got = hf_model.loglikelihood(pairs)
+    assert got == pytest.approx(want, abs=1e-3), (got, want)
+
+
 def test_self_check_catches_unconstrained_decoding(llama_model, monkeypatch) -> None:
     # Simulate outlines' failure mode on llama.cpp: the constraint silently does nothing.
     monkeypatch.setattr(type(llama_model), "_steer", lambda self, constraint: None)

@@ -1,13 +1,11 @@
 """Hugging Face checkpoints (optionally with a PEFT adapter) through transformers + outlines' grammar engines.
 
-Generation is ``model.generate`` with a logits processor for the constraint. With llguidance (the
-non-default choice here) that is :class:`SteerProcessor` over one llguidance tokenizer built once per
-model. The default is outlines_core through outlines' own processor, cached per constraint in
-:class:`~tutor.models.steering.GeneratorCache`: llguidance's view of the embedded model's converted
-tokenizer (byte_fallback set, see embedded.py) disagrees with the tokenizer on "Ġ", and it refused
-tokens the mask had allowed. outlines_core ignores numeric ranges (minimum/maximum) in schemas. Scoring runs plain
-batched forward passes.
-"""
+Generation is ``model.generate`` with a logits processor for the constraint. By default that is
+:class:`SteerProcessor` over llguidance (the same engine as the llama.cpp backend: lazy masks, no compile
+step, numeric ranges honoured), with one llguidance tokenizer built once per model. ``outlines_core`` and
+``xgrammar`` go through outlines' own processors, cached per constraint in
+:class:`~tutor.models.steering.GeneratorCache` (outlines_core ignores minimum/maximum in schemas). Scoring
+runs batched forward passes that compute a shared context once and the vocabulary head only where needed."""
 
 from __future__ import annotations
 
@@ -30,7 +28,7 @@ class TransformersModel(Model):
     backend = "transformers"
 
     def __init__(
-        self, model: Any, tokenizer: Any, *, name: str | None = None, grammar_backend: str = "outlines_core"
+        self, model: Any, tokenizer: Any, *, name: str | None = None, grammar_backend: str = "llguidance"
     ) -> None:
         import outlines
 
@@ -50,7 +48,7 @@ class TransformersModel(Model):
 
     @classmethod
     def load(
-        cls, path: str | Path, *, adapter: str | Path | None = None, grammar_backend: str = "outlines_core"
+        cls, path: str | Path, *, adapter: str | Path | None = None, grammar_backend: str = "llguidance"
     ) -> TransformersModel:
         """Load a checkpoint directory (or hub id) and, optionally, a PEFT adapter directory on top."""
         try:
@@ -167,8 +165,9 @@ class TransformersModel(Model):
     def _next_token_logprobs(self, texts: list[str]) -> list[Any]:
         import torch
 
-        # Prompts of one benchmark share a long prefix (system prompt, instructions): it is computed
-        # once per chunk, each prompt's own tail attends to it (see _forward_tree).
+        # Prompts of one benchmark share a prefix (system prompt, instructions). When it is longer than the
+        # prompts' own tails it is computed once per chunk and each tail attends to it (see _forward_tree);
+        # otherwise the chunk is one padded batch, one row per prompt (short rows: cheap attention).
         chunk = self.batch_size * 2
         out: list[Any] = []
         with self._lock, torch.inference_mode():
@@ -176,7 +175,10 @@ class TransformersModel(Model):
                 rows = [self.tokenize(t) for t in texts[start : start + chunk]]
                 shared = _common_prefix(rows)
                 tails = [r[shared:] for r in rows]
-                logits = self._forward_tree([(rows[0][:shared], tails)], [[[len(t) - 1] for t in tails]])[0]
+                if len(rows) > 1 and shared >= max(len(t) for t in tails):
+                    logits = self._forward_tree([(rows[0][:shared], tails)], [[[len(t) - 1] for t in tails]])[0]
+                else:
+                    logits = self._forward_rows(rows, [[len(r) - 1] for r in rows])
                 out.extend(torch.log_softmax(torch.cat(logits).float(), dim=-1).numpy())
         return out
 
@@ -188,7 +190,8 @@ class TransformersModel(Model):
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, (ctx, _) in enumerate(pairs):
             groups.setdefault(tuple(self._context(ctx)), []).append(i)
-        trees = list(groups.items())
+        # Longest first, so the trees batched together are about as long and padding stays small.
+        trees = sorted(groups.items(), key=lambda t: -(len(t[0]) + sum(len(pairs[i][1]) for i in t[1])))
         scores = [0.0] * len(pairs)
         with self._lock, torch.inference_mode():
             for start in range(0, len(trees), self.batch_size):
@@ -236,29 +239,38 @@ class TransformersModel(Model):
                 at += m
         dtype = self.hf.dtype
         mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
-        logits = self.hf(input_ids=ids, attention_mask=mask, position_ids=positions).logits
-        return [[logits[row, torch.tensor(ix)] for ix in rows] for row, rows in enumerate(index)]
+        # The decoder runs over every position, the vocabulary projection only where a logit is wanted
+        # (a fifth of a 135M model's compute per position is its 49k-word head).
+        hidden = self.hf.get_decoder()(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state
+        rows_ix = [row for row, rows in enumerate(index) for ix in rows for _ in ix]
+        cols_ix = [k for rows in index for ix in rows for k in ix]
+        logits = self.hf.get_output_embeddings()(hidden[rows_ix, cols_ix])
+        sizes = [len(ix) for rows in index for ix in rows]
+        flat = iter(torch.split(logits, sizes))
+        return [[next(flat) for _ in rows] for rows in index]
+
+    def _forward_rows(self, rows: list[list[int]], wanted: list[list[int]]) -> list:
+        """Logits at offsets ``wanted[r]`` of each token list, from one right-padded forward pass."""
+        import torch
+
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+            mask[i, : len(r)] = 1
+        positions = torch.arange(width).expand(len(rows), width)
+        hidden = self.hf.get_decoder()(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state
+        rows_ix = [i for i, ix in enumerate(wanted) for _ in ix]
+        cols_ix = [k for ix in wanted for k in ix]
+        logits = self.hf.get_output_embeddings()(hidden[rows_ix, cols_ix])
+        return list(torch.split(logits, [len(ix) for ix in wanted]))
 
     def _context(self, ctx: list[int]) -> list[int]:
         bos = self.tokenizer.bos_token_id
         if ctx:
             return ctx
         return [bos if bos is not None else self.tokenizer.eos_token_id]
-
-    def _forward_padded(self, rows: list[list[int]], left: bool = False) -> Any:
-        """Logits for a batch of token lists, padded (right, or left so the last position aligns)."""
-        import torch
-
-        width = max(len(r) for r in rows)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            span = slice(width - len(r), width) if left else slice(0, len(r))
-            ids[i, span] = torch.tensor(r)
-            mask[i, span] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        return self.hf(input_ids=ids, attention_mask=mask, position_ids=positions).logits
 
 
 class SteerProcessor:
