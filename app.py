@@ -380,7 +380,8 @@ def _chat_tab(gr: Any, tutor: Any, lane: dict, free: dict) -> None:
         for trigger in (box.submit, send.click)
     ]
     stop.click(None, cancels=events, **free)
-    clear.click(lambda: ([], ""), None, [chatbot, box], cancels=events, **free)
+    # Cancel first, then clear: cleared in the same event, a cancelled stream's last update could land after it.
+    clear.click(None, cancels=events, **free).then(lambda: ([], ""), None, [chatbot, box], **free)
 
 
 def _quiz_tab(gr: Any, quiz_agent: Any, run: Any, lane: dict, free: dict, files: Path) -> None:
@@ -403,7 +404,7 @@ def _quiz_tab(gr: Any, quiz_agent: Any, run: Any, lane: dict, free: dict, files:
             question = gr.Markdown(question_markdown(QuizRun(), 0), elem_id="quiz-question")
             options = gr.Radio([], label="Your answer", elem_id="quiz-options")
             with gr.Row():
-                prev = gr.Button("◀ Previous", size="sm")
+                prev = gr.Button("◀ Previous", size="sm", elem_id="prev")
                 check = gr.Button("Check answer", variant="primary", elem_id="check")
                 nxt = gr.Button("Next ▶", size="sm", elem_id="next")
             feedback = gr.Markdown(elem_id="quiz-feedback")
@@ -554,11 +555,26 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return False
 
 
+def keep_no_call_history() -> None:
+    """Stop DSPy recording every model call (prompt, reply) in its in-memory histories.
+
+    DSPy keeps up to 10,000 calls globally and per LM: in a server that answers for days that is memory
+    growing with every request, holding students' questions. ``lm.inspect_history()`` is for debugging a
+    program, not for serving it. Call it from the thread that starts the server (DSPy's rule for configure).
+    """
+    try:
+        import dspy
+    except ImportError:
+        return
+    dspy.configure(disable_history=True)
+
+
 def launch(demo: Any, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> Any:
     """Start the server: no share link, uploads capped, no server-side rendering (it would need Node)."""
     import gradio as gr
 
     limit_malloc_arenas()  # before the server's worker threads start allocating
+    keep_no_call_history()
 
     return demo.launch(
         server_name=host,
@@ -580,12 +596,13 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 7860,
     runs_dir: str | Path = "runs",
+    queue_max: int = QUEUE_MAX,
 ) -> int:
     """Load the model named on the command line (never one named by the page) and serve the app until stopped."""
     from tutor.models import load_model
 
     tutor, quiz_agent = make_programs(load_model(model, backend=backend, adapter=adapter))
-    launch(build_app(tutor, quiz_agent, runs_dir=runs_dir), host=host, port=port)
+    launch(build_app(tutor, quiz_agent, runs_dir=runs_dir, queue_max=queue_max), host=host, port=port)
     return 0
 
 

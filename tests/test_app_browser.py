@@ -83,6 +83,33 @@ def test_chat_answer_streams_into_the_page(page, tmp_path):
     page.wait_for_function("() => document.querySelectorAll('#chat [data-testid=user]').length === 0")
 
 
+def test_stop_ends_the_answer_and_the_model_answers_the_next_question(page, tmp_path):
+    page.fill("#ask textarea", "Explain gradient descent step by step, in detail.")
+    page.press("#ask textarea", "Enter")
+    page.wait_for_function(f"() => ({LAST_BOT})().length > 0", timeout=60_000)
+    page.click("#stop")
+    page.wait_for_function("() => !document.querySelector('#chat .generating')", timeout=10_000)
+    page.wait_for_timeout(500)
+    stopped = page.evaluate(LAST_BOT)
+    page.wait_for_timeout(3000)
+    page.screenshot(path=tmp_path / "stopped.png")
+    assert page.evaluate(LAST_BOT) == stopped, "the answer kept growing after Stop"
+    # The stopped stream released the model: the next question is answered, and quickly.
+    start = time.perf_counter()
+    page.fill("#ask textarea", "What is a neural network?")
+    page.press("#ask textarea", "Enter")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#chat [data-testid=user]').length === 2"
+        f" && ({LAST_BOT})().length > 0 && ({LAST_BOT})() !== {stopped!r}",
+        timeout=30_000,
+    )
+    print(f"\nbrowser: first token after a stopped answer {time.perf_counter() - start:.2f} s")
+    page.click("#clear")  # while the second answer still streams: it is cancelled, and the chat stays empty
+    page.wait_for_function("() => document.querySelectorAll('#chat [data-testid=user]').length === 0")
+    page.wait_for_timeout(2000)
+    assert page.evaluate("() => document.querySelectorAll('#chat [data-testid=bot]').length") == 0
+
+
 def test_quiz_question_appears_and_answering_shows_feedback(page, tmp_path):
     pytest.importorskip("quizgen.program", reason="quizgen is not installed")
     page.get_by_role("tab", name="Quiz").click()
@@ -111,4 +138,18 @@ def test_quiz_question_appears_and_answering_shows_feedback(page, tmp_path):
     page.click("#next")
     page.wait_for_selector("#quiz-question :text('Question 2 of 2')")
     page.screenshot(path=tmp_path / "6-second-question.png")
+    assert page.inner_text("#quiz-feedback").strip() == ""  # nothing answered here yet
+    page.click("#prev")
+    page.wait_for_selector("#quiz-question :text('Question 1 of 2')")
+    page.wait_for_function(f"() => document.querySelector('#quiz-feedback').innerText.trim() === {feedback.strip()!r}")
+
+    page.get_by_label("Download as").click()
+    page.get_by_role("option", name="gift").click()
+    page.click("#download")
+    link = page.locator("#quiz-file a").first
+    link.wait_for(timeout=30_000)
+    href = link.get_attribute("href") or ""
+    assert href.endswith(".gift.txt"), href
+    assert "::" in page.request.get(href).text()  # GIFT: "::title:: stem {...}"
+    page.screenshot(path=tmp_path / "7-download.png")
     print(f"\nbrowser: time to first quiz question {first_question:.2f} s")
