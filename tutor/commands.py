@@ -56,6 +56,7 @@ def register(sub: Any) -> None:
     add_model_args(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--queue-max", type=int, metavar="N", help="requests that may wait at once (default: 16)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -127,4 +128,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import app
     except ImportError as exc:
         raise CLIError(f"the web app needs gradio ({exc}): reinstall the project (see README.md)") from exc
-    return app.serve(model=args.model, backend=args.backend, adapter=args.adapter, host=args.host, port=args.port)
+    if args.queue_max is not None and args.queue_max < 1:
+        raise CLIError(f"--queue-max must be at least 1, got {args.queue_max}")
+    return app.serve(
+        model=args.model,
+        backend=args.backend,
+        adapter=args.adapter,
+        host=args.host,
+        port=args.port,
+        queue_max=args.queue_max or app.QUEUE_MAX,
+    )
