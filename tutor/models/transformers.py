@@ -5,7 +5,8 @@ Generation is ``model.generate`` with a logits processor for the constraint. By 
 step, numeric ranges honoured), with one llguidance tokenizer built once per model. ``outlines_core`` and
 ``xgrammar`` go through outlines' own processors, cached per constraint in
 :class:`~tutor.models.steering.GeneratorCache` (outlines_core ignores minimum/maximum in schemas). Scoring
-runs batched forward passes that compute a shared context once and the vocabulary head only where needed."""
+runs batched forward passes that compute a shared context once and the vocabulary head only where needed.
+"""
 
 from __future__ import annotations
 
