@@ -79,7 +79,7 @@ def train(recipe: Recipe, *, name: str = "run", out: str | Path | None = None, p
     checkpoint = _start(work, recipe)
     model = load_model(recipe, base)
     trainer = make_trainer(recipe, model, tokenizer, train_set, eval_set, work, progress=progress)
-    before = (_logged_before(work) or trainer.evaluate()) if eval_set else {}
+    before = ((checkpoint and _logged_before(work)) or trainer.evaluate()) if eval_set else {}
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - started
@@ -112,17 +112,22 @@ def _final_eval(trainer: Any) -> dict[str, Any]:
 
 def _start(work: Path, recipe: Recipe) -> str | None:
     """Create the work directory; the checkpoint to resume from, if asked and present."""
-    checkpoints = sorted((work / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    checkpoints = sorted((work / "checkpoints").glob("checkpoint-*"), key=_step)
     if recipe.resume:
         if not checkpoints:
             raise ValueError(f"resume: no checkpoint under {work}/checkpoints (set save_steps to save some)")
-        _trim_metrics(work / "metrics.jsonl", int(checkpoints[-1].name.split("-")[-1]))
+        _trim_metrics(work / "metrics.jsonl", _step(checkpoints[-1]))
         return str(checkpoints[-1])
     if work.exists():
         shutil.rmtree(work)  # an unfinished earlier attempt not asked to be resumed
     work.mkdir(parents=True)
     (work / "recipe.yaml").write_text(to_yaml(recipe), encoding="utf-8")
     return None
+
+
+def _step(checkpoint: Path) -> int:
+    """The global step a trainer checkpoint directory (``checkpoint-N``) was saved at."""
+    return int(checkpoint.name.rsplit("-", 1)[-1])
 
 
 def _trim_metrics(path: Path, step: int) -> None:

@@ -166,9 +166,8 @@ class TransformersModel(Model):
     def _next_token_logprobs(self, texts: list[str]) -> list[Any]:
         import torch
 
-        # Prompts of one benchmark share a prefix (system prompt, instructions). When it is longer than the
-        # prompts' own tails it is computed once per chunk and each tail attends to it (see _forward_tree);
-        # otherwise the chunk is one padded batch, one row per prompt (short rows: cheap attention).
+        # Prompts of one benchmark share a prefix (system prompt, instructions): it is computed
+        # once per chunk, each prompt's own tail attends to it (see _forward_tree).
         chunk = self.batch_size * 2
         out: list[Any] = []
         with self._lock, torch.inference_mode():
@@ -176,10 +175,7 @@ class TransformersModel(Model):
                 rows = [self.tokenize(t) for t in texts[start : start + chunk]]
                 shared = _common_prefix(rows)
                 tails = [r[shared:] for r in rows]
-                if len(rows) > 1 and shared >= max(len(t) for t in tails):
-                    logits = self._forward_tree([(rows[0][:shared], tails)], [[[len(t) - 1] for t in tails]])[0]
-                else:
-                    logits = self._forward_rows(rows, [[len(r) - 1] for r in rows])
+                logits = self._forward_tree([(rows[0][:shared], tails)], [[[len(t) - 1] for t in tails]])[0]
                 out.extend(torch.log_softmax(torch.cat(logits).float(), dim=-1).numpy())
         return out
 
@@ -249,23 +245,6 @@ class TransformersModel(Model):
         sizes = [len(ix) for rows in index for ix in rows]
         flat = iter(torch.split(logits, sizes))
         return [[next(flat) for _ in rows] for rows in index]
-
-    def _forward_rows(self, rows: list[list[int]], wanted: list[list[int]]) -> list:
-        """Logits at offsets ``wanted[r]`` of each token list, from one right-padded forward pass."""
-        import torch
-
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-            mask[i, : len(r)] = 1
-        positions = torch.arange(width).expand(len(rows), width)
-        hidden = self.hf.get_decoder()(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state
-        rows_ix = [i for i, ix in enumerate(wanted) for _ in ix]
-        cols_ix = [k for ix in wanted for k in ix]
-        logits = self.hf.get_output_embeddings()(hidden[rows_ix, cols_ix])
-        return list(torch.split(logits, [len(ix) for ix in wanted]))
 
     def _context(self, ctx: list[int]) -> list[int]:
         bos = self.tokenizer.bos_token_id
