@@ -1,7 +1,9 @@
-"""Four ways to score a multiple-choice question over the Model API.
+"""Five ways to score a multiple-choice question over the Model API.
 
 * ``letter``: the question with lettered options; the answer is constrained to the valid letters and
   read from one forward pass (:meth:`Model.choose`, batched); every letter's probability is kept.
+* ``letter_raw``: the same reading on raw text, no chat template ("Question: ...", the lettered
+  options, "Answer:"; the letters as " A", " B"...): for base models; lm-evaluation-harness's MMLU format.
 * ``cot``: the model reasons, then answers, under a JSON schema whose ``answer`` is an enum of the
   letters (``reasoning`` has a ``maxLength`` so a looping small model still ends).
 * ``loglik``: lm-evaluation-harness's method: log P(" " + choice | context) per choice; ``acc`` takes
@@ -23,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from benchmarks.tasks.common import MCQuestion, render_mc
+from benchmarks.tasks.common import MCQuestion, render_mc, render_mc_raw
 
 COT_REASONING_CHARS = 300  # long enough for a few steps; short enough that a 135M model's loops end fast
 COT_MAX_TOKENS = 256
@@ -68,18 +70,27 @@ def _argmax(values: Sequence[float]) -> int:
 # ---- letter -------------------------------------------------------------------------------------
 
 
-def letter(model: Any, questions: Sequence[MCQuestion], mass: bool = False) -> list[Prediction]:
+def letter(model: Any, questions: Sequence[MCQuestion], mass: bool = False, chat: bool = True) -> list[Prediction]:
     """One constrained forward pass per question, batched; prompts sorted by length to pad less."""
-    order = sorted(range(len(questions)), key=lambda i: len(render_mc(questions[i])))
-    picked = model.choose([render_mc(questions[i]) for i in order], [questions[i].letters for i in order])
+    render, space = (render_mc, "") if chat else (render_mc_raw, " ")
+    prompts = [render(q) for q in questions]
+    order = sorted(range(len(questions)), key=lambda i: len(prompts[i]))
+    options = [[space + x for x in questions[i].letters] for i in order]
+    picked = model.choose([prompts[i] for i in order], options, chat=chat)
     by_index = dict(zip(order, picked, strict=True))
     out = []
     for i, q in enumerate(questions):
         choice = by_index[i]
-        probs = [choice.probs[x] for x in q.letters]
-        correct, score = _judge(q, q.letters.index(choice.answer), probs, mass)
-        out.append(Prediction(q.id, q.gold_letters, choice.answer, dict(choice.probs), correct, True, score))
+        probs = {x: choice.probs[space + x] for x in q.letters}
+        answer = choice.answer.strip()
+        correct, score = _judge(q, q.letters.index(answer), list(probs.values()), mass)
+        out.append(Prediction(q.id, q.gold_letters, answer, probs, correct, True, score))
     return out
+
+
+def letter_raw(model: Any, questions: Sequence[MCQuestion], mass: bool = False) -> list[Prediction]:
+    """:func:`letter` on raw text, no chat template."""
+    return letter(model, questions, mass, chat=False)
 
 
 # ---- cot ----------------------------------------------------------------------------------------
@@ -178,8 +189,15 @@ def freeform(model: Any, questions: Sequence[MCQuestion], mass: bool = False) ->
 
 
 Scorer = Callable[[Any, Sequence[MCQuestion], bool], list[Prediction]]
-MODES: dict[str, Scorer] = {"letter": letter, "cot": cot, "loglik": loglik, "freeform": freeform}
-BATCH = {"letter": 32, "cot": 1, "loglik": 16, "freeform": 1}  # questions per call (and per progress step)
+MODES: dict[str, Scorer] = {
+    "letter": letter,
+    "letter_raw": letter_raw,
+    "cot": cot,
+    "loglik": loglik,
+    "freeform": freeform,
+}
+# Questions per call (and per progress step).
+BATCH = {"letter": 32, "letter_raw": 32, "cot": 1, "loglik": 16, "freeform": 1}
 
 
 def get_mode(name: str) -> Scorer:

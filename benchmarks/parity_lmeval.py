@@ -3,7 +3,7 @@
 Runs lm-evaluation-harness's ``hf`` model (``lm_eval --model hf``: the ``HFLM`` class, called here
 in-process so that its timing excludes the Python start-up and model load, as ours does) with the
 local task ``benchmarks/lmeval/arc_challenge_local.yaml`` over the ``--data`` file, then our
-``loglik`` and ``letter`` modes on the same checkpoint (transformers backend: exact parity) and on
+``loglik``, ``letter`` and ``letter_raw`` modes on the same checkpoint (transformers backend: exact parity) and on
 the same model's GGUF (llama.cpp), and prints acc, acc_norm, questions per second, and the
 throughput ratio against lm-evaluation-harness.
 
@@ -27,6 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 TASK_YAML = Path(__file__).resolve().parent / "lmeval" / "arc_challenge_local.yaml"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "arc" / "arc_challenge_validation.jsonl"
+OUR_MODES = ("loglik", "letter", "letter_raw")
 
 
 def task_dir(data: Path, where: Path) -> Path:
@@ -145,11 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(name)
         results = [_done(run_lmeval(checkpoint, args.data, args.limit, args.batch_size, tmp))]
         hf = load_model(str(checkpoint), backend="transformers")
-        results += [_done(run_ours(hf, m, args.data, args.limit, tmp, "transformers")) for m in ("loglik", "letter")]
+        results += [_done(run_ours(hf, m, args.data, args.limit, tmp, "transformers")) for m in OUR_MODES]
         if not args.no_llamacpp:
             llama = load_model("default")
             results += [
-                _done(run_ours(llama, m, args.data, args.limit, tmp, "llama.cpp")) for m in ("loglik", "letter")
+                _done(run_ours(llama, m, args.data, args.limit, tmp, "llama.cpp")) for m in OUR_MODES
             ]
     table = report(results)
     print(table)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from benchmarks.modes import cot, cot_schema, extract_letter, freeform, get_mode, letter, loglik
-from benchmarks.tasks.common import MCQuestion, render_mc
+from benchmarks.modes import cot, cot_schema, extract_letter, freeform, get_mode, letter, letter_raw, loglik
+from benchmarks.tasks.common import MCQuestion, render_mc, render_mc_raw
 from tutor.models import ConstraintViolation, FakeModel
 
 Q1 = MCQuestion("q1", "Which is a gas?", ("ice", "steam", "rock", "wood"), (1,), "Question: Which is a gas?\nAnswer:")
@@ -30,6 +30,17 @@ def test_letter_mass_scoring_sums_gold_probabilities() -> None:
     assert pred.prediction == "C" and not pred.correct
     assert pred.score == pytest.approx(pred.scores["A"] + pred.scores["B"])
     assert 0 < pred.score < 0.01
+
+
+def test_letter_raw_scores_spaced_letters_on_raw_text() -> None:
+    assert render_mc_raw(Q1) == "Question: Which is a gas?\nA. ice\nB. steam\nC. rock\nD. wood\nAnswer:"
+    # FakeModel tokenises by character: " A" is two tokens, so choose falls back to whole-choice
+    # log-likelihoods (all equal here): the first letter wins, reported bare, scores keyed by letter.
+    pred = letter_raw(FakeModel(), [Q1])[0]
+    assert (pred.prediction, pred.correct, pred.parsed) == ("A", False, True)
+    assert pred.scores == pytest.approx({"A": 0.25, "B": 0.25, "C": 0.25, "D": 0.25})
+    with pytest.raises(ValueError, match="pass each prompt as a string"):
+        FakeModel().choose([[{"role": "user", "content": "Which?"}]], ["A", "B"], chat=False)
 
 
 def test_cot_answer_is_constrained_to_the_letters() -> None:

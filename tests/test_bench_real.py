@@ -35,6 +35,17 @@ def test_letter_mode(llama_model, data_dir: Path, tmp_path: Path, task: str) -> 
         assert r["prediction"] == max(r["scores"], key=r["scores"].get)
 
 
+@pytest.mark.parametrize("backend", ["llama_model", "hf_model"])
+def test_letter_raw_mode(backend: str, request, data_dir: Path, tmp_path: Path) -> None:
+    model = request.getfixturevalue(backend)
+    summary = run(model, "arc_challenge", "letter_raw", tmp_path, data=data_dir, limit=6, progress=False)
+    questions = {q.id: q for q in load_task("arc_challenge", data_dir, limit=6)}
+    for r in _check_run(tmp_path, summary, 6):
+        assert set(r["scores"]) == set(questions[r["id"]].letters), "scores keyed by bare letters"
+        assert abs(sum(r["scores"].values()) - 1) < 1e-4
+        assert r["prediction"] == max(r["scores"], key=r["scores"].get)
+
+
 def test_loglik_mode(llama_model, data_dir: Path, tmp_path: Path) -> None:
     summary = run(llama_model, "arc_challenge", "loglik", tmp_path, data=data_dir, limit=6, progress=False)
     rows = _check_run(tmp_path, summary, 6)

@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from tutor.models import ModelError, Regex
+from tutor.models.base import to_messages
 
 QUIZLIKE = {
     "type": "object",
@@ -115,6 +116,36 @@ def test_packed_scoring_equals_one_plain_forward_pass_per_choice(hf_model) -> No
             want.append(float(sum(logprobs[k - 1, x[k]] for k in range(len(c), len(x)))))
     got = hf_model.loglikelihood(pairs)
     assert got == pytest.approx(want, abs=1e-3), (got, want)
+
+
+def test_batched_choose_equals_one_plain_forward_pass_per_prompt(hf_model) -> None:
+    # transformers reads letters from a shared prefix's cache plus padded batches of the prompts'
+    # tails (different lengths, so padding is exercised); each row must equal a plain pass alone.
+    import torch
+
+    prompts = [
+        "Which is a fruit?\nA. car\nB. apple\nC. chair\nD. road",
+        "Which gas do plants absorb from the air during photosynthesis?\nA. carbon dioxide\nB. helium",
+        "2 + 2 = ?\nA. 4\nB. 5\nC. 22",
+    ]
+    letters = ["A", "B", "C", "D"], ["A", "B"], ["A", "B", "C"]
+    picks = hf_model.choose(prompts, letters)
+    tok, hf = hf_model.tokenizer, hf_model.hf
+    with torch.inference_mode():
+        for prompt, opts, pick in zip(prompts, letters, picks, strict=True):
+            ids = tok(hf_model.render(to_messages(prompt)), add_special_tokens=False).input_ids
+            logprobs = torch.log_softmax(hf(torch.tensor([ids])).logits[0, -1].float(), dim=-1)
+            want = [float(logprobs[tok(o, add_special_tokens=False).input_ids[0]]) for o in opts]
+            assert [pick.logprobs[o] for o in opts] == pytest.approx(want, abs=1e-3), (prompt, pick.logprobs, want)
+    # Raw text (no chat template), the letters spaced as after "Answer:".
+    raw = [f"Question: {p}\nAnswer:" for p in prompts]
+    spaced = [[" " + o for o in opts] for opts in letters]
+    with torch.inference_mode():
+        for text, opts, pick in zip(raw, spaced, hf_model.choose(raw, spaced, chat=False), strict=True):
+            ids = tok(text, add_special_tokens=False).input_ids
+            logprobs = torch.log_softmax(hf(torch.tensor([ids])).logits[0, -1].float(), dim=-1)
+            want = [float(logprobs[tok(text + o, add_special_tokens=False).input_ids[len(ids)]]) for o in opts]
+            assert [pick.logprobs[o] for o in opts] == pytest.approx(want, abs=1e-3), (text, pick.logprobs, want)
 
 
 def test_self_check_catches_unconstrained_decoding(llama_model, monkeypatch) -> None:

@@ -55,6 +55,16 @@ def render_mc(q: MCQuestion) -> str:
     return f"{q.question}\n\n{options}\n\nAnswer with the letter of the correct option ({allowed})."
 
 
+def render_mc_raw(q: MCQuestion) -> str:
+    """The question as raw text, lm-evaluation-harness's MMLU format, for ``letter_raw``.
+
+    No chat template: the answer is the next token after "Answer:", one of " A", " B"... (the
+    space belongs to the letter, as in lm-evaluation-harness).
+    """
+    options = "\n".join(f"{letter}. {text}" for letter, text in zip(q.letters, q.choices, strict=True))
+    return f"Question: {q.question}\n{options}\nAnswer:"
+
+
 def check_question(q: MCQuestion, where: str, n_choices: tuple[int, int]) -> MCQuestion:
     """Validate one loaded question; ``where`` is "FILE row N" for the error message."""
     low, high = n_choices

@@ -161,19 +161,28 @@ class Model(ABC):
         if constraint is not None:
             constraint.check("".join(pieces))
 
-    def choose(self, prompts: Sequence[Messages], choices: Sequence[str] | Sequence[Sequence[str]]) -> list[Choice]:
+    def choose(
+        self, prompts: Sequence[Messages], choices: Sequence[str] | Sequence[Sequence[str]], *, chat: bool = True
+    ) -> list[Choice]:
         """Answer multiple-choice prompts, one forward pass per prompt, batched by the backend.
 
         Args:
             prompts: chat prompts; the answer is the first thing the assistant says.
             choices: one list of choices for every prompt, or one list per prompt.
+            chat: False to score each prompt as raw text, no chat template (a base model, or
+                lm-evaluation-harness's "Question: ... Answer:" format with choices " A", " B"...).
 
         A choice that is not a single token after the prompt (or two choices that start with the
         same token) cannot be read off one distribution: that prompt falls back to the exact
         log-likelihood of each whole choice.
         """
         per_prompt = _per_prompt_choices(choices, len(prompts))
-        texts = [self.render(to_messages(p)) for p in prompts]
+        if chat:
+            texts = [self.render(to_messages(p)) for p in prompts]
+        elif all(isinstance(p, str) for p in prompts):
+            texts = list(prompts)  # type: ignore[arg-type]
+        else:
+            raise ValueError("chat=False scores raw text: pass each prompt as a string, not a list of messages")
         token_ids = [[self._single_token(t, c) for c in opts] for t, opts in zip(texts, per_prompt, strict=True)]
         direct = [i for i, ids in enumerate(token_ids) if None not in ids and len(set(ids)) == len(ids)]
         rows = dict(zip(direct, self._next_token_logprobs([texts[i] for i in direct]), strict=True))

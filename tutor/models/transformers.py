@@ -166,18 +166,62 @@ class TransformersModel(Model):
     def _next_token_logprobs(self, texts: list[str]) -> list[Any]:
         import torch
 
-        # Prompts of one benchmark share a prefix (system prompt, instructions): it is computed
-        # once per chunk, each prompt's own tail attends to it (see _forward_tree).
-        chunk = self.batch_size * 2
-        out: list[Any] = []
+        # Prompts of one benchmark share a prefix (system prompt, instructions). Its keys and values
+        # are computed once per call; the prompts' own tails then run in padded batches, shortest
+        # first, each attending to that cache and to itself. (Packing tails into one row, as scoring
+        # trees do, spends most attention on masked-out pairs: 1.5x slower on ARC, measured.)
+        rows = [self.tokenize(t) for t in texts]
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        out: list[Any] = [None] * len(rows)
         with self._lock, torch.inference_mode():
-            for start in range(0, len(texts), chunk):
-                rows = [self.tokenize(t) for t in texts[start : start + chunk]]
-                shared = _common_prefix(rows)
-                tails = [r[shared:] for r in rows]
-                logits = self._forward_tree([(rows[0][:shared], tails)], [[[len(t) - 1] for t in tails]])[0]
-                out.extend(torch.log_softmax(torch.cat(logits).float(), dim=-1).numpy())
+            shared = _common_prefix(rows)
+            trunk = self._prefix_cache(rows[0][:shared])
+            step = self.batch_size * 2
+            for start in range(0, len(order), step):
+                idx = order[start : start + step]
+                last = self._forward_tails(trunk, shared, [rows[i][shared:] for i in idx])
+                for i, row in zip(idx, torch.log_softmax(last.float(), dim=-1).numpy(), strict=True):
+                    out[i] = row
         return out
+
+    def _prefix_cache(self, tokens: list[int]) -> list[tuple[Any, Any]]:
+        """Keys and values of every layer for ``tokens`` (batch 1), or [] for no tokens."""
+        import torch
+
+        if not tokens:
+            return []
+        cache = self.hf.get_decoder()(input_ids=torch.tensor([tokens]), use_cache=True).past_key_values
+        return [(layer.keys, layer.values) for layer in cache.layers]
+
+    def _forward_tails(self, trunk: list[tuple[Any, Any]], n: int, tails: list[list[int]]) -> Any:
+        """Logits at the last token of each tail, every tail continuing the ``n`` cached trunk tokens."""
+        import torch
+        from transformers import DynamicCache
+
+        width, batch = max(len(t) for t in tails), len(tails)
+        ids = torch.full((batch, width), self.tokenizer.pad_token_id, dtype=torch.long)
+        for row, tail in enumerate(tails):
+            ids[row, : len(tail)] = torch.tensor(tail, dtype=torch.long)
+        # Every position sees the whole trunk and its own row causally; padding sits after the
+        # last real token of a row, so no real token attends to it.
+        allowed = torch.ones(width, n + width, dtype=torch.bool)
+        allowed[:, n:] = torch.ones(width, width, dtype=torch.bool).tril()
+        dtype = self.hf.dtype
+        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
+        kwargs: dict[str, Any] = {}
+        if trunk:
+            kwargs["past_key_values"] = DynamicCache(
+                ddp_cache_data=[(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in trunk]
+            )
+        hidden = self.hf.get_decoder()(
+            input_ids=ids,
+            attention_mask=mask.expand(batch, 1, -1, -1),
+            position_ids=torch.arange(n, n + width).expand(batch, -1),
+            use_cache=bool(trunk),
+            **kwargs,
+        ).last_hidden_state
+        ends = torch.tensor([len(t) - 1 for t in tails])
+        return self.hf.get_output_embeddings()(hidden[torch.arange(batch), ends])
 
     def _loglikelihood_tokens(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
         import torch
