@@ -13,7 +13,7 @@
 
 Every mode returns one :class:`Prediction` per question. For MC2-style tasks (several right
 answers) the per-question ``score`` is the probability mass on the right answers where the mode has
-a distribution (letter, loglik), else 1 or 0.
+a distribution (letter, letter_raw, loglik), else 1 or 0.
 """
 
 from __future__ import annotations
