@@ -61,6 +61,7 @@ def run_lmeval(checkpoint: Path, data: Path, limit: int | None, batch_size: int,
     lls = {s["doc"]["id"]: [float(r[0]) for r in s["filtered_resps"]] for s in samples}
     return {
         "method": "lm-eval hf (loglik)",
+        "mode": "lm-eval",
         "acc": metrics["acc,none"],
         "acc_norm": metrics["acc_norm,none"],
         "n": len(samples),
@@ -80,12 +81,41 @@ def run_ours(model: Any, mode: str, data: Path, limit: int | None, tmp: Path, la
     rows = read_predictions(out / "predictions.jsonl")
     return {
         "method": f"ours {label} ({mode})",
+        "mode": mode,
         "acc": summary["accuracy"],
         "acc_norm": summary.get("accuracy_norm"),
         "n": summary["n"],
         "seconds": seconds,
         "parse_failures": summary["parse_failures"],
         "lls": {r["id"]: list(r["scores"].values()) for r in rows} if mode == "loglik" else None,
+    }
+
+
+def tokens_read(model: Any, questions: list[Any]) -> dict[str, float]:
+    """Tokens each method runs through the model per question, on average: the work behind the ratios.
+
+    lm-eval runs context + choice once per choice (all but the last token, each through the
+    vocabulary head too); ``loglik`` runs the context once plus each choice; ``letter`` and
+    ``letter_raw`` run the prompt once, less the prefix every prompt shares (computed once).
+    """
+    from benchmarks.tasks.common import render_mc, render_mc_raw
+    from tutor.models.base import split_continuation, to_messages
+    from tutor.models.transformers import common_prefix
+
+    def per_choice(q: Any) -> list[tuple[list[int], list[int]]]:
+        return [split_continuation(model, q.context, f" {c}") for c in q.choices]
+
+    def prompts(texts: list[str]) -> float:
+        rows = [model.tokenize(t) for t in texts]
+        return sum(len(r) for r in rows) / len(rows) - common_prefix(rows)
+
+    pairs = [per_choice(q) for q in questions]
+    n = len(questions)
+    return {
+        "lm-eval": sum(len(c) + len(x) - 1 for each in pairs for c, x in each) / n,
+        "loglik": sum(len(each[0][0]) + sum(len(x) - 1 for _, x in each) for each in pairs) / n,
+        "letter": prompts([model.render(to_messages(render_mc(q))) for q in questions]),
+        "letter_raw": prompts([render_mc_raw(q) for q in questions]),
     }
 
 
@@ -102,19 +132,21 @@ def _argmax(values: list[float]) -> int:
 
 
 def report(results: list[dict[str, Any]]) -> str:
-    """A markdown table: accuracy, acc_norm, questions per second, ratio to lm-eval."""
+    """A markdown table: accuracy, acc_norm, questions per second, ratio to lm-eval, tokens read."""
     ref = results[0]
     ref_qps = ref["n"] / ref["seconds"]
-    lines = ["| method | n | acc | acc_norm | q/s | vs lm-eval | ll diff (max) | argmax agree |", "|" + "---|" * 8]
+    head = "| method | n | acc | acc_norm | q/s | vs lm-eval | ll diff (max) | argmax agree | tokens/q |"
+    lines = [head, "|" + "---|" * 9]
     for r in results:
         qps = r["n"] / r["seconds"]
         norm = f"{100 * r['acc_norm']:.2f}" if r.get("acc_norm") is not None else "-"
         agree = agreement(r, ref) if r is not ref and r.get("lls") else None
         diff = f"{agree['max_abs_ll_diff']:.4f}" if agree else "-"
         same = f"{100 * agree['argmax_agreement']:.1f}%" if agree else "-"
+        tokens = f"{r['tokens_per_question']:.1f}" if r.get("tokens_per_question") else "-"
         lines.append(
             f"| {r['method']} | {r['n']} | {100 * r['acc']:.2f} | {norm} | {qps:.2f} | {qps / ref_qps:.2f}x "
-            f"| {diff} | {same} |"
+            f"| {diff} | {same} | {tokens} |"
         )
     return "\n".join(lines)
 
@@ -138,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
+    from benchmarks.tasks import load_task
     from tutor.models import load_model
     from tutor.models.embedded import hf_checkpoint
 
@@ -152,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
             results += [
                 _done(run_ours(llama, m, args.data, args.limit, tmp, "llama.cpp")) for m in OUR_MODES
             ]
+    counts = tokens_read(hf, load_task("arc_challenge", args.data, limit=args.limit))
+    for r in results:
+        r["tokens_per_question"] = counts[r["mode"]]
     table = report(results)
     print(table)
     payload = [{k: v for k, v in r.items() if k != "lls"} for r in results]

@@ -174,7 +174,7 @@ class TransformersModel(Model):
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         out: list[Any] = [None] * len(rows)
         with self._lock, torch.inference_mode():
-            shared = _common_prefix(rows)
+            shared = common_prefix(rows)
             trunk = self._prefix_cache(rows[0][:shared])
             step = self.batch_size * 2
             for start in range(0, len(order), step):
@@ -319,7 +319,7 @@ class SteerProcessor:
         return scores.masked_fill(~allowed, float("-inf"))
 
 
-def _common_prefix(rows: list[list[int]]) -> int:
+def common_prefix(rows: list[list[int]]) -> int:
     """How many leading tokens every row shares, leaving each row at least one token of its own."""
     n = min(len(r) for r in rows) - 1
     for r in rows[1:]:
