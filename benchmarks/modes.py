@@ -198,6 +198,15 @@ MODES: dict[str, Scorer] = {
 }
 # Questions per call (and per progress step).
 BATCH = {"letter": 32, "letter_raw": 32, "cot": 1, "loglik": 16, "freeform": 1}
+# A question's prompt length, for the modes whose backend pads a batch to its longest prompt: a run
+# scores such questions shortest first, so each batch holds prompts of about one length. (ARC-Challenge
+# validation, letter_raw, batches of 16 in file order: 44% of the positions computed were padding;
+# sorted across the run: 5%.)
+LENGTH: dict[str, Callable[[MCQuestion], int]] = {
+    "letter": lambda q: len(render_mc(q)),
+    "letter_raw": lambda q: len(render_mc_raw(q)),
+    "loglik": lambda q: len(q.context) + sum(len(c) for c in q.choices),
+}
 
 
 def get_mode(name: str) -> Scorer:

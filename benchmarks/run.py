@@ -1,7 +1,8 @@
 """A benchmark run you can trust: a directory with its config, every answer, and a summary.
 
 ``out/config.json``       what ran: task, mode, model, adapter, data file and its sha256, seed, versions
-``out/predictions.jsonl`` one line per answered question, appended (and flushed) as it is scored
+``out/predictions.jsonl`` one line per answered question, appended (and flushed) as it is scored,
+                          rewritten in the task's question order once all are answered
 ``out/summary.json``      written last, only when every question is answered (``complete: true``)
 
 Resuming: a run pointed at a directory with the same config skips the ids already in
@@ -23,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks.modes import BATCH, Prediction, get_mode
+from benchmarks.modes import BATCH, LENGTH, Prediction, get_mode
 from benchmarks.tasks import MCQuestion, get_task, load_task, resolve_file
 
 Z95 = 1.959963984540054
@@ -179,9 +180,16 @@ def prepare(out: Path, config: dict[str, Any], ids: set[str]) -> list[dict[str, 
     (out / "summary.json").unlink(missing_ok=True)  # no stale summary may claim this run complete
     cfg_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     rows = {r["id"]: r for r in read_predictions(pred_path) if r.get("id") in ids}
-    with pred_path.open("w", encoding="utf-8") as fh:  # rewritten clean: no duplicates, no torn line
-        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows.values())
+    _rewrite(pred_path, list(rows.values()))  # clean: no duplicates, no torn line
     return list(rows.values())
+
+
+def _rewrite(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Replace ``path`` with ``rows`` as JSONL; a crash midway leaves the old file whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    tmp.replace(path)
 
 
 def run(
@@ -204,6 +212,8 @@ def run(
     ids = {q.id for q in questions}
     done = prepare(out, config, ids)
     pending = [q for q in questions if q.id not in {r["id"] for r in done}]
+    if mode in LENGTH:  # batches of like lengths pad less (sorted is stable: ties keep file order)
+        pending.sort(key=LENGTH[mode])
     mass = config["scoring"] == "mass"
     step = batch_size or BATCH[mode]
     bar = _progress(len(questions), len(done), f"{task}/{mode}", progress)
@@ -221,7 +231,9 @@ def run(
             bar.update(len(batch))
     bar.close()
     order = {q.id: i for i, q in enumerate(questions)}
-    summary = summarize(sorted(done, key=lambda r: order[r["id"]]), config, len(questions))
+    done.sort(key=lambda r: order[r["id"]])
+    _rewrite(out / "predictions.jsonl", done)
+    summary = summarize(done, config, len(questions))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 
 from benchmarks.report import compare_table, load_summary, plot
 from benchmarks.run import RunError, read_predictions, run, wilson
+from benchmarks.tasks import load_task
+from benchmarks.tasks.common import render_mc
 from tutor.cli import main
 from tutor.models import FakeModel
 
@@ -55,6 +58,26 @@ def test_interrupted_run_resumes_without_duplicates(data_dir: Path, tmp_path: Pa
     assert len(rows) == 5 and len({r["id"] for r in rows}) == 5
     assert [r["prediction"] for r in rows] == ["B", "B", "B", "C", "C"]
     assert summary["complete"] is True and summary["n"] == 5
+
+
+def test_padded_modes_score_short_prompts_first_and_file_keeps_question_order(data_dir: Path, tmp_path: Path) -> None:
+    scored: list[list[str]] = []
+
+    class Recording(FakeModel):
+        def _next_token_logprobs(self, texts: list[str]) -> list:
+            scored.append(list(texts))
+            return super()._next_token_logprobs(texts)
+
+    out = tmp_path / "run"
+    run(Recording(), "arc_challenge", "letter", out, data=data_dir, limit=24, progress=False, batch_size=6)
+    sizes = [sorted(len(t) for t in call) for call in scored]
+    assert len(sizes) == 4 and all(a[-1] <= b[0] for a, b in itertools.pairwise(sizes)), "batches hold like lengths"
+    questions = load_task("arc_challenge", data_dir, limit=24)
+    in_file_order = [len(render_mc(q)) for q in questions]
+    assert in_file_order != sorted(in_file_order), "the file's own order is not by length (else this proves nothing)"
+    rows = read_predictions(out / "predictions.jsonl")
+    assert [r["id"] for r in rows] == [q.id for q in questions], "the file ends in the task's question order"
+    assert not (out / "predictions.jsonl.tmp").exists()
 
 
 def test_a_different_run_in_the_same_directory_is_refused(data_dir: Path, tmp_path: Path) -> None:
