@@ -182,9 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         results += [_done(run_ours(hf, m, args.data, args.limit, tmp, "transformers")) for m in OUR_MODES]
         if not args.no_llamacpp:
             llama = load_model("default")
-            results += [
-                _done(run_ours(llama, m, args.data, args.limit, tmp, "llama.cpp")) for m in OUR_MODES
-            ]
+            results += [_done(run_ours(llama, m, args.data, args.limit, tmp, "llama.cpp")) for m in OUR_MODES]
     counts = tokens_read(hf, load_task("arc_challenge", args.data, limit=args.limit))
     for r in results:
         r["tokens_per_question"] = counts[r["mode"]]

@@ -60,4 +60,3 @@ def test_continuation_split_moves_the_context_space_to_the_answer() -> None:
     ctx, cont = split_continuation(fake, "Answer: ", "A")
     assert fake.tokenize("Answer:") == ctx
     assert cont == [ord(" "), ord("A")]
-

@@ -26,9 +26,7 @@ from tutor.models import embedded
 from tutor.models.base import Model, ModelError
 
 BACKENDS = ("llamacpp", "transformers")
-SPEC_HELP = (
-    "use 'default', a .gguf file, a transformers checkpoint directory, a PEFT adapter directory, or hf:org/name"
-)
+SPEC_HELP = "use 'default', a .gguf file, a transformers checkpoint directory, a PEFT adapter directory, or hf:org/name"
 
 
 def load_model(

@@ -21,6 +21,7 @@ from tutor.models.constraints import WHITESPACE_PATTERN, Choices, Constraint, Js
 
 GRAMMAR_BACKENDS = ("outlines_core", "llguidance", "xgrammar")
 
+
 def to_regex(constraint: Choices | Pattern) -> str:
     """The regular expression a choices or pattern constraint stands for."""
     if isinstance(constraint, Choices):
