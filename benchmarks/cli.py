@@ -1,6 +1,7 @@
 """``ta bench run`` and ``ta bench compare``.
 
-``ta bench run TASK [--model SPEC] [--adapter DIR] [--mode M] [--data PATH] [--split S] [--limit N] [--out DIR]``
+``ta bench run TASK [--model SPEC] [--adapter DIR] [--mode M] [--data PATH] [--split S] [--limit N | --sample N]
+[--out DIR]``
 prints a progress bar on stderr and, as its last stdout line, the summary as one JSON object.
 """
 
@@ -29,8 +30,9 @@ def register(sub: Any) -> None:
     p.add_argument("--data", type=Path, metavar="PATH", help="a local file, or a directory like ../shared/data")
     p.add_argument("--split", help="hub split, or the file for that split inside a --data directory")
     p.add_argument("--limit", type=int, metavar="N", help="the first N questions only")
+    p.add_argument("--sample", type=int, metavar="N", help="N questions drawn at random (with --seed), in file order")
     p.add_argument("--out", type=Path, metavar="DIR", help="run directory (default: runs/TASK-MODE-MODEL)")
-    p.add_argument("--seed", type=int, default=0, help="answer-shuffle seed (TruthfulQA)")
+    p.add_argument("--seed", type=int, default=0, help="answer-shuffle seed (TruthfulQA) and --sample's draw")
     p.add_argument("--batch-size", type=int, metavar="N", help="questions per model call")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_model_args(p)
@@ -46,19 +48,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Validate the task, mode and data, then load the model and run."""
     from benchmarks.modes import get_mode
     from benchmarks.run import run
-    from benchmarks.tasks import load_task
+    from benchmarks.tasks import answer_skew, load_task
     from tutor.commands import load_from_args
 
     get_mode(args.mode)
-    questions = load_task(args.task, args.data, args.split, args.limit, args.seed)  # fails before the model loads
-    if args.limit and len(questions) > 1 and len({tuple(q.gold) for q in questions}) == 1:
-        # The shared ARC validation file is sorted by answer key: its first N questions are all "A".
-        print(f"warning: all {len(questions)} questions have answer {questions[0].gold_letters}", file=sys.stderr)
+    # Fails on bad input before the model loads.
+    questions = load_task(args.task, args.data, args.split, args.limit, args.seed, args.sample)
+    if args.limit and (warning := answer_skew(questions, load_task(args.task, args.data, args.split, None, args.seed))):
+        print(warning, file=sys.stderr)
     model = load_from_args(args)
     out = args.out or Path("runs") / f"{args.task}-{args.mode}-{Path(str(args.model)).stem}"
     summary = run(
         model, args.task, args.mode, out, data=args.data, split=args.split, limit=args.limit, seed=args.seed,
         model_spec=args.model, adapter=args.adapter, progress=not args.no_progress, batch_size=args.batch_size,
+        sample=args.sample,
     )  # fmt: skip
     print(f"run directory: {out}")
     print(json.dumps(summary))

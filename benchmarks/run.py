@@ -18,6 +18,7 @@ import math
 import platform
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from importlib import metadata
@@ -79,8 +80,13 @@ def summarize(rows: list[dict[str, Any]], config: dict[str, Any], n_total: int) 
         "interval": "normal (mean of probability mass)" if mass else "wilson",
         "n": n,
         "parse_failures": sum(1 for r in rows if not r["parsed"]),
+        # How often each letter was answered, against how often it is the right one (tasks with one
+        # right letter): a model stuck on one position shows here at once.
+        "answered": dict(sorted(Counter(r["prediction"] for r in rows if r["prediction"]).items())),
         "questions_per_second": round(n / seconds, 4) if seconds > 0 else None,
     }
+    if all(len(r["gold"]) == 1 for r in rows):
+        summary["right"] = dict(sorted(Counter(r["gold"][0] for r in rows).items()))
     if config["mode"] == "loglik" and not mass:
         norm = sum(1 for r in rows if r["extra"].get("correct_norm"))
         lo, hi = wilson(norm, n)
@@ -120,7 +126,7 @@ def versions() -> dict[str, str]:
 
 def make_config(
     task: str, mode: str, model: Any, questions: Sequence[MCQuestion], *, data: Path | str | None, split: str | None,
-    limit: int | None, seed: int, model_spec: str | None, adapter: str | None,
+    limit: int | None, seed: int, model_spec: str | None, adapter: str | None, sample: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Everything needed to rerun (and to refuse mixing) this run."""
     t = get_task(task)
@@ -137,6 +143,7 @@ def make_config(
         "data_sha256": sha256_file(path) if path else None,
         "split": split or t.default_split,
         "limit": limit,
+        "sample": sample,
         "n_questions": len(questions),
         "questions_sha256": questions_sha256(questions),
         "seed": seed,
@@ -195,7 +202,7 @@ def _rewrite(path: Path, rows: list[dict[str, Any]]) -> None:
 def run(
     model: Any, task: str, mode: str = "letter", out: Path | str = "runs/bench", *, data: Path | str | None = None,
     split: str | None = None, limit: int | None = None, seed: int = 0, model_spec: str | None = None,
-    adapter: str | None = None, progress: bool = True, batch_size: int | None = None,
+    adapter: str | None = None, progress: bool = True, batch_size: int | None = None, sample: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Score ``task`` with ``mode``, writing the run directory; returns the summary.
 
@@ -203,10 +210,10 @@ def run(
     half-made run behind.
     """
     scorer = get_mode(mode)
-    questions = load_task(task, data, split, limit, seed)
+    questions = load_task(task, data, split, limit, seed, sample)
     config = make_config(
         task, mode, model, questions, data=data, split=split, limit=limit, seed=seed, model_spec=model_spec,
-        adapter=adapter,
+        adapter=adapter, sample=sample,
     )  # fmt: skip
     out = Path(out)
     ids = {q.id for q in questions}

@@ -40,6 +40,7 @@ def test_run_writes_config_predictions_summary(data_dir: Path, tmp_path: Path) -
     # FakeModel favours nothing: ties go to "A", and the first 6 validation answers are all "A".
     assert summary["accuracy"] == 1.0 and summary["n"] == 6 and summary["complete"] is True
     assert summary["parse_failures"] == 0 and summary["ci95"] == [round(x, 6) for x in wilson(6, 6)]
+    assert summary["answered"] == {"A": 6} and summary["right"] == {"A": 6}
 
 
 def test_interrupted_run_resumes_without_duplicates(data_dir: Path, tmp_path: Path) -> None:
@@ -93,6 +94,7 @@ def test_mc2_summary_uses_mean_mass(data_dir: Path, tmp_path: Path) -> None:
     assert all(0 <= r["score"] <= 1 for r in rows) and any(0.001 < r["score"] < 0.999 for r in rows)
     assert summary["accuracy"] == pytest.approx(sum(r["score"] for r in rows) / 4, abs=1e-6)
     assert summary["interval"].startswith("normal") and "accuracy_norm" not in summary
+    assert "right" not in summary  # several right letters per question
 
 
 def test_compare_table_and_plot(data_dir: Path, tmp_path: Path) -> None:
@@ -128,6 +130,20 @@ def test_cli_run_prints_summary_last(data_dir, tmp_path, capsys, fake_cli_model)
     assert "arc_challenge/letter" in captured.err  # the progress bar goes to stderr
     assert main(["bench", "compare", str(out), "--plot", str(tmp_path / "c.png")]) == 0
     assert "| fake (letter) | 100.0" in capsys.readouterr().out
+
+
+def test_cli_warns_of_a_biased_first_n_and_samples(data_dir, tmp_path, capsys, fake_cli_model) -> None:
+    argv = ["bench", "run", "arc_challenge", "--data", str(data_dir), "--no-progress"]
+    assert main([*argv, "--limit", "30", "--out", str(tmp_path / "first")]) == 0
+    assert "ordered by answer" in capsys.readouterr().err
+    assert main([*argv, "--sample", "30", "--out", str(tmp_path / "sample")]) == 0
+    captured = capsys.readouterr()
+    assert "ordered by answer" not in captured.err
+    config = json.loads((tmp_path / "sample" / "config.json").read_text())
+    assert config["sample"] == 30 and config["limit"] is None and config["n_questions"] == 30
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["answered"] == {"A": 30} and len(summary["right"]) == 4  # FakeModel always says "A"
+    assert summary["accuracy"] == pytest.approx(summary["right"]["A"] / 30, abs=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.tasks import TASKS, DataError, load_task
+from benchmarks.tasks import TASKS, DataError, answer_skew, load_task
 from benchmarks.tasks.common import render_mc
 
 
@@ -23,6 +23,34 @@ def test_arc_validation_file(data_dir: Path) -> None:
 def test_data_directory_and_split(data_dir: Path) -> None:
     assert len(load_task("arc_challenge", data_dir, split="train")) == 1119
     assert len(load_task("arc_challenge", data_dir, limit=7)) == 7
+
+
+def test_sample_is_a_seeded_random_subset_in_file_order(data_dir: Path) -> None:
+    everything = load_task("arc_challenge", data_dir)
+    position = {q.id: i for i, q in enumerate(everything)}
+    a, b = load_task("arc_challenge", data_dir, sample=40), load_task("arc_challenge", data_dir, sample=40)
+    other = load_task("arc_challenge", data_dir, sample=40, seed=1)
+    assert [q.id for q in a] == [q.id for q in b] != [q.id for q in other]
+    assert [position[q.id] for q in a] == sorted(position[q.id] for q in a) and len({q.id for q in a}) == 40
+    # The shared file is ordered by answer: the first 40 are all "A", a sample is not.
+    assert {q.gold_letters[0] for q in everything[:40]} == {"A"}
+    assert len({q.gold_letters[0] for q in a}) == 4
+    with pytest.raises(DataError, match="pass one of them"):
+        load_task("arc_challenge", data_dir, limit=5, sample=5)
+    with pytest.raises(DataError, match="more than the 299 questions"):
+        load_task("arc_challenge", data_dir, sample=300)
+    with pytest.raises(DataError, match="--sample must be at least 1"):
+        load_task("arc_challenge", data_dir, sample=0)
+
+
+def test_answer_skew_flags_a_first_n_from_a_file_ordered_by_answer(data_dir: Path) -> None:
+    everything = load_task("arc_challenge", data_dir)
+    warning = answer_skew(everything[:100], everything)
+    assert warning is not None and "A 64, B 36" in warning and "--sample 100" in warning
+    assert answer_skew(load_task("arc_challenge", data_dir, sample=100), everything) is None
+    assert answer_skew(everything, everything) is None
+    obqa = load_task("openbookqa", data_dir)
+    assert answer_skew(obqa[:100], obqa) is None  # a file in no particular order
 
 
 def test_openbookqa_ai2_jsonl(data_dir: Path) -> None:
