@@ -30,19 +30,50 @@ Difficulty = Literal["easy", "medium", "hard"]
 BloomLevel = Literal["remember", "understand", "apply", "analyze", "evaluate", "create"]
 
 # Bounds on what the model writes. Strings close within these many characters, hence within as many
-# tokens: a question always fits the writer's token budget (see program.WRITE_MAX_TOKENS).
-STEM_MAX = 120
-OPTION_MAX = 50
-EXPLANATION_MAX = 120
-REASON_MAX = 60
-OBJECTIVE_MAX = 120
+# tokens: a draft always fits the writer's token budget (see program.WRITE_MAX_TOKENS).
+DRAFT_STEM_MAX = 120
+DRAFT_OPTION_MAX = 50
+DRAFT_EXPLANATION_MAX = 120
+DRAFT_REASON_MAX = 60
+# Bounds on a finished question. A grounded question quotes course sentences (its explanation is a sentence
+# of the source, each wrong option's reason a sentence of that option's own passage), so they are looser.
+STEM_MAX = 300
+OPTION_MAX = 200
+EXPLANATION_MAX = 400
+REASON_MAX = 400
+OBJECTIVE_MAX = 200
 TOPIC_MAX = 200
 
+DraftStem = Annotated[str, StringConstraints(min_length=10, max_length=DRAFT_STEM_MAX)]
+DraftOption = Annotated[str, StringConstraints(min_length=1, max_length=DRAFT_OPTION_MAX)]
+DraftExplanation = Annotated[str, StringConstraints(min_length=1, max_length=DRAFT_EXPLANATION_MAX)]
+DraftReason = Annotated[str, StringConstraints(min_length=1, max_length=DRAFT_REASON_MAX)]
 Stem = Annotated[str, StringConstraints(min_length=10, max_length=STEM_MAX)]
 OptionText = Annotated[str, StringConstraints(min_length=1, max_length=OPTION_MAX)]
 Explanation = Annotated[str, StringConstraints(min_length=1, max_length=EXPLANATION_MAX)]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=REASON_MAX)]
 ObjectiveText = Annotated[str, StringConstraints(min_length=3, max_length=OBJECTIVE_MAX)]
+
+
+class Source(BaseModel):
+    """Where a grounded string comes from: a passage of a knowledge base, and the exact text quoted from it.
+
+    ``quote`` is a substring of the document's extracted text at ``start:end``; the key, the explanation or a
+    wrong option's reason was taken from it verbatim, so a reader can check it against the course.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kb: str = Field(description="the knowledge base's name")
+    doc: str = Field(description="the document, as the knowledge base names it")
+    headings: tuple[str, ...] = Field(default=(), description="heading path inside the document, outermost first")
+    start: int = Field(ge=0, description="character offset of the quote in the document's text")
+    end: int = Field(ge=0, description="character offset just past the quote")
+    quote: str = Field(min_length=1, max_length=2000, description="the sentence or passage quoted")
+
+    def cite(self) -> str:
+        """``doc › heading › subheading``: what a student reads under a question."""
+        return " › ".join((self.doc, *self.headings))
 
 
 class QuestionDraft(BaseModel):
@@ -53,11 +84,11 @@ class QuestionDraft(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    stem: Stem = Field(description="the question, ending with a question mark")
-    options: list[OptionText] = Field(min_length=4, max_length=4, description="four short, distinct answer options")
+    stem: DraftStem = Field(description="the question, ending with a question mark")
+    options: list[DraftOption] = Field(min_length=4, max_length=4, description="four short, distinct answer options")
     answer: Letter = Field(description="the letter of the one correct option")
-    explanation: Explanation = Field(description="why the correct option is right")
-    wrong_reasons: list[Reason] = Field(
+    explanation: DraftExplanation = Field(description="why the correct option is right")
+    wrong_reasons: list[DraftReason] = Field(
         min_length=3, max_length=3, description="why each wrong option is wrong, in letter order"
     )
 
@@ -75,6 +106,10 @@ class Question(BaseModel):
     difficulty: Difficulty = "medium"
     bloom_level: BloomLevel = "understand"
     objective: ObjectiveText
+    source: Source | None = None  # the passage the key and explanation come from; None: written ungrounded
+    reason_sources: dict[Letter, Source] = Field(
+        default_factory=dict, description="wrong option letter -> the passage its reason quotes"
+    )
 
     @model_validator(mode="after")
     def _reasons_cover_the_wrong_options(self) -> Question:
@@ -83,7 +118,14 @@ class Question(BaseModel):
             raise ValueError(
                 f"wrong_reasons must have exactly the letters {sorted(wrong)}, got {sorted(self.wrong_reasons)}"
             )
+        if not set(self.reason_sources) <= wrong:
+            raise ValueError(f"reason_sources may name only the wrong letters {sorted(wrong)}")
         return self
+
+    @property
+    def grounded(self) -> bool:
+        """Whether the key and explanation come from course text (a question written without a source is not)."""
+        return self.source is not None
 
     @classmethod
     def from_draft(cls, draft: QuestionDraft, objective: str, bloom_level: str, difficulty: str) -> Question:
