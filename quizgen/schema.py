@@ -160,6 +160,7 @@ class QuizItem(BaseModel):
     attempts: int = Field(default=1, ge=1)  # how many drafts were written for it
     issues: list[str] = Field(default_factory=list)  # readable reasons it is flagged (empty when it passed)
     seconds: float = 0.0  # time spent writing, checking and verifying it
+    blind_answer: Letter | None = None  # the letter the model chose without the source: a difficulty signal only
 
     @property
     def checks_passed(self) -> bool:
