@@ -12,9 +12,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall only when the dependency list changes; pip alone takes ~30 s to find nothing to do.
-$(STAMP): pyproject.toml | $(BIN)/python
+# Reinstall only when the dependency list or the llama.cpp build changes; pip alone takes ~30 s to find nothing
+# to do. llama-cpp-python comes first, built portably (never -march=native; see the script), so the project's
+# install finds its pin satisfied; then one test decode in a child process (`ta doctor`) names a broken build
+# here rather than as a SIGILL in the middle of a test run. A failed step leaves no stamp: the next make retries.
+$(STAMP): pyproject.toml scripts/build_llama_cpp.sh | $(BIN)/python
+	bash scripts/build_llama_cpp.sh $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[gpu,dev]"
+	$(BIN)/ta doctor
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -29,7 +29,8 @@ if [ "$python" = --print-flags ]; then
   printf '%s\n' "$flags"
   exit 0
 fi
-key=$(printf '%s|%s|%s' "$version" "$flags" "$arch" | sha256sum | cut -c1-16)
+sha=$(command -v sha256sum || echo "shasum -a 256")   # macOS has only shasum
+key=$(printf '%s|%s|%s' "$version" "$flags" "$arch" | $sha | cut -c1-16)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/ml-tutor/wheels/llama-cpp-python-$version-$key
 if ! ls "$cache"/llama_cpp_python-*.whl >/dev/null 2>&1; then
   echo "Building llama-cpp-python $version for a portable $arch target (about 6 minutes, once)"
