@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -91,3 +92,11 @@ def test_register_adds_the_doctor_subcommand() -> None:
     doctor.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["doctor", "--timeout", "5"])
     assert args.command == "doctor" and args.timeout == 5 and callable(args.func)
+
+
+def test_requirements_txt_builds_with_the_same_flags() -> None:
+    # The Space's install path: per-requirement config settings, cmake.define.NAME=VALUE -> -DNAME=VALUE.
+    text = (doctor.SCRIPT.parent.parent / "requirements.txt").read_text()
+    defines = re.findall(r"--config-settings=cmake\.define\.(\w+)=(\w+)", text)
+    assert " ".join(f"-D{name}={value}" for name, value in defines) == doctor.PORTABLE_CMAKE_ARGS
+    assert "--no-binary llama-cpp-python" in text
