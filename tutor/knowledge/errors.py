@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-try:  # the project-wide base class, where it exists
+try:  # the project-wide base class that `ta` prints as one line
     from tutor.errors import TutorError as _Base
-except ImportError:
+except ImportError:  # pragma: no cover - only before tutor/errors.py lands
     _Base = Exception
 
-_BASES: tuple[type[Exception], ...] = (_Base,) if issubclass(_Base, ValueError) else (ValueError, _Base)
+# A ValueError too, so that callers written against the plain ValueError still catch it (as tutor.errors.InputError).
+_BASES: tuple[type[Exception], ...] = (ValueError,) if _Base is Exception else (_Base, ValueError)
 
 
 class KnowledgeError(*_BASES):  # type: ignore[misc]

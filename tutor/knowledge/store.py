@@ -131,6 +131,17 @@ def _no_such(name: str) -> KnowledgeError:
     )
 
 
+@contextlib.contextmanager
+def reading(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One read transaction: every statement in it sees the same state of the file, whatever a writer commits."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
 def check_name(name: str) -> str:
     """The canonical (lower-case) knowledge base name; :class:`KnowledgeError` if it is not a valid one."""
     canonical = str(name).strip().lower()
@@ -156,6 +167,7 @@ class AddReport:
 class _Snapshot:
     """One knowledge base's passages and vectors, as of one generation (searches read it, never the rows)."""
 
+    kb_id: int
     generation: int
     passages: dict[int, Passage]
     ids: list[int]
@@ -323,10 +335,9 @@ class KnowledgeBase:
         """
         if k <= 0:
             return []
-        with connect(self.path) as conn:
+        with connect(self.path) as conn, reading(conn):  # the passages and the index from one state of the file
             snapshot = self._snapshot(conn)
-            kb_id = self._id(conn)
-            return rank(conn, kb_id, snapshot.passages, snapshot.ids, snapshot.matrix, query, k, mode)
+            return rank(conn, snapshot.kb_id, snapshot.passages, snapshot.ids, snapshot.matrix, query, k, mode)
 
     def missing_terms(self, query: str) -> list[str]:
         """The query's content words (stop words left out) that no passage here contains, e.g. ``["word2vec"]``."""
@@ -335,7 +346,7 @@ class KnowledgeBase:
 
     def _snapshot(self, conn: sqlite3.Connection | None = None) -> _Snapshot:
         if conn is None:
-            with connect(self.path) as conn:
+            with connect(self.path) as conn, reading(conn):
                 return self._snapshot(conn)
         row = conn.execute("SELECT id, generation, embedder FROM kb WHERE name = ?", (self.name,)).fetchone()
         if row is None:
@@ -393,7 +404,7 @@ def _load_snapshot(conn: sqlite3.Connection, kb_id: int, generation: int, embedd
         import numpy as np
 
         matrix = np.stack([np.frombuffer(r[7], dtype=np.float32) for r in rows])
-    return _Snapshot(generation, passages, [r[0] for r in rows], matrix)
+    return _Snapshot(kb_id, generation, passages, [r[0] for r in rows], matrix)
 
 
 # -- the shipped course ------------------------------------------------------------------------------------------
