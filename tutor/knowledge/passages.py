@@ -153,8 +153,9 @@ def _sections(blocks: list[Block]) -> list[tuple[tuple[str, ...], list[str]]]:
             level = block.level if block.kind == "heading" else 1000
             while stack and stack[-1][0] >= level:
                 stack.pop()
-            if block.text:
-                stack.append((level, block.text))
+            title = block.text.rstrip(":").strip()  # ".. rubric:: Excurse:" is the heading "Excurse"
+            if title:
+                stack.append((level, title))
             sections.append((tuple(t for _, t in stack), []))
             i += 1
             continue
