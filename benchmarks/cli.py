@@ -1,8 +1,9 @@
 """``ta bench run`` and ``ta bench compare``.
 
-``ta bench run TASK [--model SPEC] [--adapter DIR] [--mode M] [--data PATH] [--split S] [--limit N | --sample N]
-[--out DIR]``
-prints a progress bar on stderr and, as its last stdout line, the summary as one JSON object.
+``ta bench run TASK [--model SPEC] [--backend B] [--adapter DIR] [--mode M] [--data PATH] [--split S]
+[--limit N | --sample N] [--seed N] [--batch-size N] [--out DIR]`` builds a :class:`~benchmarks.run.RunSpec`
+(its flags mirror the spec's fields), prints a progress bar on stderr and, as its last stdout line, the
+summary as one JSON object.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.modes import MODES
-from benchmarks.tasks import TASKS
+from benchmarks.run import RunSpec, run
+from benchmarks.tasks import TASKS, answer_skew
+from tutor.commands import add_model_args, load_from_args
 
 
 def register(sub: Any) -> None:
     """Add ``bench`` with its ``run`` and ``compare`` subcommands to ``ta``."""
-    from tutor.commands import add_model_args
-
     bench = sub.add_parser("bench", help="multiple-choice benchmarks (ARC, TruthfulQA, OpenBookQA)")
     inner = bench.add_subparsers(dest="bench_command", metavar="{run,compare}", required=True)
 
@@ -44,26 +45,32 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_compare)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """Validate the task, mode and data, then load the model and run."""
-    from benchmarks.modes import get_mode
-    from benchmarks.run import run
-    from benchmarks.tasks import answer_skew, load_task
-    from tutor.commands import load_from_args
-
-    get_mode(args.mode)
-    # Fails on bad input before the model loads.
-    questions = load_task(args.task, args.data, args.split, args.limit, args.seed, args.sample)
-    if args.limit and (warning := answer_skew(questions, load_task(args.task, args.data, args.split, None, args.seed))):
-        print(warning, file=sys.stderr)
-    model = load_from_args(args)
-    out = args.out or Path("runs") / f"{args.task}-{args.mode}-{Path(str(args.model)).stem}"
-    summary = run(
-        model, args.task, args.mode, out, data=args.data, split=args.split, limit=args.limit, seed=args.seed,
-        model_spec=args.model, adapter=args.adapter, progress=not args.no_progress, batch_size=args.batch_size,
+def spec_from_args(args: argparse.Namespace) -> RunSpec:
+    """The :class:`~benchmarks.run.RunSpec` the flags describe (checked: a bad task or mode fails here)."""
+    return RunSpec(
+        task=args.task,
+        mode=args.mode,
+        model=args.model,
+        backend=args.backend,
+        adapter=args.adapter,
+        data=args.data,
+        split=args.split,
+        limit=args.limit,
         sample=args.sample,
-    )  # fmt: skip
-    print(f"run directory: {out}")
+        seed=args.seed,
+        batch_size=args.batch_size,
+        out=args.out,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Check the spec and its questions, then load the model and run."""
+    spec = spec_from_args(args)
+    questions = spec.questions()  # bad data fails here, before the model loads
+    if spec.limit and (warning := answer_skew(questions, spec.whole_set().questions())):
+        print(warning, file=sys.stderr)
+    summary = run(load_from_args(args), spec, progress=not args.no_progress)
+    print(f"run directory: {spec.directory}")
     print(json.dumps(summary))
     return 0
 

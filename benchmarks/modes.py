@@ -11,7 +11,8 @@
 * ``freeform``: unconstrained text and a regex for the letter, the original project's method, kept to
   measure what it loses: an answer the regex cannot read is a parse failure (and wrong).
 
-Every mode returns one :class:`Prediction` per question. For MC2-style tasks (several right
+Each mode is one :class:`Mode` record in ``MODES``: its scorer, its batch size and order, and what its
+predictions carry. Every mode returns one :class:`Prediction` per question. For MC2-style tasks (several right
 answers) the per-question ``score`` is the probability mass on the right answers where the mode has
 a distribution (letter, letter_raw, loglik), else 1 or 0.
 """
@@ -23,9 +24,13 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from benchmarks.errors import BenchError
 from benchmarks.tasks.common import MCQuestion, render_mc, render_mc_raw
+
+if TYPE_CHECKING:
+    from tutor.models.base import Model
 
 COT_REASONING_CHARS = 300  # long enough for a few steps; short enough that a 135M model's loops end fast
 COT_MAX_TOKENS = 256
@@ -70,7 +75,7 @@ def _argmax(values: Sequence[float]) -> int:
 # ---- letter -------------------------------------------------------------------------------------
 
 
-def letter(model: Any, questions: Sequence[MCQuestion], mass: bool = False, chat: bool = True) -> list[Prediction]:
+def letter(model: Model, questions: Sequence[MCQuestion], mass: bool = False, chat: bool = True) -> list[Prediction]:
     """One constrained forward pass per question, batched; prompts sorted by length to pad less."""
     render, space = (render_mc, "") if chat else (render_mc_raw, " ")
     prompts = [render(q) for q in questions]
@@ -88,7 +93,7 @@ def letter(model: Any, questions: Sequence[MCQuestion], mass: bool = False, chat
     return out
 
 
-def letter_raw(model: Any, questions: Sequence[MCQuestion], mass: bool = False) -> list[Prediction]:
+def letter_raw(model: Model, questions: Sequence[MCQuestion], mass: bool = False) -> list[Prediction]:
     """:func:`letter` on raw text, no chat template."""
     return letter(model, questions, mass, chat=False)
 
@@ -116,7 +121,7 @@ def cot_prompt(q: MCQuestion) -> str:
     )
 
 
-def cot(model: Any, questions: Sequence[MCQuestion], mass: bool = False) -> list[Prediction]:
+def cot(model: Model, questions: Sequence[MCQuestion], mass: bool = False) -> list[Prediction]:
     """Reason, then answer under the schema; the answer always parses (else ConstraintViolation)."""
     out = []
     for q in questions:
@@ -132,7 +137,7 @@ def cot(model: Any, questions: Sequence[MCQuestion], mass: bool = False) -> list
 # ---- loglik -------------------------------------------------------------------------------------
 
 
-def loglik(model: Any, questions: Sequence[MCQuestion], mass: bool = False) -> list[Prediction]:
+def loglik(model: Model, questions: Sequence[MCQuestion], mass: bool = False) -> list[Prediction]:
     """lm-evaluation-harness's multiple_choice scoring; all choices of the batch in one call.
 
     Pairs go question by question, so a backend that keeps its KV cache (llama.cpp) computes each
@@ -176,7 +181,7 @@ def extract_letter(text: str, letters: Sequence[str]) -> str | None:
     return None
 
 
-def freeform(model: Any, questions: Sequence[MCQuestion], mass: bool = False) -> list[Prediction]:
+def freeform(model: Model, questions: Sequence[MCQuestion], mass: bool = False) -> list[Prediction]:
     """Unconstrained greedy answer, then :func:`extract_letter`."""
     out = []
     for q in questions:
@@ -188,29 +193,48 @@ def freeform(model: Any, questions: Sequence[MCQuestion], mass: bool = False) ->
     return out
 
 
-Scorer = Callable[[Any, Sequence[MCQuestion], bool], list[Prediction]]
-MODES: dict[str, Scorer] = {
-    "letter": letter,
-    "letter_raw": letter_raw,
-    "cot": cot,
-    "loglik": loglik,
-    "freeform": freeform,
-}
-# Questions per call (and per progress step).
-BATCH = {"letter": 32, "letter_raw": 32, "cot": 1, "loglik": 16, "freeform": 1}
-# A question's prompt length, for the modes whose backend pads a batch to its longest prompt: a run
-# scores such questions shortest first, so each batch holds prompts of about one length. (ARC-Challenge
-# validation, letter_raw, batches of 16 in file order: 44% of the positions computed were padding;
-# sorted across the run: 5%.)
-LENGTH: dict[str, Callable[[MCQuestion], int]] = {
-    "letter": lambda q: len(render_mc(q)),
-    "letter_raw": lambda q: len(render_mc_raw(q)),
-    "loglik": lambda q: len(q.context) + sum(len(c) for c in q.choices),
+Scorer = Callable[["Model", Sequence[MCQuestion], bool], list[Prediction]]  # (model, questions, mass) -> predictions
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A scoring mode: how it scores, how a run batches and orders its questions, and what it writes."""
+
+    name: str  # the command-line name
+    score: Scorer  # one Prediction per question, in the questions' order
+    batch: int  # questions per model call (and per progress step) unless --batch-size says otherwise
+    # A question's prompt length, for modes whose backend pads a batch to its longest prompt: a run scores
+    # their questions shortest first, so each batch holds prompts of about one length (ARC-Challenge
+    # validation, letter_raw, batches of 16 in file order: 44% of the positions computed were padding;
+    # sorted across the run: 5%). None: questions keep their order (one at a time, nothing to pad).
+    length: Callable[[MCQuestion], int] | None
+    scores: str  # what Prediction.scores holds per letter ("" when nothing)
+    extra: tuple[str, ...] = ()  # the keys of Prediction.extra
+    norm: bool = False  # also judged by acc_norm (extra's correct_norm): the summary reports accuracy_norm
+
+
+MODES: dict[str, Mode] = {
+    m.name: m
+    for m in (
+        Mode("letter", letter, batch=32, length=lambda q: len(render_mc(q)), scores="probability"),
+        Mode("letter_raw", letter_raw, batch=32, length=lambda q: len(render_mc_raw(q)), scores="probability"),
+        Mode("cot", cot, batch=1, length=None, scores="", extra=("reasoning",)),
+        Mode(
+            "loglik",
+            loglik,
+            batch=16,
+            length=lambda q: len(q.context) + sum(len(c) for c in q.choices),
+            scores="log-likelihood",
+            extra=("prediction_norm", "correct_norm"),
+            norm=True,
+        ),
+        Mode("freeform", freeform, batch=1, length=None, scores="", extra=("text",)),
+    )
 }
 
 
-def get_mode(name: str) -> Scorer:
-    """The scorer by name, or a ValueError listing the modes."""
+def get_mode(name: str) -> Mode:
+    """The mode by name, or a BenchError listing the modes."""
     if name not in MODES:
-        raise ValueError(f"unknown mode {name!r}: choose one of {', '.join(MODES)}")
+        raise BenchError(f"unknown mode {name!r}: choose one of {', '.join(MODES)}")
     return MODES[name]

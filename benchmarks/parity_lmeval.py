@@ -72,11 +72,12 @@ def run_lmeval(checkpoint: Path, data: Path, limit: int | None, batch_size: int,
 
 def run_ours(model: Any, mode: str, data: Path, limit: int | None, tmp: Path, label: str) -> dict[str, Any]:
     """Our run (writing its run directory, as `ta bench run` does), timed end to end."""
-    from benchmarks.run import read_predictions, run
+    from benchmarks.run import RunSpec, read_predictions, run
 
     out = tmp / f"{label}-{mode}".replace(" ", "_")
     start = time.perf_counter()
-    summary = run(model, "arc_challenge", mode, out, data=data, limit=limit, progress=False)
+    spec = RunSpec("arc_challenge", mode, data=data, limit=limit, out=out)
+    summary = run(model, spec, progress=False)
     seconds = time.perf_counter() - start
     rows = read_predictions(out / "predictions.jsonl")
     return {

@@ -1,8 +1,9 @@
 """Compare runs: the markdown table the original README had (model | ARC | TruthfulQA), and a chart.
 
-One row per model (with its adapter and scoring mode), one column per task found among the runs,
-each cell the accuracy with its 95% interval; a parse-failure column counts the answers no method
-could read. A run without a summary (interrupted) is shown from its predictions and marked partial.
+One row per model (with its adapter and scoring mode), one column per task found among the runs (in the
+registry's order, under each task's title), each cell the accuracy with its 95% interval; a parse-failure
+column counts the answers no method could read. A run without a summary (interrupted) is shown from its
+predictions and marked partial.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.run import RunError, read_predictions, summarize
+from benchmarks.tasks import TASKS
 
-COLUMNS = {  # task -> column title, in table order
-    "arc_challenge": "ARC-Challenge",
-    "truthfulqa_mc1": "TruthfulQA MC1",
-    "truthfulqa_mc2": "TruthfulQA MC2",
-    "openbookqa": "OpenBookQA",
-}
+
+def title(task: str) -> str:
+    """The task's column title (a task this version does not know keeps its name)."""
+    return TASKS[task].title if task in TASKS else task
 
 
 def load_summary(run_dir: Path | str) -> dict[str, Any]:
@@ -27,14 +27,21 @@ def load_summary(run_dir: Path | str) -> dict[str, Any]:
     run_dir = Path(run_dir)
     summary_path, config_path = run_dir / "summary.json", run_dir / "config.json"
     if summary_path.is_file():
-        return json.loads(summary_path.read_text(encoding="utf-8"))
+        return _read_json(summary_path)
     if not config_path.is_file():
         raise RunError(f"{run_dir} is not a run directory (no config.json): pass directories made by `ta bench run`")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config = _read_json(config_path)
     rows = read_predictions(run_dir / "predictions.jsonl")
     summary = summarize(rows, config, int(config.get("n_questions") or 0))
     summary["complete"] = False  # no summary.json: whatever the count, the run did not finish
     return summary
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RunError(f"{path} is not JSON: leave {path.parent} out of the comparison") from exc
 
 
 def _cell(s: dict[str, Any]) -> str:
@@ -59,13 +66,13 @@ def collect(run_dirs: Sequence[Path | str]) -> tuple[dict[str, dict[str, dict[st
         s = load_summary(run_dir)
         rows.setdefault(_row_key(s), {})[s["task"]] = s
     present = {t for cells in rows.values() for t in cells}
-    return rows, [t for t in COLUMNS if t in present] + sorted(present - set(COLUMNS))
+    return rows, [t for t in TASKS if t in present] + sorted(present - set(TASKS))
 
 
 def compare_table(run_dirs: Sequence[Path | str]) -> str:
     """A markdown table: model | one column per task (accuracy % [95% interval]) | parse failures."""
     rows, tasks = collect(run_dirs)
-    header = ["model", *(COLUMNS.get(t, t) for t in tasks), "parse failures"]
+    header = ["model", *(title(t) for t in tasks), "parse failures"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for key, cells in rows.items():
         failures = sum(s["parse_failures"] for s in cells.values())
@@ -93,7 +100,7 @@ def plot(run_dirs: Sequence[Path | str], png_path: Path | str) -> Path:
             [100 * (cells[t]["ci95"][1] - cells[t]["accuracy"]) for t in tasks if t in cells],
         ]
         ax.bar(xs, acc, width, yerr=err, capsize=3, label=key)
-    ax.set_xticks([i + width * (len(rows) - 1) / 2 for i in range(len(tasks))], [COLUMNS.get(t, t) for t in tasks])
+    ax.set_xticks([i + width * (len(rows) - 1) / 2 for i in range(len(tasks))], [title(t) for t in tasks])
     ax.set_ylabel("accuracy (%), 95% interval")
     ax.set_ylim(0, 100)
     ax.legend(fontsize=8)

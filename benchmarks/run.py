@@ -1,6 +1,8 @@
-"""A benchmark run you can trust: a directory with its config, every answer, and a summary.
+"""A benchmark run you can trust: a :class:`RunSpec` in, a directory with its config, every answer, and a summary out.
 
-``out/config.json``       what ran: task, mode, model, adapter, data file and its sha256, seed, versions
+``out/config.json``       what ran: the spec (task, mode, model, adapter, data, split, limit or sample, seed,
+                          batch size) and what the run found (the model's name and backend, the data file's
+                          sha256, the questions' hash, versions)
 ``out/predictions.jsonl`` one line per answered question, appended (and flushed) as it is scored,
                           rewritten in the task's question order once all are answered
 ``out/summary.json``      written last, only when every question is answered (``complete: true``)
@@ -20,22 +22,71 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
-from benchmarks.modes import BATCH, LENGTH, Prediction, get_mode
-from benchmarks.tasks import MCQuestion, get_task, load_task, resolve_file
+from benchmarks.errors import BenchError
+from benchmarks.modes import MODES, Mode, Prediction, get_mode
+from benchmarks.tasks import MCQuestion, check_subset, get_task, load_task
+
+if TYPE_CHECKING:
+    from tutor.models.base import Model
 
 Z95 = 1.959963984540054
 PACKAGES = ("ml-tutor", "torch", "transformers", "llama_cpp_python", "outlines", "outlines_core", "datasets", "peft")
-# A resumed run must match on these; anything else in config.json (versions, times) may differ.
+# A resumed run must match on these; anything else in config.json (versions, batch size, times) may differ.
+# Absent keys read as None, so directories written before a key existed still resume.
 SAME_RUN_KEYS = ("task", "mode", "model", "backend", "adapter", "data_sha256", "questions_sha256", "seed")
 
 
-class RunError(ValueError):
+class RunError(BenchError):
     """A run directory cannot be used as asked; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One benchmark run as asked: what ``ta bench run`` builds from its flags (which mirror these fields).
+
+    It checks itself when made: an unknown task or mode, or a bad ``limit``, ``sample`` or ``batch_size``
+    fails here, before a model loads. :func:`run` writes it into config.json with what the run found.
+    """
+
+    task: str  # a name in benchmarks.tasks.TASKS
+    mode: str = "letter"  # a name in benchmarks.modes.MODES
+    model: str | None = None  # the spec the model was loaded from (default | FILE.gguf | DIR | hf:org/name), recorded
+    backend: str | None = None  # the backend asked for (None: the registry chose); config.json records the one used
+    adapter: str | None = None  # a PEFT adapter directory applied to the model
+    data: Path | str | None = None  # a local file, or a directory laid out like ../shared/data; None: the dataset hub
+    split: str | None = None  # the hub split, or that split's file inside a data directory; None: the task's own
+    limit: int | None = None  # the first N questions only
+    sample: int | None = None  # N questions drawn at random with ``seed``, kept in file order
+    seed: int = 0  # TruthfulQA's answer shuffle and the sample's draw
+    batch_size: int | None = None  # questions per model call; None: the mode's own
+    out: Path | str | None = None  # the run directory (not itself in config.json); None: runs/TASK-MODE-MODEL
+
+    def __post_init__(self) -> None:
+        get_task(self.task)
+        get_mode(self.mode)
+        check_subset(self.limit, self.sample)
+        if self.batch_size is not None and self.batch_size < 1:
+            raise BenchError(f"--batch-size must be at least 1, got {self.batch_size}")
+
+    @property
+    def directory(self) -> Path:
+        """The run directory: ``out``, or runs/TASK-MODE-MODEL when not given."""
+        if self.out is not None:
+            return Path(self.out)
+        return Path("runs") / f"{self.task}-{self.mode}-{Path(self.model or 'model').stem}"
+
+    def questions(self) -> list[MCQuestion]:
+        """The questions this run asks, loaded and validated (errors name the file and row)."""
+        return load_task(self.task, self.data, split=self.split, limit=self.limit, seed=self.seed, sample=self.sample)
+
+    def whole_set(self) -> RunSpec:
+        """The same run over every question (no limit, no sample): what a subset is compared with."""
+        return replace(self, limit=None, sample=None)
 
 
 # ---- statistics -----------------------------------------------------------------------------------
@@ -87,7 +138,8 @@ def summarize(rows: list[dict[str, Any]], config: dict[str, Any], n_total: int) 
     }
     if all(len(r["gold"]) == 1 for r in rows):
         summary["right"] = dict(sorted(Counter(r["gold"][0] for r in rows).items()))
-    if config["mode"] == "loglik" and not mass:
+    mode = MODES.get(config["mode"])
+    if mode is not None and mode.norm and not mass:
         norm = sum(1 for r in rows if r["extra"].get("correct_norm"))
         lo, hi = wilson(norm, n)
         summary.update(accuracy_norm=round(norm / n, 6) if n else 0.0, ci95_norm=[round(lo, 6), round(hi, 6)])
@@ -124,29 +176,32 @@ def versions() -> dict[str, str]:
     return found
 
 
-def make_config(
-    task: str, mode: str, model: Any, questions: Sequence[MCQuestion], *, data: Path | str | None, split: str | None,
-    limit: int | None, seed: int, model_spec: str | None, adapter: str | None, sample: int | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    """Everything needed to rerun (and to refuse mixing) this run."""
-    t = get_task(task)
-    path = resolve_file(t, data, split) if data is not None else None
+def make_config(spec: RunSpec, model: Model, questions: Sequence[MCQuestion]) -> dict[str, Any]:
+    """Everything needed to rerun (and to refuse mixing) this run: the spec, and what it found.
+
+    The keys are those of every earlier config.json (plus ``batch_size``), so old run directories resume.
+    """
+    if spec.backend is not None and spec.backend != model.backend:
+        raise RunError(f"the spec asks for backend {spec.backend!r} but the model runs on {model.backend!r}")
+    task = get_task(spec.task)
+    path = task.local_file(spec.data, spec.split) if spec.data is not None else None
     return {
-        "task": task,
-        "mode": mode,
-        "scoring": t.scoring,
-        "model": getattr(model, "name", str(model)),
-        "model_spec": model_spec,
-        "backend": getattr(model, "backend", None),
-        "adapter": str(adapter) if adapter else None,
-        "data": str(path) if path else f"hub:{t.hub[0]}/{t.hub[1]}",
+        "task": spec.task,
+        "mode": spec.mode,
+        "scoring": task.scoring,
+        "model": model.name,
+        "model_spec": spec.model,
+        "backend": model.backend,
+        "adapter": str(spec.adapter) if spec.adapter else None,
+        "data": str(path) if path else f"hub:{task.hub[0]}/{task.hub[1]}",
         "data_sha256": sha256_file(path) if path else None,
-        "split": split or t.default_split,
-        "limit": limit,
-        "sample": sample,
+        "split": spec.split or task.default_split,
+        "limit": spec.limit,
+        "sample": spec.sample,
         "n_questions": len(questions),
         "questions_sha256": questions_sha256(questions),
-        "seed": seed,
+        "seed": spec.seed,
+        "batch_size": spec.batch_size,
         "versions": versions(),
         "command": sys.argv,
     }
@@ -178,7 +233,10 @@ def prepare(out: Path, config: dict[str, Any], ids: set[str]) -> list[dict[str, 
     out.mkdir(parents=True, exist_ok=True)
     cfg_path, pred_path = out / "config.json", out / "predictions.jsonl"
     if cfg_path.is_file():
-        old = json.loads(cfg_path.read_text(encoding="utf-8"))
+        try:
+            old = json.loads(cfg_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise RunError(f"{cfg_path} is not JSON: pass a new --out DIR") from exc
         diff = [k for k in SAME_RUN_KEYS if old.get(k) != config.get(k)]
         if diff:
             raise RunError(f"{out} holds a different run (differs in {', '.join(diff)}): pass a new --out DIR")
@@ -199,42 +257,27 @@ def _rewrite(path: Path, rows: list[dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
-def run(
-    model: Any, task: str, mode: str = "letter", out: Path | str = "runs/bench", *, data: Path | str | None = None,
-    split: str | None = None, limit: int | None = None, seed: int = 0, model_spec: str | None = None,
-    adapter: str | None = None, progress: bool = True, batch_size: int | None = None, sample: int | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    """Score ``task`` with ``mode``, writing the run directory; returns the summary.
+def run(model: Model, spec: RunSpec, *, progress: bool = True) -> dict[str, Any]:
+    """Score ``spec.task`` with ``spec.mode``, writing the run directory; returns the summary.
 
     Questions are loaded (and validated) before anything is written: bad data never leaves a
     half-made run behind.
     """
-    scorer = get_mode(mode)
-    questions = load_task(task, data, split, limit, seed, sample)
-    config = make_config(
-        task, mode, model, questions, data=data, split=split, limit=limit, seed=seed, model_spec=model_spec,
-        adapter=adapter, sample=sample,
-    )  # fmt: skip
-    out = Path(out)
-    ids = {q.id for q in questions}
-    done = prepare(out, config, ids)
-    pending = [q for q in questions if q.id not in {r["id"] for r in done}]
-    if mode in LENGTH:  # batches of like lengths pad less (sorted is stable: ties keep file order)
-        pending.sort(key=LENGTH[mode])
-    mass = config["scoring"] == "mass"
-    step = batch_size or BATCH[mode]
-    bar = _progress(len(questions), len(done), f"{task}/{mode}", progress)
+    mode = get_mode(spec.mode)
+    questions = spec.questions()
+    config = make_config(spec, model, questions)
+    out = spec.directory
+    done = prepare(out, config, {q.id for q in questions})
+    answered = {r["id"] for r in done}
+    pending = [q for q in questions if q.id not in answered]
+    if mode.length is not None:  # batches of like lengths pad less (sorted is stable: ties keep file order)
+        pending.sort(key=mode.length)
+    mass, step = config["scoring"] == "mass", spec.batch_size or mode.batch
+    bar = _progress(len(questions), len(done), f"{spec.task}/{spec.mode}", progress)
     with (out / "predictions.jsonl").open("a", encoding="utf-8") as fh:
         for start in range(0, len(pending), step):
             batch = pending[start : start + step]
-            t0 = time.perf_counter()
-            preds = scorer(model, batch, mass)
-            each = (time.perf_counter() - t0) / len(batch)
-            for p in preds:
-                row = {**asdict(p), "seconds": round(each, 6)}
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-                done.append(row)
-            fh.flush()
+            done += _score(model, mode, batch, mass, fh)
             bar.update(len(batch))
     bar.close()
     order = {q.id: i for i, q in enumerate(questions)}
@@ -245,10 +288,21 @@ def run(
     return summary
 
 
+def _score(model: Model, mode: Mode, batch: list[MCQuestion], mass: bool, fh: IO[str]) -> list[dict[str, Any]]:
+    """Score one batch and append its rows to the open predictions file, flushed: a crash loses at most a batch."""
+    t0 = time.perf_counter()
+    preds = mode.score(model, batch, mass)
+    each = (time.perf_counter() - t0) / len(batch)
+    rows = [{**asdict(p), "seconds": round(each, 6)} for p in preds]
+    fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    fh.flush()
+    return rows
+
+
 def _progress(total: int, initial: int, desc: str, enabled: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, unit="q", file=sys.stderr, disable=not enabled)
 
 
-__all__ = ["Prediction", "RunError", "mean_interval", "read_predictions", "run", "summarize", "wilson"]
+__all__ = ["Prediction", "RunError", "RunSpec", "mean_interval", "read_predictions", "run", "summarize", "wilson"]

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from benchmarks.modes import cot, cot_schema, extract_letter, freeform, get_mode, letter, letter_raw, loglik
+from benchmarks.errors import BenchError
+from benchmarks.modes import MODES, cot, cot_schema, extract_letter, freeform, get_mode, letter, letter_raw, loglik
 from benchmarks.tasks.common import MCQuestion, render_mc, render_mc_raw
 from tutor.models import ConstraintViolation, FakeModel
 
@@ -104,5 +105,26 @@ def test_freeform_counts_parse_failures() -> None:
 
 
 def test_unknown_mode() -> None:
-    with pytest.raises(ValueError, match="unknown mode 'guess'"):
+    with pytest.raises(ValueError, match="unknown mode 'guess'") as info:
         get_mode("guess")
+    assert isinstance(info.value, BenchError), "a mistyped --mode is the user's to fix: one line, no traceback"
+
+
+@pytest.mark.parametrize("name", list(MODES))
+def test_each_mode_writes_what_its_record_says(name: str) -> None:
+    mode = MODES[name]
+    fake = FakeModel([{"reasoning": "Steam is a gas.", "answer": "B"}] * 2 if name == "cot" else ["It is B."] * 2)
+    preds = mode.score(fake, [Q2, Q1], False)
+    assert [p.id for p in preds] == ["q2", "q1"], "one prediction per question, in the questions' order"
+    for q, p in zip([Q2, Q1], preds, strict=True):
+        assert set(p.extra) == set(mode.extra)
+        assert set(p.scores) == (set(q.letters) if mode.scores else set())
+    assert mode.norm == ("correct_norm" in mode.extra)
+
+
+def test_padded_modes_order_by_their_own_prompt() -> None:
+    # The modes that batch many prompts into one padded call sort by length; one-at-a-time modes keep order.
+    assert {n for n, m in MODES.items() if m.length is not None} == {"letter", "letter_raw", "loglik"}
+    assert all(m.batch == 1 for m in MODES.values() if m.length is None)
+    assert MODES["letter"].length(Q1) == len(render_mc(Q1))
+    assert MODES["letter_raw"].length(Q1) == len(render_mc_raw(Q1))

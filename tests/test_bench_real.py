@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.run import read_predictions, run
+from benchmarks.run import RunSpec, read_predictions, run
 from benchmarks.tasks import load_task
 from tutor.cli import main
 
@@ -26,7 +26,7 @@ def _check_run(out: Path, summary: dict, n: int) -> list[dict]:
 
 @pytest.mark.parametrize("task", ["arc_challenge", "truthfulqa_mc1"])
 def test_letter_mode(llama_model, data_dir: Path, tmp_path: Path, task: str) -> None:
-    summary = run(llama_model, task, "letter", tmp_path, data=data_dir, limit=6, progress=False)
+    summary = run(llama_model, RunSpec(task, "letter", data=data_dir, limit=6, out=tmp_path), progress=False)
     rows = _check_run(tmp_path, summary, 6)
     questions = {q.id: q for q in load_task(task, data_dir, limit=6)}
     for r in rows:
@@ -38,7 +38,7 @@ def test_letter_mode(llama_model, data_dir: Path, tmp_path: Path, task: str) -> 
 @pytest.mark.parametrize("backend", ["llama_model", "hf_model"])
 def test_letter_raw_mode(backend: str, request, data_dir: Path, tmp_path: Path) -> None:
     model = request.getfixturevalue(backend)
-    summary = run(model, "arc_challenge", "letter_raw", tmp_path, data=data_dir, limit=6, progress=False)
+    summary = run(model, RunSpec("arc_challenge", "letter_raw", data=data_dir, limit=6, out=tmp_path), progress=False)
     questions = {q.id: q for q in load_task("arc_challenge", data_dir, limit=6)}
     for r in _check_run(tmp_path, summary, 6):
         assert set(r["scores"]) == set(questions[r["id"]].letters), "scores keyed by bare letters"
@@ -47,7 +47,7 @@ def test_letter_raw_mode(backend: str, request, data_dir: Path, tmp_path: Path) 
 
 
 def test_loglik_mode(llama_model, data_dir: Path, tmp_path: Path) -> None:
-    summary = run(llama_model, "arc_challenge", "loglik", tmp_path, data=data_dir, limit=6, progress=False)
+    summary = run(llama_model, RunSpec("arc_challenge", "loglik", data=data_dir, limit=6, out=tmp_path), progress=False)
     rows = _check_run(tmp_path, summary, 6)
     for r in rows:
         assert all(v < 0 for v in r["scores"].values()), "log-likelihoods of whole answers are negative"
@@ -68,13 +68,13 @@ def test_loglik_agrees_across_backends(llama_model, hf_model, data_dir: Path) ->
 
 @pytest.mark.slow  # 138 s in the default tier: the cot schema is exercised in test_bench_modes on a fake
 def test_cot_mode(llama_model, data_dir: Path, tmp_path: Path) -> None:
-    summary = run(llama_model, "arc_challenge", "cot", tmp_path, data=data_dir, limit=5, progress=False)
+    summary = run(llama_model, RunSpec("arc_challenge", "cot", data=data_dir, limit=5, out=tmp_path), progress=False)
     rows = _check_run(tmp_path, summary, 5)
     assert all(r["extra"]["reasoning"].strip() for r in rows)
 
 
 def test_cli_on_the_real_model(llama_model, data_dir, tmp_path, capsys, monkeypatch) -> None:
-    monkeypatch.setattr("tutor.commands.load_from_args", lambda args: llama_model)
+    monkeypatch.setattr("benchmarks.cli.load_from_args", lambda args: llama_model)
     out = tmp_path / "run"
     argv = ["bench", "run", "openbookqa", "--data", str(data_dir), "--limit", "5", "--out", str(out)]
     assert main(argv) == 0

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from benchmarks.errors import BenchError
 from benchmarks.report import compare_table, load_summary, plot
-from benchmarks.run import RunError, read_predictions, run, wilson
+from benchmarks.run import RunError, RunSpec, read_predictions, run, wilson
 from benchmarks.tasks import load_task
 from benchmarks.tasks.common import render_mc
 from tutor.cli import main
@@ -27,9 +30,34 @@ def test_wilson_interval() -> None:
     assert wilson(0, 0) == (0.0, 1.0)
 
 
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"task": "arc_easy"}, "unknown task 'arc_easy': choose one of arc_challenge, "),
+        ({"mode": "guess"}, "unknown mode 'guess'"),
+        ({"limit": 0}, "--limit must be at least 1, got 0"),
+        ({"sample": -1}, "--sample must be at least 1"),
+        ({"limit": 5, "sample": 5}, "pass one of them"),
+        ({"batch_size": 0}, "--batch-size must be at least 1, got 0"),
+    ],
+)
+def test_run_spec_checks_itself(fields: dict, message: str) -> None:
+    with pytest.raises(BenchError, match=message):
+        RunSpec(**{"task": "arc_challenge", **fields})
+
+
+def test_run_spec_is_frozen_and_names_its_directory(data_dir: Path) -> None:
+    spec = RunSpec("truthfulqa_mc1", "loglik", model="models/SmolLM2.Q4.gguf", data=str(data_dir), limit=3)
+    assert spec.directory == Path("runs/truthfulqa_mc1-loglik-SmolLM2.Q4")
+    assert RunSpec("arc_challenge", out="x").directory == Path("x")
+    assert [q.id for q in spec.questions()] == [q.id for q in spec.whole_set().questions()[:3]]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.mode = "letter"  # type: ignore[misc]
+
+
 def test_run_writes_config_predictions_summary(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    summary = run(FakeModel(), "arc_challenge", "letter", out, data=data_dir, limit=6, progress=False)
+    summary = run(FakeModel(), RunSpec("arc_challenge", "letter", data=data_dir, limit=6, out=out), progress=False)
     config = json.loads((out / "config.json").read_text())
     assert config["task"] == "arc_challenge" and config["mode"] == "letter" and config["model"] == "fake"
     assert config["data"].endswith("arc_challenge_validation.jsonl") and len(config["data_sha256"]) == 64
@@ -45,15 +73,16 @@ def test_run_writes_config_predictions_summary(data_dir: Path, tmp_path: Path) -
 
 def test_interrupted_run_resumes_without_duplicates(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
+    spec = RunSpec("arc_challenge", "cot", data=data_dir, limit=5, out=out)
     with pytest.raises(AssertionError, match="no scripted response left"):
-        run(FakeModel(_cot_answers(3)), "arc_challenge", "cot", out, data=data_dir, limit=5, progress=False)
+        run(FakeModel(_cot_answers(3)), spec, progress=False)
     assert len(read_predictions(out / "predictions.jsonl")) == 3
     assert not (out / "summary.json").exists(), "an interrupted run must not leave a summary"
     assert load_summary(out)["complete"] is False
     with (out / "predictions.jsonl").open("a") as fh:
         fh.write('{"id": "torn')  # a crash in the middle of a write
     second = FakeModel(_cot_answers(2, "C"))
-    summary = run(second, "arc_challenge", "cot", out, data=data_dir, limit=5, progress=False)
+    summary = run(second, spec, progress=False)
     rows = read_predictions(out / "predictions.jsonl")
     assert len(second.calls) == 2, "only the two unanswered questions are asked again"
     assert len(rows) == 5 and len({r["id"] for r in rows}) == 5
@@ -70,7 +99,7 @@ def test_padded_modes_score_short_prompts_first_and_file_keeps_question_order(da
             return super()._next_token_logprobs(texts)
 
     out = tmp_path / "run"
-    run(Recording(), "arc_challenge", "letter", out, data=data_dir, limit=24, progress=False, batch_size=6)
+    run(Recording(), RunSpec("arc_challenge", "letter", data=data_dir, limit=24, batch_size=6, out=out), progress=False)
     sizes = [sorted(len(t) for t in call) for call in scored]
     assert len(sizes) == 4 and all(a[-1] <= b[0] for a, b in itertools.pairwise(sizes)), "batches hold like lengths"
     questions = load_task("arc_challenge", data_dir, limit=24)
@@ -83,13 +112,46 @@ def test_padded_modes_score_short_prompts_first_and_file_keeps_question_order(da
 
 def test_a_different_run_in_the_same_directory_is_refused(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    run(FakeModel(), "arc_challenge", "letter", out, data=data_dir, limit=2, progress=False)
+    run(FakeModel(), RunSpec("arc_challenge", "letter", data=data_dir, limit=2, out=out), progress=False)
     with pytest.raises(RunError, match=r"holds a different run .*mode"):
-        run(FakeModel(), "arc_challenge", "loglik", out, data=data_dir, limit=2, progress=False)
+        run(FakeModel(), RunSpec("arc_challenge", "loglik", data=data_dir, limit=2, out=out), progress=False)
+
+
+def test_a_spec_for_another_backend_or_a_broken_config_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(RunError, match="asks for backend 'transformers' but the model runs on 'fake'"):
+        run(FakeModel(), RunSpec("arc_challenge", backend="transformers", data=data_dir, limit=2, out=out))
+    assert not out.exists(), "nothing is written for a spec the model does not match"
+    out.mkdir()
+    (out / "config.json").write_text('{"task": "arc_chall')
+    with pytest.raises(RunError, match=r"config.json is not JSON: pass a new --out DIR"):
+        run(FakeModel(), RunSpec("arc_challenge", data=data_dir, limit=2, out=out), progress=False)
+
+
+# A run directory written by the code before RunSpec (df4a4f4: `ta bench run arc_challenge --mode cot --limit 3`
+# on FakeModel, interrupted after two answers), with the config.json keys of that version.
+OLD_RUN = Path(__file__).parent / "data" / "bench_run_df4a4f4"
+
+
+def test_a_run_directory_written_before_runspec_resumes(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "old"
+    shutil.copytree(OLD_RUN, out)
+    old_config = json.loads((out / "config.json").read_text())
+    assert "batch_size" not in old_config and len(read_predictions(out / "predictions.jsonl")) == 2
+    model = FakeModel(_cot_answers(1, "C"))
+    summary = run(model, RunSpec("arc_challenge", "cot", data=data_dir, limit=3, out=out), progress=False)
+    assert len(model.calls) == 1, "only the unanswered question is asked"
+    assert summary["complete"] is True and summary["n"] == 3
+    assert [r["prediction"] for r in read_predictions(out / "predictions.jsonl")] == ["B", "B", "C"]
+    new_config = json.loads((out / "config.json").read_text())
+    assert set(new_config) - set(old_config) == {"batch_size"}, "config.json keeps every key it had"
+    with pytest.raises(RunError, match="differs in seed"):
+        run(FakeModel(), RunSpec("arc_challenge", "cot", data=data_dir, limit=3, seed=1, out=out), progress=False)
 
 
 def test_mc2_summary_uses_mean_mass(data_dir: Path, tmp_path: Path) -> None:
-    summary = run(FakeModel(), "truthfulqa_mc2", "loglik", tmp_path / "r", data=data_dir, limit=4, progress=False)
+    spec = RunSpec("truthfulqa_mc2", "loglik", data=data_dir, limit=4, out=tmp_path / "r")
+    summary = run(FakeModel(), spec, progress=False)
     rows = read_predictions(tmp_path / "r" / "predictions.jsonl")
     assert all(0 <= r["score"] <= 1 for r in rows) and any(0.001 < r["score"] < 0.999 for r in rows)
     assert summary["accuracy"] == pytest.approx(sum(r["score"] for r in rows) / 4, abs=1e-6)
@@ -100,9 +162,9 @@ def test_mc2_summary_uses_mean_mass(data_dir: Path, tmp_path: Path) -> None:
 def test_compare_table_and_plot(data_dir: Path, tmp_path: Path) -> None:
     arc = tmp_path / "arc"
     tqa = tmp_path / "tqa"
-    run(FakeModel(), "arc_challenge", "letter", arc, data=data_dir, limit=4, progress=False)
-    run(FakeModel(["The answer is B."] + ["no idea"] * 3), "truthfulqa_mc1", "freeform", tqa, data=data_dir,
-        limit=4, progress=False)  # fmt: skip
+    run(FakeModel(), RunSpec("arc_challenge", "letter", data=data_dir, limit=4, out=arc), progress=False)
+    freeform = FakeModel(["The answer is B."] + ["no idea"] * 3)
+    run(freeform, RunSpec("truthfulqa_mc1", "freeform", data=data_dir, limit=4, out=tqa), progress=False)
     table = compare_table([arc, tqa]).splitlines()
     assert table[0] == "| model | ARC-Challenge | TruthfulQA MC1 | parse failures |"
     assert table[2].startswith("| fake (letter) | 100.0 [51.0, 100.0] (n=4) | - | 0/4 |")
@@ -116,7 +178,7 @@ def test_compare_table_and_plot(data_dir: Path, tmp_path: Path) -> None:
 @pytest.fixture
 def fake_cli_model(monkeypatch: pytest.MonkeyPatch) -> FakeModel:
     fake = FakeModel()
-    monkeypatch.setattr("tutor.commands.load_from_args", lambda args: fake)
+    monkeypatch.setattr("benchmarks.cli.load_from_args", lambda args: fake)
     return fake
 
 
@@ -154,6 +216,8 @@ def test_cli_warns_of_a_biased_first_n_and_samples(data_dir, tmp_path, capsys, f
         (["bench", "run", "arc_challenge", "--data", "{tmp}/none.jsonl"], "no file at"),
         (["bench", "run", "arc_challenge", "--data", "{tmp}/empty.jsonl"], "empty"),
         (["bench", "run", "arc_challenge", "--data", "{tmp}/bad.jsonl"], r"bad.jsonl row 1: missing answer key"),
+        (["bench", "run", "arc_challenge", "--limit", "0"], "--limit must be at least 1"),
+        (["bench", "run", "arc_challenge", "--batch-size", "0"], "--batch-size must be at least 1"),
         (["bench", "compare", "{tmp}"], "not a run directory"),
     ],
 )

@@ -171,3 +171,19 @@ def test_bad_truthfulqa_and_openbookqa(tmp_path: Path) -> None:
 
 def test_every_task_is_registered() -> None:
     assert set(TASKS) == {"arc_challenge", "openbookqa", "truthfulqa_mc1", "truthfulqa_mc2"}
+    assert all(name == task.name for name, task in TASKS.items())
+
+
+def test_every_task_finds_its_file_in_a_data_directory(data_dir: Path) -> None:
+    for task in TASKS.values():
+        assert task.local_file(data_dir, None).is_file(), f"{task.name}: {task.file_pattern}"
+        assert task.default_split in task.splits
+    assert TASKS["arc_challenge"].local_file(data_dir, "train").name == "arc_challenge_train.jsonl"
+    assert TASKS["truthfulqa_mc2"].scoring == "mass" and TASKS["truthfulqa_mc1"].scoring == "single"
+
+
+def test_a_file_that_is_not_utf8_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "tqa.csv"
+    path.write_bytes("Question,Best Answer,Correct Answers,Incorrect Answers\nCafé?,Oui,Oui,Non\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"tqa.csv is not UTF-8 text .*save it as UTF-8"):
+        load_task("truthfulqa_mc1", path)

@@ -10,13 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from benchmarks.tasks.common import DataError, MCQuestion, check_question, gold_index, letter_labels
+from benchmarks.tasks.common import DataError, MCQuestion, Task, check_question, gold_index, letter_labels
 
-NAME = "arc_challenge"
-HUB = ("allenai/ai2_arc", "ARC-Challenge")
-SPLITS = ("train", "validation", "test")
-DEFAULT_SPLIT = "validation"
-FILE_PATTERN = "arc/arc_challenge_{split}.jsonl"  # inside a data directory (../shared/data layout)
 N_CHOICES = (3, 5)
 
 
@@ -43,3 +38,16 @@ def parse_row(row: dict[str, Any], where: str) -> MCQuestion:
         context=f"Question: {question}\nAnswer:",
     )
     return check_question(q, where, N_CHOICES)
+
+
+TASKS = (
+    Task(
+        name="arc_challenge",
+        title="ARC-Challenge",
+        parse=parse,
+        hub=("allenai/ai2_arc", "ARC-Challenge"),
+        splits=("train", "validation", "test"),
+        default_split="validation",
+        file_pattern="arc/arc_challenge_{split}.jsonl",
+    ),
+)

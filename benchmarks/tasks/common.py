@@ -1,4 +1,4 @@
-"""The one question type every task loads into, the checks every loader shares, and the MC renderer.
+"""What every task shares: the :class:`Task` record, the question type, the loaders' checks, the MC renderer.
 
 Loaders turn a dataset row into an :class:`MCQuestion` or raise :class:`DataError` naming the file
 and the row: a benchmark that silently skips a malformed row reports a number over a different set
@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 import string
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from benchmarks.errors import BenchError
 
 LETTERS = string.ascii_uppercase
 
+Rows = Iterable[tuple[str, dict[str, Any]]]  # ("FILE row N", row) pairs: the place names the row in errors
 
-class DataError(ValueError):
+
+class DataError(BenchError):
     """A dataset file or row cannot be read as a multiple-choice question; the message names it."""
 
 
@@ -41,6 +45,43 @@ class MCQuestion:
     def gold_letters(self) -> list[str]:
         """The letters of the correct choices."""
         return [LETTERS[i] for i in self.gold]
+
+
+@dataclass(frozen=True)
+class Task:
+    """A dataset, where to find it, and how its rows become questions; each task file defines its own."""
+
+    name: str  # the command-line name
+    title: str  # its column in `ta bench compare`
+    parse: Callable[[Rows, int], list[MCQuestion]]  # (where, row) pairs, seed -> questions
+    hub: tuple[str, str]  # datasets.load_dataset(path, config)
+    splits: tuple[str, ...]  # the hub's splits
+    default_split: str  # used when --split is not given
+    file_pattern: str  # the local file inside a data directory (../shared/data layout), "{split}" filled in
+    scoring: Literal["single", "mass"] = "single"  # one gold letter; or the probability mass on the gold set (MC2)
+
+    def local_file(self, data: Path | str, split: str | None) -> Path:
+        """``data`` itself if it is a file; inside a directory, this task's file for the split."""
+        data = Path(data)
+        if data.is_dir():
+            data = data / self.file_pattern.format(split=split or self.default_split)
+        return data
+
+    def hub_rows(self, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Rows from the dataset hub (needs a network and the ``datasets`` package)."""
+        if split not in self.splits:
+            raise DataError(f"{self.name} has no split {split!r} on the hub: use one of {', '.join(self.splits)}")
+        try:
+            import datasets
+        except ImportError as exc:
+            raise DataError("reading from the hub needs `pip install datasets`; or pass --data PATH") from exc
+        path, config = self.hub
+        try:
+            dataset = datasets.load_dataset(path, config, split=split)
+        except Exception as exc:  # network, auth, missing split: all mean "use a local file"
+            raise DataError(f"could not load {path}/{config} [{split}] from the hub ({exc}): pass --data PATH") from exc
+        for n, row in enumerate(dataset, start=1):
+            yield f"{path}/{config} [{split}] row {n}", dict(row)
 
 
 def render_mc(q: MCQuestion) -> str:
@@ -142,6 +183,18 @@ def unique_ids(questions: list[MCQuestion], source: str) -> list[MCQuestion]:
             raise DataError(f"{source}: duplicate question id {q.id!r}")
         seen.add(q.id)
     return questions
+
+
+def read_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Rows of a local file, by extension: .jsonl / .json lines, or .csv; a file not in UTF-8 is a DataError."""
+    import csv
+
+    try:
+        yield from read_csv(path) if path.suffix.lower() == ".csv" else read_jsonl(path)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text ({exc.reason}): save it as UTF-8, or pass another file") from exc
+    except csv.Error as exc:
+        raise DataError(f"{path} is not a readable CSV file ({exc}): pass --data PATH to a CSV file") from exc
 
 
 def read_csv(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:

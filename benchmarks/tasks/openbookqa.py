@@ -10,13 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from benchmarks.tasks.common import DataError, MCQuestion, check_question, gold_index, letter_labels
+from benchmarks.tasks.common import DataError, MCQuestion, Task, check_question, gold_index, letter_labels
 
-NAME = "openbookqa"
-HUB = ("allenai/openbookqa", "main")
-SPLITS = ("train", "validation", "test")
-DEFAULT_SPLIT = "test"
-FILE_PATTERN = "openbookqa/openbookqa_{split}.jsonl"
 N_CHOICES = (3, 5)
 
 
@@ -57,3 +52,16 @@ def parse_row(row: dict[str, Any], where: str) -> MCQuestion:
         context=stem,
     )
     return check_question(q, where, N_CHOICES)
+
+
+TASKS = (
+    Task(
+        name="openbookqa",
+        title="OpenBookQA",
+        parse=parse,
+        hub=("allenai/openbookqa", "main"),
+        splits=("train", "validation", "test"),
+        default_split="test",
+        file_pattern="openbookqa/openbookqa_{split}.jsonl",
+    ),
+)

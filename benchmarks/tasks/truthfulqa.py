@@ -17,14 +17,11 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
-from benchmarks.tasks.common import DataError, MCQuestion, check_question
+from benchmarks.tasks.common import DataError, MCQuestion, Task, check_question
 
-HUB = ("truthfulqa/truthful_qa", "generation")
-SPLITS = ("validation",)
-DEFAULT_SPLIT = "validation"
-FILE_PATTERN = "truthfulqa/truthfulqa_dev.csv"
 N_CHOICES = (2, 26)
 
 PREAMBLE = (
@@ -106,3 +103,17 @@ def parse_mc2(rows: Iterable[tuple[str, dict[str, Any]]], seed: int = 0) -> list
         right = list(dict.fromkeys([best, *correct]))
         out.append(_question(question_id(question), question, right + incorrect, set(right), seed, where))
     return out
+
+
+MC1 = Task(
+    name="truthfulqa_mc1",
+    title="TruthfulQA MC1",
+    parse=parse_mc1,
+    hub=("truthfulqa/truthful_qa", "generation"),
+    splits=("validation",),
+    default_split="validation",
+    file_pattern="truthfulqa/truthfulqa_dev.csv",
+)
+# The same rows read the other way: the same files, a different question set and metric.
+MC2 = replace(MC1, name="truthfulqa_mc2", title="TruthfulQA MC2", parse=parse_mc2, scoring="mass")
+TASKS = (MC1, MC2)
