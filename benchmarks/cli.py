@@ -1,7 +1,7 @@
 """``ta bench run`` and ``ta bench compare``.
 
-``ta bench run TASK [--model SPEC] [--backend B] [--adapter DIR] [--mode M] [--data PATH] [--split S]
-[--limit N | --sample N] [--seed N] [--batch-size N] [--out DIR]`` builds a :class:`~benchmarks.run.RunSpec`
+``ta bench run TASK [--model SPEC] [--backend B] [--adapter DIR] [--threads N] [--mode M] [--data PATH]
+[--split S] [--limit N | --sample N] [--seed N] [--batch-size N] [--out DIR]`` builds a :class:`~benchmarks.run.RunSpec`
 (its flags mirror the spec's fields), prints a progress bar on stderr and, as its last stdout line, the
 summary as one JSON object.
 """
@@ -17,7 +17,7 @@ from typing import Any
 from benchmarks.modes import MODES
 from benchmarks.run import RunSpec, run
 from benchmarks.tasks import TASKS, answer_skew
-from tutor.commands import add_model_args, load_from_args
+from tutor.cli import add_model_args, load_from_args
 
 
 def register(sub: Any) -> None:

@@ -178,15 +178,23 @@ def test_compare_table_and_plot(data_dir: Path, tmp_path: Path) -> None:
 @pytest.fixture
 def fake_cli_model(monkeypatch: pytest.MonkeyPatch) -> FakeModel:
     fake = FakeModel()
-    monkeypatch.setattr("benchmarks.cli.load_from_args", lambda args: fake)
+    fake.cli_args = []  # the parsed arguments each load saw
+
+    def load(args):
+        fake.cli_args.append(args)
+        return fake
+
+    monkeypatch.setattr("benchmarks.cli.load_from_args", load)
     return fake
 
 
 def test_cli_run_prints_summary_last(data_dir, tmp_path, capsys, fake_cli_model) -> None:
     out = tmp_path / "cli"
-    rc = main(["bench", "run", "arc_challenge", "--data", str(data_dir), "--limit", "3", "--out", str(out)])
+    argv = ["bench", "run", "arc_challenge", "--data", str(data_dir), "--limit", "3", "--out", str(out)]
+    rc = main([*argv, "--threads", "1"])
     captured = capsys.readouterr()
     assert rc == 0
+    assert fake_cli_model.cli_args[0].threads == 1, "ta bench takes the shared model flags, --threads included"
     last = json.loads(captured.out.strip().splitlines()[-1])
     assert last["n"] == 3 and last["accuracy"] == 1.0 and last["complete"] is True
     assert "arc_challenge/letter" in captured.err  # the progress bar goes to stderr
