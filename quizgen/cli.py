@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from quizgen.request import DEFAULT_QUESTIONS, DEFAULT_TEMPERATURE, MAX_QUESTIONS, QuizRequest
 from quizgen.schema import DIFFICULTIES, LETTERS, QuizItem
-from tutor.cli import CLIError
-from tutor.commands import add_model_args, load_from_args
+from tutor.cli import CLIError, add_model_args, load_from_args
 
 FORMATS = ("json", "gift", "qti", "anki", "text")
 
@@ -24,45 +24,30 @@ def register(sub: Any) -> None:
     """Add ``quiz`` and ``quiz-eval`` to ``ta``."""
     p = sub.add_parser("quiz", help="write a checked multiple-choice quiz on a topic (or take it with --take)")
     p.add_argument("topic", nargs="+", help="what the quiz is about")
-    p.add_argument("-n", "--questions", type=int, default=10, dest="n", help="how many questions (1-50)")
+    n_help = f"how many questions (1-{MAX_QUESTIONS})"
+    p.add_argument("-n", "--questions", type=int, default=DEFAULT_QUESTIONS, dest="n", help=n_help)
     p.add_argument("--difficulty", choices=DIFFICULTIES, default="medium")
     p.add_argument("--source", type=Path, metavar="FILE", help="your notes or a chapter (plain text) to quiz on")
     p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the quiz here instead of stdout")
     p.add_argument("--seed", type=int, help="repeatable quiz (same model, backend and machine)")
-    p.add_argument("--temperature", type=float, default=None, help="sampling temperature for writing")
+    p.add_argument(
+        "--temperature", type=float, default=DEFAULT_TEMPERATURE, help="sampling temperature for writing (0 to 2)"
+    )
     p.add_argument("--max-attempts", type=int, default=3, help="drafts per question at most")
     p.add_argument("--take", action="store_true", help="take the quiz in the terminal, with feedback")
     add_model_args(p)
-    _add_threads(p)
     p.set_defaults(func=cmd_quiz)
 
     p = sub.add_parser("quiz-eval", help="quality report: one quiz per topic in a file")
     p.add_argument("--topics", type=Path, required=True, metavar="FILE", help="one topic per line")
-    p.add_argument("-n", "--questions", type=int, default=10, dest="n", help="questions per quiz")
+    p.add_argument("-n", "--questions", type=int, default=DEFAULT_QUESTIONS, dest="n", help="questions per quiz")
     p.add_argument("--difficulty", choices=DIFFICULTIES, default="medium")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="only the first LIMIT topics")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="also write the figures and quizzes as JSON")
     add_model_args(p)
-    _add_threads(p)
     p.set_defaults(func=cmd_quiz_eval)
-
-
-def _add_threads(parser: argparse.ArgumentParser) -> None:
-    # llama.cpp spins its threads at a barrier every token: on a busy machine one thread is faster than all.
-    parser.add_argument("--threads", type=int, metavar="N", help="llama.cpp CPU threads (default: every core)")
-
-
-def load_model_for(args: argparse.Namespace) -> Any:
-    """The model the arguments name; ``--threads`` goes to the llama.cpp backend."""
-    if getattr(args, "threads", None) is None:
-        return load_from_args(args)
-    if args.threads < 1:
-        raise CLIError(f"--threads must be at least 1, got {args.threads}")
-    from tutor.models.registry import load_model
-
-    return load_model(args.model, backend=args.backend, adapter=args.adapter, n_threads=args.threads)
 
 
 def read_source(path: Path | None) -> str | None:
@@ -85,34 +70,31 @@ def read_source(path: Path | None) -> str | None:
 
 def cmd_quiz(args: argparse.Namespace) -> int:
     """Write the quiz, show progress on stderr, then print/save it or let the user take it."""
-    from quizgen.program import DEFAULT_TEMPERATURE, QuizAgent, validate_request
+    import time
 
-    topic = " ".join(args.topic)
-    source = read_source(args.source)
-    temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
-    validate_request(topic, args.n, args.difficulty, source, temperature)
+    from quizgen.program import QuizAgent
+
+    request = QuizRequest(
+        " ".join(args.topic),
+        n=args.n,
+        difficulty=args.difficulty,
+        source_text=read_source(args.source),
+        seed=args.seed,
+        temperature=args.temperature,
+    )  # checked here, before the model loads
     if args.max_attempts < 1:
         raise CLIError(f"--max-attempts must be at least 1, got {args.max_attempts}")
     if args.format == "qti" and args.output is None and not args.take:
         raise CLIError("QTI is a zip file: pass -o quiz.zip")
-    agent = QuizAgent(load_model_for(args), max_attempts=args.max_attempts)
-    options = {
-        "n": args.n,
-        "difficulty": args.difficulty,
-        "source_text": source,
-        "seed": args.seed,
-        "temperature": temperature,
-    }
+    agent = QuizAgent(load_from_args(args), max_attempts=args.max_attempts)
     if args.take:
-        return take(agent, topic, options, output=args.output, fmt=args.format)
+        return take(agent, request, output=args.output, fmt=args.format)
     items = []
-    import time
-
     started = time.perf_counter()
-    for i, item in enumerate(agent.stream(topic, **options), 1):
+    for i, item in enumerate(agent.stream(request), 1):
         items.append(item)
-        _progress(i, args.n, item)
-    quiz = agent.assemble(topic, items, seconds=time.perf_counter() - started, **options)
+        _progress(i, request.n, item)
+    quiz = agent.assemble(request, items, seconds=time.perf_counter() - started)
     print(f"{quiz.verified_count}/{len(quiz)} verified in {quiz.metadata.seconds:.1f} s", file=sys.stderr)
     _write(quiz, args.format, args.output)
     return 0
@@ -147,16 +129,16 @@ def _write(quiz: Any, fmt: str, output: Path | None) -> None:
         sys.stdout.flush()
 
 
-def take(agent: Any, topic: str, options: dict[str, Any], output: Path | None, fmt: str) -> int:
+def take(agent: Any, request: QuizRequest, output: Path | None, fmt: str) -> int:
     """Ask each question as soon as it is written; feedback after each answer; the score at the end."""
+    import time
+
     from quizgen.grade import QuizSession
 
-    print(f"Quiz on {topic}: answer with A, B, C or D (q quits).\n")
-    items: list[QuizItem] = []
-    quiz = agent.assemble(topic, items, **options)
-    session = QuizSession(quiz)
-    for i, item in enumerate(agent.stream(topic, **options)):
-        quiz.questions.append(item)
+    print(f"Quiz on {request.topic}: answer with A, B, C or D (q quits).\n")
+    started = time.perf_counter()
+    session = QuizSession(agent.assemble(request, []), requested=request.n)
+    for i, item in enumerate(session.fill(agent.stream(request))):
         print(_render(i, item))
         letter = _ask()
         if letter is None:
@@ -168,8 +150,8 @@ def take(agent: Any, topic: str, options: dict[str, Any], output: Path | None, f
             print(f"Not quite: the answer is {feedback.right_letter}. {feedback.why_wrong or ''}")
             print(f"{feedback.explanation}\n")
     print(f"Score: {session.summary()}")
-    if output is not None:
-        _write(quiz, fmt, output)
+    if output is not None:  # the questions written so far, with metadata on how they were made
+        _write(agent.assemble(request, session.quiz.questions, time.perf_counter() - started), fmt, output)
     return 0
 
 
@@ -198,7 +180,7 @@ def _ask() -> str | None:
 def cmd_quiz_eval(args: argparse.Namespace) -> int:
     """One quiz per topic; print the table (per quiz and total) on stdout, progress on stderr."""
     from quizgen import evaluate
-    from quizgen.program import QuizAgent, validate_request
+    from quizgen.program import QuizAgent
 
     if not args.topics.is_file():
         raise CLIError(f"no topics file at {args.topics}: pass --topics FILE with one topic per line")
@@ -207,20 +189,20 @@ def cmd_quiz_eval(args: argparse.Namespace) -> int:
         topics = topics[: max(args.limit, 0)]
     if not topics:
         raise CLIError(f"{args.topics} names no topics: write one topic per line")
-    for topic in topics:
-        validate_request(topic, args.n, args.difficulty, None, 0.4)
-    agent = QuizAgent(load_model_for(args))
+    # Every request is checked before the model loads: a bad line fails the run now, not an hour in.
+    requests = [QuizRequest(topic, n=args.n, difficulty=args.difficulty, seed=args.seed) for topic in topics]
+    agent = QuizAgent(load_from_args(args))
     quizzes = []
 
-    def make_quiz(topic: str) -> Any:
-        quiz = agent.run(topic, n=args.n, difficulty=args.difficulty, seed=args.seed)
+    def make_quiz(request: QuizRequest) -> Any:
+        quiz = agent.run(request)
         quizzes.append(quiz)
         return quiz
 
     def on_report(report: evaluate.QuizReport) -> None:
         print(report.row(), file=sys.stderr, flush=True)
 
-    reports = evaluate.evaluate(make_quiz, topics, on_report=on_report)
+    reports = evaluate.evaluate(make_quiz, requests, on_report=on_report)
     print(evaluate.markdown(reports))
     if args.output is not None:
         payload = {"reports": evaluate.as_dicts(reports), "quizzes": [q.model_dump(mode="json") for q in quizzes]}

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from quizgen import checks
+from quizgen.request import QuizRequest
 from quizgen.schema import Question, Quiz
 
 
@@ -90,20 +91,24 @@ def total(reports: Iterable[QuizReport]) -> QuizReport:
 
 
 def evaluate(
-    make_quiz: Callable[[str], Quiz],
-    topics: list[str],
+    make_quiz: Callable[[QuizRequest], Quiz],
+    requests: Iterable[QuizRequest],
     on_report: Callable[[QuizReport], None] | None = None,
 ) -> list[QuizReport]:
-    """One quiz per topic through ``make_quiz``; a quiz that raises counts as a crash and the run goes on."""
+    """One quiz per request through ``make_quiz``; a quiz that raises counts as a crash and the run goes on.
+
+    Catching everything is the point here: the report counts crashes (with their traceback in ``errors``)
+    rather than losing the quizzes already written to the first one.
+    """
     reports = []
-    for topic in topics:
+    for request in requests:
         started = time.perf_counter()
         try:
-            quiz = make_quiz(topic)
+            quiz = make_quiz(request)
             report = score_quiz(quiz, time.perf_counter() - started)
         except Exception as exc:
-            report = QuizReport(topic=topic, seconds=time.perf_counter() - started, crashes=1)
-            report.errors.append(f"{topic}: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
+            report = QuizReport(topic=request.topic, seconds=time.perf_counter() - started, crashes=1)
+            report.errors.append(f"{request.topic}: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
         reports.append(report)
         if on_report:
             on_report(report)

@@ -20,24 +20,26 @@ optimizers (BootstrapFewShot, MIPRO, GEPA) can tune them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import random
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import dspy
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from dspy.utils.exceptions import AdapterParseError, LMError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, create_model
 
 from quizgen import checks
+from quizgen.request import QuizRequest
 from quizgen.schema import (
     BLOOM_LEVELS,
-    DIFFICULTIES,
     LETTERS,
-    TOPIC_MAX,
     VERIFY_PREFIX,
     Question,
     QuestionDraft,
@@ -45,17 +47,20 @@ from quizgen.schema import (
     QuizItem,
     QuizMetadata,
 )
+from tutor.errors import TutorError
 from tutor.models.base import Model
+from tutor.models.constraints import ConstraintViolation
 
-MAX_QUESTIONS = 50  # one quiz; more is a question bank, not a quiz
-SOURCE_MAX_CHARS = 200_000  # a chapter, not a book
 SOURCE_PROMPT_CHARS = 1200  # the slice of the source a prompt carries (a 135M model reads little well)
 PLAN_BATCH = 10  # objectives planned per call
 PLAN_OBJECTIVE_MAX = 60
 WRITE_MAX_TOKENS = 800  # > the longest draft the schema allows (every string at its maxLength)
 PLAN_MAX_TOKENS = PLAN_BATCH * (PLAN_OBJECTIVE_MAX + 4) + 40
 SAMPLING = {"repetition_penalty": 1.2}  # a 135M model otherwise repeats a phrase until the limit
-DEFAULT_TEMPERATURE = 0.4
+# What one unusable draft or plan raises: output that broke its constraint even after the retry with more room
+# (see _model_errors), a reply DSPy's adapter could not parse, a draft the Question model refuses. Anything else
+# is a bug (ours or a library's) or the user's to fix (a TutorError): it propagates.
+UNUSABLE_OUTPUT = (ConstraintViolation, AdapterParseError, ValidationError)
 
 PlanObjective = Annotated[str, StringConstraints(min_length=3, max_length=PLAN_OBJECTIVE_MAX)]
 
@@ -172,9 +177,9 @@ DEFAULT_BLOOM = {"easy": "remember", "medium": "understand", "hard": "apply"}
 class QuizAgent(dspy.Module):
     """Writes quizzes that are valid by construction and checked before anyone sees them.
 
-    ``QuizAgent(model)``; ``agent.stream(topic, n=10)`` yields each :class:`QuizItem` as soon as it is
-    ready; ``agent.run(...)`` returns the :class:`Quiz`; ``agent(topic=...)`` returns a Prediction with
-    ``quiz``.
+    ``QuizAgent(model)``; ``agent.stream(QuizRequest("overfitting", n=10))`` yields each :class:`QuizItem` as
+    soon as it is ready; ``agent.run(request)`` returns the :class:`Quiz`; ``agent(topic=..., n=...)`` returns a
+    Prediction with ``quiz``. ``stream`` and ``run`` also take a topic and the request's fields as keywords.
     """
 
     def __init__(
@@ -192,12 +197,17 @@ class QuizAgent(dspy.Module):
             repair_budget: extra drafts per quiz beyond one per question, as a share of N (0.5: 5 for 10
                 questions); bounds the time a quiz takes when the model fails often.
             adapter: the DSPy adapter; the JSONAdapter makes every output constrained.
+
+        Raises:
+            ValueError: for ``max_attempts`` under 1 or a negative ``repair_budget``.
         """
         super().__init__()
         from tutor.engine import make_lm
 
-        assert max_attempts >= 1, f"max_attempts must be at least 1, got {max_attempts}"
-        assert repair_budget >= 0, f"repair_budget must be >= 0, got {repair_budget}"
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        if repair_budget < 0:
+            raise ValueError(f"repair_budget must be at least 0, got {repair_budget}")
         self.model = model
         self.max_attempts = max_attempts
         self.repair_budget = repair_budget
@@ -211,100 +221,81 @@ class QuizAgent(dspy.Module):
 
     # ---- public API ------------------------------------------------------------------------------
 
-    def forward(self, topic: str, n: int = 10, **kwargs: Any) -> dspy.Prediction:
+    def forward(self, topic: str, **fields: Any) -> dspy.Prediction:
         """Run the agent; the Prediction's ``quiz`` is the :class:`Quiz` (for DSPy optimizers and metrics)."""
-        return dspy.Prediction(quiz=self.run(topic, n=n, **kwargs))
+        return dspy.Prediction(quiz=self.run(QuizRequest(topic, **fields)))
 
-    def run(self, topic: str, n: int = 10, **kwargs: Any) -> Quiz:
+    def run(self, request: QuizRequest | str, **fields: Any) -> Quiz:
         """Write a whole quiz (see :meth:`stream` for the arguments)."""
+        request = as_request(request, **fields)
         started = time.perf_counter()
-        items = list(self.stream(topic, n=n, **kwargs))
-        return self.assemble(topic, items, seconds=time.perf_counter() - started, **kwargs)
+        items = list(self.stream(request))
+        return self.assemble(request, items, seconds=time.perf_counter() - started)
 
-    def assemble(self, topic: str, items: list[QuizItem], seconds: float = 0.0, **kwargs: Any) -> Quiz:
+    def assemble(self, request: QuizRequest, items: list[QuizItem], seconds: float = 0.0) -> Quiz:
         """A Quiz from streamed items, with metadata on how it was made."""
-        source = kwargs.get("source_text")
         metadata = QuizMetadata(
-            model=getattr(self.model, "name", ""),
-            seed=kwargs.get("seed"),
-            temperature=kwargs.get("temperature", DEFAULT_TEMPERATURE),
-            difficulty=kwargs.get("difficulty", "medium"),
+            model=self.model.name,
+            seed=request.seed,
+            temperature=request.temperature,
+            difficulty=request.difficulty,
             seconds=round(seconds, 2),
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 - readable
-            source=source.strip()[:200] if source else None,
+            source=request.source_text[:200] if request.source_text else None,
             extra={
+                "requested": request.n,  # more than len(questions) when the writing was stopped
                 "attempts": [item.attempts for item in items],
                 "verified": [item.verified for item in items],
                 "max_attempts": self.max_attempts,
                 "repair_budget": self.repair_budget,
-                "backend": getattr(self.model, "backend", ""),
+                "backend": self.model.backend,
             },
         )
-        return Quiz(topic=topic.strip(), questions=items, metadata=metadata)
+        return Quiz(topic=request.topic, questions=items, metadata=metadata)
 
-    def stream(
-        self,
-        topic: str,
-        n: int = 10,
-        difficulty: str = "medium",
-        source_text: str | None = None,
-        seed: int | None = None,
-        temperature: float = DEFAULT_TEMPERATURE,
-    ) -> Iterator[QuizItem]:
+    def stream(self, request: QuizRequest | str, **fields: Any) -> Iterator[QuizItem]:
         """Yield each question as soon as it is checked and verified.
 
         Args:
-            topic: what the quiz is about (1 to 200 characters).
-            n: how many questions (1 to 50).
-            difficulty: easy, medium or hard.
-            source_text: the student's notes or a chapter to quiz on (optional).
-            seed: makes the quiz repeatable on one backend and machine; None: a new quiz each time.
-            temperature: sampling temperature for writing (0 is greedy).
+            request: the quiz to write; or its topic, with the request's other fields as keywords
+                (``agent.stream("overfitting", n=5, seed=1)``).
+            **fields: the other :class:`QuizRequest` fields, when ``request`` is a topic.
 
         Raises:
-            ValueError: for bad input, saying what to pass instead.
+            QuizRequestError: for a bad request, saying what to pass instead (now, not at the first ``next()``).
         """
-        topic, source = validate_request(topic, n, difficulty, source_text, temperature)  # raises now, not at next()
-        return self._stream(topic, n, difficulty, source, seed, temperature)
+        return self._stream(as_request(request, **fields))
 
-    def _stream(
-        self, topic: str, n: int, difficulty: str, source: str | None, seed: int | None, temperature: float
-    ) -> Iterator[QuizItem]:
-        rng = random.Random(seed)
-        placements = _balanced_letters(n, rng)
-        budget = Budget(extra=math.ceil(self.repair_budget * n), per_question=self.max_attempts)
+    def _stream(self, request: QuizRequest) -> Iterator[QuizItem]:
+        letters = _balanced_letters(request.n, random.Random(request.seed))
+        budget = Budget(extra=math.ceil(self.repair_budget * request.n), per_question=self.max_attempts)
         done: list[Question] = []
-        objectives = self.plan_objectives(topic, n, difficulty, source, seed, temperature)
-        for i, (objective, bloom) in enumerate(objectives):
-            call_seed = None if seed is None else seed * 1000 + i * 10
-            item = self.write_item(
-                topic, objective, bloom, difficulty, source, done, placements[i], budget, call_seed, temperature
-            )
+        for index, (objective, bloom) in enumerate(self.plan_objectives(request)):
+            item = self.write_item(request, Slot(index, objective, bloom, letters[index]), done, budget)
             done.append(item.question)
             yield item
 
     # ---- steps -----------------------------------------------------------------------------------
 
-    def plan_objectives(
-        self, topic: str, n: int, difficulty: str, source: str | None, seed: int | None, temperature: float
-    ) -> list[tuple[str, str]]:
+    def plan_objectives(self, request: QuizRequest) -> list[tuple[str, str]]:
         """N distinct (objective, bloom level) pairs: the planner's first, then fallbacks to fill up."""
+        n, topic = request.n, request.topic
         planned: list[str] = []
         calls = 0
         while len(planned) < n and calls < (n + PLAN_BATCH - 1) // PLAN_BATCH:
             calls += 1
-            config = _config(temperature, None if seed is None else seed * 1000 + 999 - calls)
+            config = _config(request.temperature, _seed(request, 999 - calls))
             try:
-                with dspy.context(lm=self.lm, adapter=self.adapter):
+                with dspy.context(lm=self.lm, adapter=self.adapter), _model_errors():
                     pred = self._planner(min(n - len(planned), PLAN_BATCH))(
                         topic=topic,
-                        difficulty=difficulty,
-                        source=_excerpt(source, topic),
+                        difficulty=request.difficulty,
+                        source=_excerpt(request.source_text, topic),
                         already_planned="; ".join(planned) or "none",
                         config={**config, "max_tokens": PLAN_MAX_TOKENS},
                     )
                 new = list(pred.plan.objectives)
-            except Exception:
+            except UNUSABLE_OUTPUT:  # the templates below fill in
                 new = []
             planned.extend(o.strip() for o in new if _is_new(o, planned, topic))
         planned = planned[:n]
@@ -313,7 +304,7 @@ class QuizAgent(dspy.Module):
             candidate = next(fallback)
             if candidate not in planned:  # templates are distinct; only an exact repeat of the planner's is skipped
                 planned.append(candidate)
-        return [(o, _bloom_of(o, difficulty)) for o in planned]
+        return [(o, _bloom_of(o, request.difficulty)) for o in planned]
 
     def _planner(self, k: int) -> dspy.Predict:
         """The plan predictor, asking for at most ``k`` objectives (a 3-question quiz plans 3, not 10)."""
@@ -323,19 +314,7 @@ class QuizAgent(dspy.Module):
         planner.demos = self.plan.demos  # whatever an optimizer put there
         return planner
 
-    def write_item(
-        self,
-        topic: str,
-        objective: str,
-        bloom: str,
-        difficulty: str,
-        source: str | None,
-        earlier: list[Question],
-        letter: str,
-        budget: Budget,
-        seed: int | None,
-        temperature: float,
-    ) -> QuizItem:
+    def write_item(self, request: QuizRequest, slot: Slot, earlier: list[Question], budget: Budget) -> QuizItem:
         """Write, check and verify one question, repairing within the budget; flag it if it still fails."""
         started = time.perf_counter()
         feedback = "none"
@@ -344,15 +323,15 @@ class QuizAgent(dspy.Module):
         while budget.allows(attempts):
             attempts += 1
             budget.spend(attempts)
-            config = _config(temperature, None if seed is None else seed + attempts)
+            config = _config(request.temperature, _seed(request, slot.index * 10 + attempts))
             try:
-                question = self.draft(topic, objective, bloom, difficulty, source, feedback, letter, config)
-            except Exception as exc:
+                question = self.draft(request, slot, feedback, config)
+            except UNUSABLE_OUTPUT as exc:
                 feedback = f"the previous attempt could not be used ({type(exc).__name__}): write a complete question"
                 continue
             issues = checks.check_question(question, earlier)
             if not issues:
-                issues = self.verify(topic, question)
+                issues = self.verify(request.topic, question)
             rank = 0 if not issues else 1 if all(i.startswith(VERIFY_PREFIX) for i in issues) else 2
             if best is None or rank < best[0]:
                 best = (rank, question, issues)
@@ -361,7 +340,7 @@ class QuizAgent(dspy.Module):
             feedback = _feedback(question, issues)
         if best is None:
             raise RuntimeError(
-                f"the model wrote no usable question for {objective!r} in {attempts} attempts: "
+                f"the model wrote no usable question for {slot.objective!r} in {attempts} attempts: "
                 "check that the model loads and answers (ta ask 'hello')"
             )
         _, question, issues = best
@@ -373,29 +352,19 @@ class QuizAgent(dspy.Module):
             seconds=round(time.perf_counter() - started, 2),
         )
 
-    def draft(
-        self,
-        topic: str,
-        objective: str,
-        bloom: str,
-        difficulty: str,
-        source: str | None,
-        feedback: str,
-        letter: str,
-        config: dict[str, Any],
-    ) -> Question:
-        """One constrained draft, turned into a Question with its key moved to ``letter``."""
-        with dspy.context(lm=self.lm, adapter=self.adapter):
+    def draft(self, request: QuizRequest, slot: Slot, feedback: str, config: dict[str, Any]) -> Question:
+        """One constrained draft, turned into a Question with its key moved to the slot's letter."""
+        with dspy.context(lm=self.lm, adapter=self.adapter), _model_errors():
             pred = self.write(
-                topic=topic,
-                objective=objective,
-                difficulty=difficulty,
-                source=_excerpt(source, objective),
+                topic=request.topic,
+                objective=slot.objective,
+                difficulty=request.difficulty,
+                source=_excerpt(request.source_text, slot.objective),
                 feedback=feedback,
                 config=config,
             )
-        question = Question.from_draft(pred.question, objective, bloom, difficulty)
-        return place_key(question, letter)
+        question = Question.from_draft(pred.question, slot.objective, slot.bloom, request.difficulty)
+        return place_key(question, slot.letter)
 
     def verify(self, topic: str, question: Question) -> list[str]:
         """The model answers blind; [] when it picks the key, else the reason it is flagged."""
@@ -407,6 +376,16 @@ class QuizAgent(dspy.Module):
             f"({choice.probs[choice.answer]:.0%}), not the key {question.answer} "
             f"({choice.probs[question.answer]:.0%}): the key may be wrong or the question ambiguous"
         ]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One question of the plan: its place in the quiz, the objective it tests, its Bloom level, its key letter."""
+
+    index: int
+    objective: str
+    bloom: str
+    letter: str
 
 
 class Budget:
@@ -428,39 +407,13 @@ class Budget:
             self.extra -= 1
 
 
-def validate_request(topic: Any, n: Any, difficulty: Any, source_text: Any, temperature: Any) -> tuple[str, str | None]:
-    """Check a quiz request; returns the cleaned topic and source text, or raises ValueError saying what to do."""
-    if not isinstance(topic, str) or not topic.strip():
-        raise ValueError("the topic is empty: name what the quiz is about, e.g. 'gradient descent'")
-    topic = " ".join(topic.split())
-    if len(topic) > TOPIC_MAX:
-        raise ValueError(
-            f"the topic is {len(topic):,} characters long: keep it under {TOPIC_MAX} "
-            "(pass long text as the source, e.g. `ta quiz TOPIC --source notes.txt`)"
-        )
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_QUESTIONS:
-        raise ValueError(f"the number of questions must be between 1 and {MAX_QUESTIONS}, got {n!r}")
-    if difficulty not in DIFFICULTIES:
-        raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {difficulty!r}")
-    if not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
-        raise ValueError(f"temperature must be between 0 and 2, got {temperature!r}")
-    return topic, _validate_source(source_text)
-
-
-def _validate_source(source_text: Any) -> str | None:
-    if source_text is None:
-        return None
-    if not isinstance(source_text, str):
-        raise ValueError(f"the source must be text, got {type(source_text).__name__}")
-    if "\x00" in source_text:
-        raise ValueError("the source holds binary data (NUL bytes): pass a plain-text file (.txt or .md)")
-    if not source_text.strip():
-        raise ValueError("the source text is empty: pass a file with your notes, or leave the source out")
-    if len(source_text) > SOURCE_MAX_CHARS:
-        raise ValueError(
-            f"the source is {len(source_text):,} characters long: pass one chapter (under {SOURCE_MAX_CHARS:,})"
-        )
-    return source_text.strip()
+def as_request(request: QuizRequest | str, **fields: Any) -> QuizRequest:
+    """``request`` itself, or a new request for the topic ``request`` with ``fields`` (validated either way)."""
+    if isinstance(request, QuizRequest):
+        if fields:
+            raise TypeError(f"pass {', '.join(fields)} inside the QuizRequest, not beside it")
+        return request
+    return QuizRequest(request, **fields)
 
 
 def place_key(question: Question, letter: str) -> Question:
@@ -492,6 +445,27 @@ def _balanced_letters(n: int, rng: random.Random) -> list[str]:
         rng.shuffle(block)
         letters.extend(block)
     return letters[:n]
+
+
+@contextlib.contextmanager
+def _model_errors() -> Iterator[None]:
+    """Raise the model layer's own exceptions through DSPy, which wraps every engine exception in an ``LMError``.
+
+    A constraint violation says the output is unusable (the agent writes again) and a TutorError says what the
+    user must do (``ta`` prints it in one line): both come out as themselves. Anything else stays DSPy's
+    ``LMUnexpectedError`` with its cause and traceback: a bug, which must never become feedback for the model.
+    """
+    try:
+        yield
+    except LMError as exc:
+        if isinstance(exc.__cause__, ConstraintViolation | TutorError):
+            raise exc.__cause__  # noqa: B904 - the cause is the error; DSPy's wrapper adds nothing to it
+        raise
+
+
+def _seed(request: QuizRequest, offset: int) -> int | None:
+    # One seed per model call, all derived from the request's: a repeatable quiz is repeatable call by call.
+    return None if request.seed is None else request.seed * 1000 + offset
 
 
 def _config(temperature: float, seed: int | None) -> dict[str, Any]:

@@ -81,6 +81,17 @@ def test_take_reads_answers_from_stdin(fake, capsys, monkeypatch) -> None:
     assert "Score: " in out and "/3 correct (2 answered)" in out
 
 
+def test_take_saves_the_questions_written_with_their_metadata(fake, capsys, monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("A\nq\n"))
+    path = tmp_path / "taken.json"
+    assert main(["quiz", "overfitting", "-n", "3", "--take", "--seed", "5", "-o", str(path), "--format", "json"]) == 0
+    quiz = from_json(path.read_text())
+    assert len(quiz.questions) == 2, "the question on screen when the student quit is saved too"
+    assert quiz.metadata.extra["attempts"] == [item.attempts for item in quiz.questions]
+    assert quiz.metadata.extra["requested"] == 3
+    assert quiz.metadata.seed == 5 and quiz.metadata.temperature == 0.4
+
+
 def test_take_ends_cleanly_at_end_of_input(fake, capsys, monkeypatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     assert main(["quiz", "overfitting", "-n", "2", "--take"]) == 0
