@@ -92,21 +92,62 @@ def _output_name(signature: type[dspy.Signature]) -> str:
     return names[0]
 
 
-def to_history(turns: Sequence[Any] | None) -> dspy.History:
-    """Chat turns as a dspy.History: accepts (question, answer) pairs or role/content message dicts."""
+HISTORY_MESSAGES = 8  # the model sees the last 4 exchanges: older turns would crowd its 2k-token context
+
+
+def message_text(content: Any) -> str:
+    """The text of one message's content: a string, a content block, or a list of blocks (files are dropped)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text", "")) if content.get("type", "text") == "text" else ""
+    if isinstance(content, list | tuple):
+        return "".join(message_text(block) for block in content)
+    return ""
+
+
+def normalize_history(turns: Sequence[Any] | None) -> list[dict[str, str]]:
+    """Chat history, in any shape a caller sends, as plain ``{"role", "content": str}`` messages.
+
+    Accepted: role/content dicts whose content is a string (gradio_client, our own state) or a list of blocks
+    (``[{"type": "text", "text": ...}]``, as the browser sends Gradio 6 messages), and ``(question, answer)``
+    pairs (``ta chat``). Empty, non-text and system messages are dropped: the model only sees the conversation.
+    """
     messages: list[dict[str, str]] = []
-    pending: str | None = None
     for turn in turns or []:
         if isinstance(turn, dict):
-            if turn.get("role") == "user":
-                pending = str(turn.get("content", ""))
-            elif turn.get("role") == "assistant" and pending is not None:
-                messages.append({"question": pending, "answer": str(turn.get("content", ""))})
-                pending = None
+            pairs = [(str(turn.get("role", "")), turn.get("content"))]
         else:
             question, answer = turn
-            messages.append({"question": str(question), "answer": str(answer or "")})
-    return dspy.History(messages=messages)
+            pairs = [("user", question), ("assistant", answer)]
+        for role, content in pairs:
+            text = message_text(content).strip()
+            if role in ("user", "assistant") and text:
+                messages.append({"role": role, "content": text})
+    return messages
+
+
+def recent(messages: list[dict[str, str]], limit: int = HISTORY_MESSAGES) -> list[dict[str, str]]:
+    """The last ``limit`` messages, starting at a user message so no answer is cut from its question."""
+    tail = messages[-limit:] if limit > 0 else []
+    while tail and tail[0]["role"] != "user":
+        tail = tail[1:]
+    return tail
+
+
+def to_history(turns: Sequence[Any] | None) -> dspy.History:
+    """Chat turns (any shape :func:`normalize_history` accepts) as a dspy.History of question/answer pairs."""
+    pairs: list[dict[str, str]] = []
+    question: str | None = None
+    for message in normalize_history(turns):
+        if message["role"] == "user":
+            question = message["content"]  # a question left unanswered is dropped
+        elif question is not None:
+            pairs.append({"question": question, "answer": message["content"]})
+            question = None
+    return dspy.History(messages=pairs)
 
 
 class Tutor(dspy.Module):
