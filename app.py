@@ -1,34 +1,45 @@
 """The web page students use: chat with the teaching assistant, take quizzes, compare benchmark runs.
 
-``build_app(tutor, quiz_agent)`` returns a ``gr.Blocks`` with the programs injected; ``serve()`` loads a model
-and launches it (``ta serve``); ``python app.py`` does the same, which is how a Hugging Face Space runs it.
+``build_app(tutor, quiz_agent)`` returns a ``gr.Blocks`` with the programs injected. ``ta serve`` (this module's
+:func:`register`, the ``serve`` entry point) and ``python app.py`` (how a Hugging Face Space runs it) load the
+model named at start-up and launch the page, with the same flags, defaults and environment fallbacks.
 
-Every event that touches the model shares one ``concurrency_id``, so one loaded model answers one request at a
-time and the rest wait in Gradio's bounded queue. The page never names a model: the model is chosen at start-up
-by whoever runs the server, and uploaded files are only ever read as text.
+The page only wires: quizzes are graded by ``quizgen.QuizSession`` and held to ``quizgen.request``'s limits,
+chat history is read by ``tutor.explain``. Every event that touches the model shares one ``concurrency_id``, so
+one loaded model answers one request at a time and the rest wait in Gradio's bounded queue. The page never names
+a model, and uploaded files are only ever read as text.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import dataclasses
 import json
 import logging
 import os
 import queue
+import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-log = logging.getLogger("app")
+from quizgen.grade import QuizSession, feedback_markdown, option_choices, question_markdown, score_markdown
+from quizgen.request import DEFAULT_QUESTIONS, MAX_QUESTIONS, SOURCE_MAX_CHARS, QuizRequest
+from quizgen.schema import DIFFICULTIES, Quiz
+from tutor.cli import CLIError, add_model_args, load_from_args
+from tutor.errors import TutorError
+
+if TYPE_CHECKING:
+    from quizgen.program import QuizAgent
+    from tutor.explain import Tutor
 
 MODEL_LANE = "model"  # the concurrency_id of every event that runs the model: one request at a time per model
 QUEUE_MAX = 16  # requests waiting beyond this are told the app is busy instead of waiting for minutes
 MAX_UPLOAD = "1mb"  # source texts are short; a larger upload is refused before it reaches the app
-SOURCE_MAX_CHARS = 50_000  # the quiz agent reads at most this much pasted or uploaded source text (a chapter)
-MAX_QUESTIONS = 20
-HISTORY_MESSAGES = 8  # the model sees the last 4 exchanges: older turns would crowd its 2k-token context
-DIFFICULTIES = ("easy", "medium", "hard")
 EXPORT_FORMATS = {"json": ".json", "gift": ".gift.txt", "qti": ".qti.zip", "anki": ".anki.txt"}
 EXAMPLES = [
     "What is overfitting?",
@@ -38,10 +49,7 @@ EXAMPLES = [
 CSS = ".feedback-right {color: #1a7f37} .feedback-wrong {color: #b42318}"
 
 
-# ---------------------------------------------------------------- running model streams
-
-
-def in_one_thread(make: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+def in_one_thread(make: Callable[[], Generator[Any, None, None]]) -> Iterator[Any]:
     """Iterate ``make()`` on a thread of its own and yield what it yields.
 
     Gradio runs each step of a sync generator on whichever pool thread is free, but a model stream holds the
@@ -53,14 +61,11 @@ def in_one_thread(make: Callable[[], Iterator[Any]]) -> Iterator[Any]:
 
     def produce() -> None:
         try:
-            stream = make()
-            try:
+            with contextlib.closing(make()) as stream:
                 for piece in stream:
                     pieces.put((True, piece))
                     if stop.is_set():
                         break
-            finally:
-                getattr(stream, "close", lambda: None)()
         except BaseException as exc:  # handed to the consumer, which raises it on the request's thread
             pieces.put((False, exc))
             return
@@ -79,54 +84,11 @@ def in_one_thread(make: Callable[[], Iterator[Any]]) -> Iterator[Any]:
         stop.set()
 
 
-# ---------------------------------------------------------------- chat history: browser blocks and client strings
-
-
-def message_text(content: Any) -> str:
-    """The text of one message's content: a string, a content block, or a list of blocks (files are dropped)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return str(content.get("text", "")) if content.get("type", "text") == "text" else ""
-    if isinstance(content, list | tuple):
-        return "".join(message_text(block) for block in content)
-    return ""
-
-
-def normalize_history(history: Sequence[Any] | None) -> list[dict[str, str]]:
-    """Chat history as plain ``{"role", "content": str}`` messages.
-
-    The browser sends Gradio 6 messages whose content is a list of blocks (``[{"type": "text", "text": ...}]``);
-    gradio_client and our own state send plain strings; old-style ``(user, assistant)`` pairs are accepted too.
-    Empty and non-text messages are dropped: the model only ever sees text.
-    """
-    messages: list[dict[str, str]] = []
-    for turn in history or []:
-        if isinstance(turn, dict):
-            pairs = [(str(turn.get("role", "")), turn.get("content"))]
-        else:
-            user, assistant = turn
-            pairs = [("user", user), ("assistant", assistant)]
-        for role, content in pairs:
-            text = message_text(content).strip()
-            if role in ("user", "assistant") and text:
-                messages.append({"role": role, "content": text})
-    return messages
-
-
-def recent(messages: list[dict[str, str]], limit: int = HISTORY_MESSAGES) -> list[dict[str, str]]:
-    """The last ``limit`` messages, starting at a user message so no answer is cut from its question."""
-    tail = messages[-limit:] if limit > 0 else []
-    while tail and tail[0]["role"] != "user":
-        tail = tail[1:]
-    return tail
-
-
-def stream_reply(tutor: Any, message: str, history: Sequence[Any] | None) -> Iterator[str]:
+def stream_reply(tutor: Tutor, message: str, history: Sequence[Any] | None) -> Iterator[str]:
     """The growing reply to ``message``; a bad question becomes a message on the page, not a stack trace."""
     import gradio as gr
+
+    from tutor.explain import normalize_history, recent
 
     past = recent(normalize_history(history))
     try:
@@ -134,99 +96,11 @@ def stream_reply(tutor: Any, message: str, history: Sequence[Any] | None) -> Ite
         for piece in in_one_thread(lambda: tutor.stream(message, past)):
             text += piece
             yield text
-    except ValueError as exc:
+    except (TutorError, ValueError) as exc:  # ValueError: the tutor's own check ("the question is empty")
         raise gr.Error(str(exc)) from exc
 
 
 # ---------------------------------------------------------------- the quiz one student is taking
-
-
-class QuizRun:
-    """One student's quiz (kept in ``gr.State``): the questions written so far, answers given, the one on screen."""
-
-    def __init__(self, topic: str = "", n: int = 0, difficulty: str = "medium", source: str | None = None) -> None:
-        self.topic, self.n, self.difficulty, self.source = " ".join(topic.split()), n, difficulty, source
-        self.items: list[Any] = []
-        self.feedback: dict[int, Any] = {}
-        self.current = 0
-        self.finished = False
-
-    def quiz(self) -> Any:
-        """The questions so far as a ``quizgen.Quiz``."""
-        from quizgen import Quiz
-
-        extra = {"requested": self.n, "finished": self.finished, "verified": [i.verified for i in self.items]}
-        meta = {"difficulty": self.difficulty, "source": (self.source or "")[:200] or None, "extra": extra}
-        return Quiz(topic=self.topic, questions=list(self.items), metadata=meta)
-
-    def answer(self, index: int, letter: str) -> Any:
-        """Grade ``letter`` for question ``index`` (0-based) through quizgen's grader; remembered for the score."""
-        if not 0 <= index < len(self.items):
-            raise ValueError(f"there is no question {index + 1}: the quiz has {len(self.items)} so far")
-        if letter not in "ABCD" or len(letter) != 1:
-            raise ValueError(f"answer with one of A, B, C or D, not {letter!r}")
-        from quizgen import QuizSession
-
-        self.feedback[index] = QuizSession(self.quiz()).answer(index, letter)
-        return self.feedback[index]
-
-    @property
-    def score(self) -> int:
-        """Right answers so far."""
-        return sum(1 for fb in self.feedback.values() if fb.correct)
-
-
-def _question(item: Any) -> Any:
-    return getattr(item, "question", item)
-
-
-def _verified(item: Any) -> bool:
-    return bool(getattr(item, "verified", getattr(_question(item), "verified", True)))
-
-
-def question_markdown(run: QuizRun, index: int) -> str:
-    """One question as Markdown: progress, an unverified mark when the checker could not confirm it, the stem."""
-    if not run.items:
-        return "*No quiz yet: choose a topic and press **Generate quiz**.*"
-    item = run.items[index]
-    head = f"**Question {index + 1} of {run.n}**"
-    if not _verified(item):
-        issues = "; ".join(getattr(item, "issues", None) or getattr(_question(item), "issues", None) or [])
-        head += f"  \n⚠️ *Unverified: the checker could not confirm this question{': ' + issues if issues else ''}.*"
-    return f"{head}\n\n{_question(item).stem}"
-
-
-def option_choices(run: QuizRun, index: int) -> list[tuple[str, str]]:
-    """The four options as (label, letter) pairs for a radio group."""
-    if not run.items:
-        return []
-    return [
-        (f"{letter}. {text}", letter) for letter, text in zip("ABCD", _question(run.items[index]).options, strict=True)
-    ]
-
-
-def feedback_markdown(run: QuizRun, index: int) -> str:
-    """Right or wrong, the right answer, its explanation, and why the chosen option was wrong."""
-    fb = run.feedback.get(index)
-    if fb is None:
-        return ""
-    options = _question(run.items[index]).options
-    right = f"{fb.right_letter}. {options['ABCD'.index(fb.right_letter)]}"
-    if fb.correct:
-        return f'<div class="feedback-right">✓ <b>Correct!</b> {right}</div>\n\n{fb.explanation}'
-    why = f"\n\n**Why your choice is wrong:** {fb.why_wrong}" if fb.why_wrong else ""
-    wrong = f'<div class="feedback-wrong">✗ <b>Not quite.</b> The right answer is {right}</div>'
-    return f"{wrong}\n\n{fb.explanation}{why}"
-
-
-def score_markdown(run: QuizRun) -> str:
-    """The running score, or the final score once every question is answered."""
-    if not run.items:
-        return ""
-    answered = len(run.feedback)
-    if run.finished and answered == len(run.items):
-        return f"### Final score: {run.score} / {answered}"
-    return f"**Score:** {run.score} / {answered} answered ({len(run.items)} of {run.n} questions written)"
 
 
 def read_source(pasted: str | None, upload: str | None) -> str | None:
@@ -238,32 +112,42 @@ def read_source(pasted: str | None, upload: str | None) -> str | None:
     return text[:SOURCE_MAX_CHARS] or None
 
 
-def write_quiz(agent: Any, run: QuizRun) -> Iterator[QuizRun]:
-    """Fill ``run`` with questions as the agent finishes them; yields after each one."""
+def write_quiz(agent: QuizAgent, request: QuizRequest) -> Iterator[QuizSession]:
+    """A session for ``request``, yielded after each question the agent finishes and once more when it stops."""
+    import gradio as gr
+
+    session = QuizSession(agent.assemble(request, []), requested=request.n)
+    started = time.perf_counter()
+    try:
+        for _ in session.fill(in_one_thread(lambda: agent.stream(request))):
+            yield session
+    except TutorError as exc:
+        raise gr.Error(str(exc)) from exc
+    finally:  # the questions written so far (all, or up to Stop), with metadata on how they were made
+        made = agent.assemble(request, session.quiz.questions, time.perf_counter() - started)
+        session.quiz.metadata = made.metadata
+    yield session
+
+
+def quiz_request(topic: str | None, n: float | None, difficulty: str | None, source: str | None = None) -> QuizRequest:
+    """The request a form or an API call makes; a bad one is a message on the page."""
     import gradio as gr
 
     try:
-        items = in_one_thread(
-            lambda: agent.stream(run.topic, n=run.n, difficulty=run.difficulty, source_text=run.source)
-        )
-        for item in items:
-            run.items.append(item)
-            yield run
-    except ValueError as exc:
+        return QuizRequest(topic or "", int(n or DEFAULT_QUESTIONS), (difficulty or "medium").strip(), source)
+    except TutorError as exc:
         raise gr.Error(str(exc)) from exc
-    finally:
-        run.finished = True
 
 
-def export_quiz(run: QuizRun, fmt: str, folder: Path) -> str:
+def export_quiz(session: QuizSession, fmt: str, folder: Path) -> str:
     """Write the quiz in ``fmt`` under ``folder``; returns the file's path for download."""
     from quizgen import export
 
-    if not run.items:
+    if not session.total:
         raise ValueError("there is no quiz to download yet: generate one first")
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}")
-    data = export.dumps(run.quiz(), fmt)
+    data = export.dumps(session.quiz, fmt)
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=folder, prefix="quiz-", suffix=EXPORT_FORMATS[fmt], delete=False) as f:
         f.write(data if isinstance(data, bytes) else data.encode("utf-8"))
@@ -310,16 +194,9 @@ def compare_runs(names: Sequence[str] | None, root: Path, folder: Path) -> tuple
 # ---------------------------------------------------------------- the page
 
 
-def _quiz_agent(quiz_agent: Any) -> Any:
-    """An agent instance from an agent or a factory (a fresh agent per quiz keeps no state between students)."""
-    if quiz_agent is None:
-        return None
-    return quiz_agent if hasattr(quiz_agent, "stream") else quiz_agent()
-
-
 def build_app(
-    tutor: Any,
-    quiz_agent: Any | Callable[[], Any] | None = None,
+    tutor: Tutor,
+    quiz_agent: QuizAgent | None = None,
     *,
     runs_dir: str | Path = "runs",
     queue_max: int = QUEUE_MAX,
@@ -329,8 +206,8 @@ def build_app(
 
     Args:
         tutor: a ``tutor.explain.Tutor`` (anything with ``.stream(question, history)`` yielding text).
-        quiz_agent: a ``quizgen.QuizAgent``, a zero-argument factory making one, or None (the quiz tab then says
-            quizzes are unavailable).
+        quiz_agent: a ``quizgen.QuizAgent`` (it keeps no state between quizzes), or None: the quiz tab then
+            says quizzes are unavailable.
         runs_dir: the folder whose subdirectories are benchmark runs for the Results tab.
         queue_max: the most requests waiting at once; beyond it a request is told the app is busy.
         title: the page title.
@@ -347,11 +224,11 @@ def build_app(
         with gr.Tab("Tutor", id="tutor"):
             _chat_tab(gr, tutor, lane, free)
         with gr.Tab("Quiz", id="quiz"):
-            run = gr.State(QuizRun())
-            _quiz_tab(gr, quiz_agent, run, lane, free, files)
+            session = gr.State(QuizSession(Quiz(topic="")))
+            _quiz_tab(gr, quiz_agent, session, lane, free, files)
         with gr.Tab("Results", id="results"):
             _results_tab(gr, runs_root, free, files)
-        _api(gr, tutor, quiz_agent, run, lane)
+        _api(gr, tutor, quiz_agent, session, lane)
         gr.Markdown(
             f"<small>One model answers one request at a time; up to {queue_max} wait in line, and beyond that "
             "the page says it is busy: try again in a minute.</small>"
@@ -360,7 +237,7 @@ def build_app(
     return demo
 
 
-def _chat_tab(gr: Any, tutor: Any, lane: dict, free: dict) -> None:
+def _chat_tab(gr: Any, tutor: Tutor, lane: dict, free: dict) -> None:
     chatbot = gr.Chatbot(label="Teaching assistant", elem_id="chat", height=420, buttons=["copy"])
     with gr.Row():
         box = gr.Textbox(placeholder="Ask a question or name a concept…", show_label=False, scale=5, elem_id="ask")
@@ -370,9 +247,10 @@ def _chat_tab(gr: Any, tutor: Any, lane: dict, free: dict) -> None:
     gr.Examples(EXAMPLES, inputs=[box], label="Example questions")
 
     def respond(message: str, history: list) -> Iterator[tuple[list, str]]:
-        past = normalize_history(history)
-        shown = [*past, {"role": "user", "content": message}]
-        for text in stream_reply(tutor, message, past):
+        from tutor.explain import normalize_history
+
+        shown = [*normalize_history(history), {"role": "user", "content": message}]
+        for text in stream_reply(tutor, message, history):
             yield [*shown, {"role": "assistant", "content": text}], ""
 
     events = [
@@ -384,13 +262,15 @@ def _chat_tab(gr: Any, tutor: Any, lane: dict, free: dict) -> None:
     clear.click(None, cancels=events, **free).then(lambda: ([], ""), None, [chatbot, box], **free)
 
 
-def _quiz_tab(gr: Any, quiz_agent: Any, run: Any, lane: dict, free: dict, files: Path) -> None:
+def _quiz_tab(gr: Any, quiz_agent: QuizAgent | None, session: Any, lane: dict, free: dict, files: Path) -> None:
     if quiz_agent is None:
-        gr.Markdown("⚠️ **Quizzes are unavailable on this server**: the quiz generator (quizgen) is not installed.")
+        gr.Markdown("⚠️ **Quizzes are unavailable on this server**: it was started without the quiz generator.")
         return
     with gr.Row():
         topic = gr.Textbox(label="Topic", placeholder="e.g. overfitting", scale=3, elem_id="topic")
-        count = gr.Slider(1, MAX_QUESTIONS, value=10, step=1, label="Questions", scale=2, elem_id="count")
+        count = gr.Slider(
+            1, MAX_QUESTIONS, value=DEFAULT_QUESTIONS, step=1, label="Questions", elem_id="count", scale=2
+        )
         level = gr.Radio(list(DIFFICULTIES), value="medium", label="Difficulty", scale=2, elem_id="difficulty")
     with gr.Accordion("Source text (optional): questions are written from it", open=False):
         source = gr.Textbox(label="Paste text", lines=5, max_length=SOURCE_MAX_CHARS)
@@ -401,7 +281,8 @@ def _quiz_tab(gr: Any, quiz_agent: Any, run: Any, lane: dict, free: dict, files:
     progress = gr.Markdown(elem_id="quiz-progress")
     with gr.Row():
         with gr.Column(scale=3):
-            question = gr.Markdown(question_markdown(QuizRun(), 0), elem_id="quiz-question")
+            current = gr.State(0)  # the question on screen (0-based)
+            question = gr.Markdown(question_markdown(QuizSession(Quiz(topic="")), 0), elem_id="quiz-question")
             options = gr.Radio([], label="Your answer", elem_id="quiz-options")
             with gr.Row():
                 prev = gr.Button("◀ Previous", size="sm", elem_id="prev")
@@ -413,52 +294,51 @@ def _quiz_tab(gr: Any, quiz_agent: Any, run: Any, lane: dict, free: dict, files:
             fmt = gr.Dropdown(list(EXPORT_FORMATS), value="json", label="Download as")
             download = gr.Button("Download quiz", size="sm", elem_id="download")
             file = gr.File(label="Quiz file", interactive=False, height=90, elem_id="quiz-file")
-    view = [question, options, feedback]
+    view = [current, question, options, feedback]
 
-    def show(state: QuizRun, index: int) -> tuple:
-        state.current = index
-        return (
-            question_markdown(state, index),
-            gr.update(choices=option_choices(state, index), value=None),
-            (feedback_markdown(state, index)),
-        )
+    def show(state: QuizSession, index: int) -> tuple:
+        choices = gr.update(choices=option_choices(state, index), value=None)
+        return index, question_markdown(state, index), choices, feedback_markdown(state, index)
 
     def start(topic_text: str, n: float, difficulty: str, pasted: str, path: str | None) -> Iterator[tuple]:
-        state = QuizRun(topic_text or "", int(n), difficulty, read_source(pasted, path))
-        yield state, f"Writing question 1 of {state.n}…", *show(state, 0), ""
-        for _ in write_quiz(_quiz_agent(quiz_agent), state):
-            done = len(state.items)
-            note = "" if done == state.n else f" Writing question {done + 1}…"
-            first = show(state, 0) if done == 1 else (gr.skip(),) * 3  # never reset what the student is doing
-            yield state, f"{done} of {state.n} questions ready.{note}", *first, score_markdown(state)
-        yield state, f"All {len(state.items)} questions ready.", *(gr.skip(),) * 3, score_markdown(state)
+        request = quiz_request(topic_text, n, difficulty, read_source(pasted, path))
+        waiting = QuizSession(Quiz(topic=request.topic), requested=request.n)
+        yield waiting, f"Writing question 1 of {request.n}…", *show(waiting, 0), ""
+        for state in write_quiz(quiz_agent, request):
+            done = len(state.quiz)
+            if not state.writing:
+                yield state, f"All {done} questions ready.", *(gr.skip(),) * 4, score_markdown(state)
+                continue
+            note = "" if done == request.n else f" Writing question {done + 1}…"
+            first = show(state, 0) if done == 1 else (gr.skip(),) * 4  # never reset what the student is doing
+            yield state, f"{done} of {request.n} questions ready.{note}", *first, score_markdown(state)
 
-    def grade(state: QuizRun, letter: str | None) -> tuple[str, str]:
-        if not state.items:
+    def grade(state: QuizSession, index: int, letter: str | None) -> tuple[str, str]:
+        if not state.total:
             raise gr.Error("generate a quiz first")
         if not letter:
             raise gr.Error("pick an answer (A-D) first")
-        state.answer(state.current, letter)
-        return feedback_markdown(state, state.current), score_markdown(state)
+        state.answer(index, letter)
+        return feedback_markdown(state, index), score_markdown(state)
 
-    def step(state: QuizRun, delta: int) -> tuple:
-        if not state.items:
-            return (gr.skip(),) * 3
-        return show(state, max(0, min(len(state.items) - 1, state.current + delta)))
+    def step(state: QuizSession, index: int, delta: int) -> tuple:
+        if not state.total:
+            return (gr.skip(),) * 4
+        return show(state, max(0, min(state.total - 1, index + delta)))
 
-    def save(state: QuizRun, kind: str) -> str:
+    def save(state: QuizSession, kind: str) -> str:
         try:
             return export_quiz(state, kind, files)
         except ValueError as exc:
             raise gr.Error(str(exc)) from exc
 
     inputs = [topic, count, level, source, upload]
-    started = generate.click(start, inputs, [run, progress, *view, score], api_visibility="private", **lane)
+    started = generate.click(start, inputs, [session, progress, *view, score], api_visibility="private", **lane)
     stop.click(None, cancels=[started], **free)
-    check.click(grade, [run, options], [feedback, score], **free)
-    prev.click(lambda s: step(s, -1), [run], view, **free)
-    nxt.click(lambda s: step(s, 1), [run], view, **free)
-    download.click(save, [run, fmt], [file], **free)
+    check.click(grade, [session, current, options], [feedback, score], **free)
+    prev.click(lambda s, i: step(s, i, -1), [session, current], view, **free)
+    nxt.click(lambda s, i: step(s, i, 1), [session, current], view, **free)
+    download.click(save, [session, fmt], [file], **free)
 
 
 def _results_tab(gr: Any, root: Path, free: dict, files: Path) -> None:
@@ -480,7 +360,7 @@ def _results_tab(gr: Any, root: Path, free: dict, files: Path) -> None:
     compare.click(show, [picked], [table, chart], **free)
 
 
-def _api(gr: Any, tutor: Any, quiz_agent: Any, run: Any, lane: dict) -> None:
+def _api(gr: Any, tutor: Tutor, quiz_agent: QuizAgent | None, session: Any, lane: dict) -> None:
     """Endpoints for gradio_client, on hidden components: ``/chat``, ``/quiz``, ``/answer``."""
     history = gr.State([])
     with gr.Column(visible=False):
@@ -491,50 +371,45 @@ def _api(gr: Any, tutor: Any, quiz_agent: Any, run: Any, lane: dict) -> None:
 
     def chat_api(text: str, past: list) -> Iterator[tuple[str, list]]:
         """Stream the reply to ``text``; this client's history is kept on the server (gr.State)."""
+        from tutor.explain import recent
+
         reply_text = ""
         for reply_text in stream_reply(tutor, text, past):
             yield reply_text, past
         turn = [{"role": "user", "content": text}, {"role": "assistant", "content": reply_text}]
         yield reply_text, recent([*past, *turn])  # only what the model will read again is kept
 
-    def quiz_api(topic_text: str, n: float, difficulty: str) -> Iterator[tuple[str, QuizRun]]:
+    def quiz_api(topic_text: str, n: float, difficulty: str) -> Iterator[tuple[str, QuizSession]]:
         """Yield the quiz JSON as it grows; the last value is the whole quiz. The quiz is this client's."""
         from quizgen import export
 
         if quiz_agent is None:
-            raise gr.Error("quizzes are unavailable on this server: quizgen is not installed")
-        state = QuizRun(topic_text or "", int(n or 10), (difficulty or "medium").strip())
-        for _ in write_quiz(_quiz_agent(quiz_agent), state):
-            yield export.to_json(state.quiz()), state
-        yield export.to_json(state.quiz()), state
+            raise gr.Error("quizzes are unavailable on this server: it was started without the quiz generator")
+        for state in write_quiz(quiz_agent, quiz_request(topic_text, n, difficulty)):
+            yield export.to_json(state.quiz), state
 
-    def answer_api(index: float, choice: str, state: QuizRun) -> str:
+    def answer_api(index: float, choice: str, state: QuizSession) -> str:
         """Grade ``choice`` (A-D) for question ``index`` (1-based) of this client's quiz; feedback as JSON."""
         try:
-            fb = state.answer(int(index) - 1, (choice or "").strip().upper())
+            fb = state.answer(int(index) - 1, choice or "")
         except ValueError as exc:
             raise gr.Error(str(exc)) from exc
-        fields = ("correct", "right_letter", "explanation", "why_wrong")
-        return json.dumps({name: getattr(fb, name) for name in fields} | {"score": state.score})
+        return json.dumps(dataclasses.asdict(fb) | {"score": state.score})
 
     chat.click(chat_api, [message, history], [reply, history], api_name="chat", **lane)
-    quiz.click(quiz_api, [topic, count, level], [quiz_json, run], api_name="quiz", **lane)
-    answer.click(answer_api, [number, letter, run], [feedback], api_name="answer", concurrency_limit=None)
+    quiz.click(quiz_api, [topic, count, level], [quiz_json, session], api_name="quiz", **lane)
+    answer.click(answer_api, [number, letter, session], [feedback], api_name="answer", concurrency_limit=None)
 
 
-# ---------------------------------------------------------------- serving
+# ---------------------------------------------------------------- serving: `ta serve` and `python app.py`
 
 
-def make_programs(model: Any) -> tuple[Any, Any]:
-    """The tutor and a quiz-agent factory over ``model``; the factory is None when quizgen is not installed."""
+def make_programs(model: Any) -> tuple[Tutor, QuizAgent]:
+    """The tutor and the quiz agent over ``model`` (the page borrows the model; it never closes it)."""
+    from quizgen.program import QuizAgent
     from tutor.explain import Tutor
 
-    try:
-        from quizgen import QuizAgent
-    except ImportError as exc:
-        log.warning("the quiz tab is disabled: %s", exc)
-        return Tutor(model), None
-    return Tutor(model), lambda: QuizAgent(model)
+    return Tutor(model), QuizAgent(model)
 
 
 def limit_malloc_arenas(arenas: int = 2) -> bool:
@@ -562,10 +437,8 @@ def keep_no_call_history() -> None:
     growing with every request, holding students' questions. ``lm.inspect_history()`` is for debugging a
     program, not for serving it. Call it from the thread that starts the server (DSPy's rule for configure).
     """
-    try:
-        import dspy
-    except ImportError:
-        return
+    import dspy
+
     dspy.configure(disable_history=True)
 
 
@@ -575,7 +448,6 @@ def launch(demo: Any, host: str = "127.0.0.1", port: int = 7860, block: bool = T
 
     limit_malloc_arenas()  # before the server's worker threads start allocating
     keep_no_call_history()
-
     return demo.launch(
         server_name=host,
         server_port=port,
@@ -589,31 +461,44 @@ def launch(demo: Any, host: str = "127.0.0.1", port: int = 7860, block: bool = T
     )
 
 
-def serve(
-    model: str = "default",
-    backend: str | None = None,
-    adapter: str | None = None,
-    host: str = "127.0.0.1",
-    port: int = 7860,
-    runs_dir: str | Path = "runs",
-    queue_max: int = QUEUE_MAX,
-) -> int:
-    """Load the model named on the command line (never one named by the page) and serve the app until stopped."""
-    from tutor.models import load_model
+def register(sub: Any) -> None:
+    """Add ``serve`` to ``ta`` (the ``serve`` entry point); ``python app.py`` parses the same flags."""
+    env = os.environ
+    # A Hugging Face Space sets SPACE_ID and reaches the app through its proxy: bind all addresses there.
+    host = env.get("TA_HOST") or ("0.0.0.0" if env.get("SPACE_ID") else "127.0.0.1")
+    p = sub.add_parser("serve", help="run the web app (chat and quiz)")
+    add_model_args(p)
+    p.set_defaults(model=env.get("TA_MODEL") or "default", func=cmd_serve)
+    p.add_argument("--host", default=host, help=f"address to bind (default: $TA_HOST, else {host})")
+    p.add_argument(
+        "--port",
+        type=int,  # argparse converts a string default too, so a bad $PORT is a usage error, not a traceback
+        default=env.get("PORT") or env.get("GRADIO_SERVER_PORT") or "7860",
+        help="port (default: $PORT, else $GRADIO_SERVER_PORT, else 7860)",
+    )
+    p.add_argument("--queue-max", type=int, default=QUEUE_MAX, metavar="N", help="requests that may wait at once")
 
-    tutor, quiz_agent = make_programs(load_model(model, backend=backend, adapter=adapter))
-    launch(build_app(tutor, quiz_agent, runs_dir=runs_dir, queue_max=queue_max), host=host, port=port)
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Load the model the command line names (never one named by the page) and serve the app until stopped."""
+    if args.queue_max < 1:
+        raise CLIError(f"--queue-max must be at least 1, got {args.queue_max}")
+    try:
+        import gradio  # noqa: F401 - checked before the model loads
+    except ImportError as exc:
+        raise CLIError(f"the web app needs gradio ({exc}): reinstall the project (see README.md)") from exc
+    tutor, quiz_agent = make_programs(load_from_args(args))
+    launch(build_app(tutor, quiz_agent, queue_max=args.queue_max), host=args.host, port=args.port)
     return 0
 
 
 if __name__ == "__main__":
-    # A Hugging Face Space runs `python app.py` and reaches the app through its proxy: bind all addresses there.
+    # `python app.py [flags]` is `ta serve [flags]`: a Space runs it without installing the `ta` command.
     logging.basicConfig(level=logging.INFO)
-    on_space = bool(os.environ.get("SPACE_ID"))
-    raise SystemExit(
-        serve(
-            model=os.environ.get("TA_MODEL", "default"),
-            host=os.environ.get("TA_HOST", "0.0.0.0" if on_space else "127.0.0.1"),
-            port=int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", "7860"))),
-        )
-    )
+    parser = argparse.ArgumentParser(prog="python app.py", description="Serve the web app.")
+    register(parser.add_subparsers(dest="command", required=True))
+    arguments = parser.parse_args(["serve", *sys.argv[1:]])
+    try:
+        raise SystemExit(arguments.func(arguments))
+    except TutorError as exc:
+        parser.exit(2, f"app.py: error: {exc}\n")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 import app
+from quizgen import QuizRequest, schema
+from quizgen.grade import QuizSession, feedback_markdown, option_choices, question_markdown, score_markdown
+from quizgen.schema import Quiz
 
 
 class EchoTutor:
@@ -19,37 +22,6 @@ class EchoTutor:
         self.histories.append(history)
         for word in question.split():
             yield word + " "
-
-
-def test_normalize_history_accepts_browser_content_blocks():
-    browser = [
-        {"role": "user", "content": [{"type": "text", "text": "What is a tensor?"}], "metadata": None},
-        {"role": "assistant", "content": [{"type": "text", "text": "An array "}, {"type": "text", "text": "of ints."}]},
-        {"role": "user", "content": [{"type": "file", "file": {"path": "/tmp/x.png"}}]},  # a file: no text, dropped
-    ]
-    assert app.normalize_history(browser) == [
-        {"role": "user", "content": "What is a tensor?"},
-        {"role": "assistant", "content": "An array of ints."},
-    ]
-
-
-def test_normalize_history_accepts_client_strings_and_pairs():
-    client = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
-    assert app.normalize_history(client) == client
-    assert app.normalize_history([("Q1", "A1"), ("Q2", None)]) == [
-        {"role": "user", "content": "Q1"},
-        {"role": "assistant", "content": "A1"},
-        {"role": "user", "content": "Q2"},
-    ]
-    assert app.normalize_history(None) == []
-    assert app.normalize_history([{"role": "system", "content": "ignored"}]) == []
-
-
-def test_message_text_of_each_shape():
-    assert app.message_text("plain") == "plain"
-    assert app.message_text({"type": "text", "text": "block"}) == "block"
-    assert app.message_text([{"type": "text", "text": "a"}, {"type": "file", "file": {}}, "b"]) == "ab"
-    assert app.message_text(None) == ""
 
 
 def test_stream_reply_grows_and_turns_bad_input_into_a_page_error():
@@ -94,12 +66,12 @@ def test_resolve_runs_accepts_only_listed_run_names(tmp_path):
     assert app.list_runs(tmp_path / "missing") == []
 
 
-def test_quiz_run_rejects_bad_answers_before_grading():
-    run = app.QuizRun("topic", 3)
-    with pytest.raises(ValueError, match="no question 1"):
-        run.answer(0, "A")
-    assert app.question_markdown(run, 0).startswith("*No quiz yet")
-    assert app.option_choices(run, 0) == [] and app.score_markdown(run) == ""
+def test_an_empty_session_shows_nothing_and_rejects_answers():
+    session = QuizSession(Quiz(topic=""))
+    with pytest.raises(ValueError, match="no questions yet"):
+        session.answer(0, "A")
+    assert question_markdown(session, 0).startswith("*No quiz yet")
+    assert option_choices(session, 0) == [] and score_markdown(session) == ""
 
 
 def test_every_model_event_shares_one_lane_and_the_queue_is_bounded():
@@ -157,9 +129,8 @@ def test_in_one_thread_raises_the_streams_error_in_the_consumer():
         next(wrapped)
 
 
-def sample_run(n: int = 2):
-    """A QuizRun holding real quizgen items (written by hand: the grading and export paths need no model)."""
-    schema = pytest.importorskip("quizgen.schema", reason="quizgen is not installed")
+def sample_session(n: int = 2) -> QuizSession:
+    """A finished session holding real quizgen items (written by hand: grading and export need no model)."""
     question = schema.Question(
         stem="Which loss is usual for classification?",
         options=["Mean squared error", "Cross-entropy", "Hinge on pixels", "L1 on labels"],
@@ -168,37 +139,72 @@ def sample_run(n: int = 2):
         wrong_reasons={"A": "MSE suits regression.", "C": "Not a standard loss.", "D": "Labels are classes."},
         objective="choose a classification loss",
     )
-    run = app.QuizRun("  loss   functions ", n)
-    run.items = [
+    items = [
         schema.QuizItem(question=question, verified=True),
         schema.QuizItem(question=question, verified=False, issues=["verification: the model chose A"]),
     ][:n]
-    run.finished = True
-    return run
+    return QuizSession(Quiz(topic="loss functions", questions=items), requested=n)
 
 
-def test_quiz_run_grades_through_quizgen_and_keeps_the_score():
-    run = sample_run()
-    assert run.topic == "loss functions"
-    right = run.answer(0, "B")
+def test_the_page_grades_through_quizgen_and_keeps_the_score():
+    session = sample_session()
+    right = session.answer(0, "B")
     assert right.correct and right.right_letter == "B" and right.why_wrong is None
-    wrong = run.answer(1, "A")
+    wrong = session.answer(1, "A")
     assert not wrong.correct and wrong.why_wrong == "MSE suits regression."
-    assert run.score == 1
-    assert app.score_markdown(run) == "### Final score: 1 / 2"
-    assert "Correct!" in app.feedback_markdown(run, 0) and "B. Cross-entropy" in app.feedback_markdown(run, 0)
-    text = app.feedback_markdown(run, 1)
+    assert session.score == 1
+    assert score_markdown(session) == "### Final score: 1 / 2"
+    assert "Correct!" in feedback_markdown(session, 0) and "B. Cross-entropy" in feedback_markdown(session, 0)
+    text = feedback_markdown(session, 1)
     assert "right answer is B. Cross-entropy" in text and "MSE suits regression." in text
-    with pytest.raises(ValueError, match="A, B, C or D"):
-        run.answer(0, "E")
+    with pytest.raises(ValueError, match="A-D"):
+        session.answer(0, "E")
+
+
+def test_the_score_is_final_only_once_the_quiz_is_written_and_answered():
+    item = sample_session(1).quiz.questions[0]
+    session = QuizSession(Quiz(topic="loss functions"), requested=3)
+    filling = session.fill([item])
+    assert next(filling) is item and session.total == 1
+    session.answer(0, "B")
+    assert session.writing and score_markdown(session) == "**Score:** 1 / 1 answered (1 of 3 questions written)"
+    assert list(filling) == [] and not session.writing
+    assert score_markdown(session) == "### Final score: 1 / 1"
+
+
+def test_write_quiz_fills_a_session_from_the_agent_and_says_how_it_was_made():
+    from quizgen import QuizAgent
+    from tests.test_quizgen_cli import fake_model
+
+    request = QuizRequest("overfitting", n=3, seed=2)
+    steps = [(s, len(s.quiz), s.writing) for s in app.write_quiz(QuizAgent(fake_model()), request)]
+    assert [(n, writing) for _, n, writing in steps] == [(1, True), (2, True), (3, True), (3, False)]
+    assert len({id(s) for s, _, _ in steps}) == 1, "one session, filled in place (the page's gr.State)"
+    session = steps[-1][0]
+    assert session.requested == 3 and session.quiz.topic == "overfitting"
+    attempts = [item.attempts for item in session.quiz.questions]
+    assert session.quiz.metadata.extra["attempts"] == attempts, "metadata describes the questions written"
+    assert session.quiz.metadata.seed == 2 and session.quiz.metadata.model == "fake"
+
+
+def test_a_bad_quiz_request_is_a_message_on_the_page():
+    import gradio as gr
+
+    assert app.quiz_request(" over  fitting ", 3.0, " easy ").topic == "over fitting"
+    assert app.quiz_request("overfitting", None, None).n == 10, "the API's defaults"
+    with pytest.raises(gr.Error, match="topic is empty"):
+        app.quiz_request("  ", 3, "easy")
+    with pytest.raises(gr.Error, match="between 1 and"):
+        app.quiz_request("overfitting", 500, "easy")
 
 
 def test_unverified_questions_are_marked_and_options_lettered():
-    run = sample_run()
-    assert "Unverified" not in app.question_markdown(run, 0)
-    assert "Unverified" in app.question_markdown(run, 1) and "the model chose A" in app.question_markdown(run, 1)
-    assert [letter for _, letter in app.option_choices(run, 0)] == ["A", "B", "C", "D"]
-    assert app.option_choices(run, 0)[1][0] == "B. Cross-entropy"
+    session = sample_session()
+    assert "Unverified" not in question_markdown(session, 0)
+    assert "Unverified" in question_markdown(session, 1) and "the model chose A" in question_markdown(session, 1)
+    assert question_markdown(session, 1).startswith("**Question 2 of 2**")
+    assert [letter for _, letter in option_choices(session, 0)] == ["A", "B", "C", "D"]
+    assert option_choices(session, 0)[1][0] == "B. Cross-entropy"
 
 
 def test_export_writes_each_format_and_json_round_trips(tmp_path):
@@ -206,16 +212,16 @@ def test_export_writes_each_format_and_json_round_trips(tmp_path):
 
     from quizgen import export
 
-    run = sample_run()
-    paths = {fmt: app.export_quiz(run, fmt, tmp_path) for fmt in app.EXPORT_FORMATS}
+    session = sample_session()
+    paths = {fmt: app.export_quiz(session, fmt, tmp_path) for fmt in app.EXPORT_FORMATS}
     quiz = export.from_json(open(paths["json"]).read())
     assert quiz.topic == "loss functions" and len(quiz.questions) == 2 and quiz.questions[1].verified is False
     assert zipfile.is_zipfile(paths["qti"])
     assert "Cross-entropy" in open(paths["gift"]).read() and "Cross-entropy" in open(paths["anki"]).read()
     with pytest.raises(ValueError, match="unknown format"):
-        app.export_quiz(run, "../../etc/passwd", tmp_path)
+        app.export_quiz(session, "../../etc/passwd", tmp_path)
     with pytest.raises(ValueError, match="generate one first"):
-        app.export_quiz(app.QuizRun(), "json", tmp_path)
+        app.export_quiz(QuizSession(Quiz(topic="")), "json", tmp_path)
 
 
 def test_compare_runs_gives_the_table_and_chart_of_the_chosen_runs(tmp_path):
@@ -231,11 +237,60 @@ def test_compare_runs_gives_the_table_and_chart_of_the_chosen_runs(tmp_path):
         app.compare_runs([], runs, tmp_path / "out")
 
 
-def test_recent_keeps_the_last_exchanges_starting_with_a_question():
-    turns = [{"role": r, "content": f"{r}{i}"} for i in range(6) for r in ("user", "assistant")]
-    assert app.recent(turns, 4) == turns[-4:]
-    assert app.recent(turns, 3) == turns[-2:], "an answer without its question is dropped"
-    assert app.recent(turns, 0) == [] and app.recent([], 8) == []
+def test_stream_reply_gives_the_tutor_only_the_recent_normalised_history():
+    from tutor.explain import HISTORY_MESSAGES
+
+    turns = [
+        {"role": r, "content": [{"type": "text", "text": f"{r}{i}"}]} for i in range(6) for r in ("user", "assistant")
+    ]
     tutor = EchoTutor()
     list(app.stream_reply(tutor, "q", turns))
-    assert tutor.histories[0] == turns[-app.HISTORY_MESSAGES :]
+    plain = [{"role": t["role"], "content": t["content"][0]["text"]} for t in turns]
+    assert tutor.histories[0] == plain[-HISTORY_MESSAGES:]
+
+
+def serve_args(monkeypatch, env: dict[str, str], argv: list[str]):
+    import argparse
+
+    for name in ("TA_MODEL", "TA_HOST", "SPACE_ID", "PORT", "GRADIO_SERVER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    parser = argparse.ArgumentParser(prog="ta")
+    app.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["serve", *argv])
+
+
+def test_serve_flags_defaults_and_environment_fallbacks(monkeypatch):
+    args = serve_args(monkeypatch, {}, [])
+    assert (args.model, args.host, args.port, args.queue_max) == ("default", "127.0.0.1", 7860, app.QUEUE_MAX)
+    assert args.func is app.cmd_serve
+    space = {"SPACE_ID": "user/ml-tutor", "PORT": "8080", "TA_MODEL": "model.gguf"}
+    args = serve_args(monkeypatch, space, [])
+    assert (args.model, args.host, args.port) == ("model.gguf", "0.0.0.0", 8080), "a Space binds every address"
+    args = serve_args(monkeypatch, {**space, "TA_HOST": "10.0.0.1", "GRADIO_SERVER_PORT": "9"}, ["--port", "7000"])
+    assert (args.host, args.port) == ("10.0.0.1", 7000), "a flag beats the environment"
+    assert serve_args(monkeypatch, {"GRADIO_SERVER_PORT": "7999"}, []).port == 7999
+
+
+def test_serve_refuses_bad_settings_before_loading_a_model(monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        serve_args(monkeypatch, {"PORT": "eighty"}, [])
+    assert "invalid int value: 'eighty'" in capsys.readouterr().err
+    args = serve_args(monkeypatch, {}, ["--queue-max", "0"])
+    monkeypatch.setattr(app, "load_from_args", lambda args: pytest.fail("the model loaded"))
+    with pytest.raises(app.CLIError, match="--queue-max must be at least 1"):
+        app.cmd_serve(args)
+
+
+def test_importing_the_page_loads_neither_gradio_nor_dspy_and_python_app_py_takes_serve_flags():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(app.__file__).parent
+    code = "import sys, app; assert not {'gradio', 'dspy'} & set(sys.modules), 'imported at registration'"
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([sys.executable, "app.py", "--help"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "--queue-max" in done.stdout and "--model" in done.stdout, done.stderr
