@@ -479,7 +479,7 @@ def vague_terms(q: Question) -> str | None:
     """No option hedges with usually/sometimes/may...: readers disagree on what they mean."""
     for letter, option in zip(LETTERS, q.options, strict=False):
         match = VAGUE.search(normalise(option))
-        if match:
+        if match and option.strip(" .") != "May":  # the month
             return f"option {letter} uses the vague term {match.group(0)!r}: say exactly when or how much"
     return None
 

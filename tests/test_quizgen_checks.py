@@ -268,6 +268,10 @@ def test_a_good_question_has_no_flaw(name, rule) -> None:
 
 CLEAN = [  # one near-miss per rule: looks like the flaw, is not
     (
+        "a month, not a hedge",
+        _q(stem="In which month is the northern summer solstice?", options=["June", "May", "July", "December"]),
+    ),
+    (
         "a plain question",
         _q(stem="What is overfitting?", options=["Fitting noise", "Slow training", "Small data", "Low bias"]),
     ),
