@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tutor.models import ConstraintViolation, FakeModel, to_messages
-from tutor.models.base import split_continuation
+from tutor.errors import InputError, TutorError
+from tutor.models import ConstraintViolation, FakeModel, Sampling, to_messages
+from tutor.models.base import SpecialTokens, split_continuation
 
 
 def test_messages_normalise_and_reject_bad_roles() -> None:
@@ -60,3 +61,59 @@ def test_continuation_split_moves_the_context_space_to_the_answer() -> None:
     ctx, cont = split_continuation(fake, "Answer: ", "A")
     assert fake.tokenize("Answer:") == ctx
     assert cont == [ord(" "), ord("A")]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_tokens", 0), ("temperature", -0.1), ("temperature", float("nan")), ("top_p", 0.0), ("top_p", 1.5),
+     ("repetition_penalty", 0.0)],
+)  # fmt: skip
+def test_sampling_rejects_bad_values_with_an_error_not_an_assert(field: str, value: float) -> None:
+    # An explicit check survives `python -O`; the error is a ValueError and a TutorError (a user can fix it).
+    with pytest.raises(InputError, match=field) as caught:
+        Sampling(**{field: value})
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value, TutorError)
+    with pytest.raises(ValueError, match="max_tokens"):
+        FakeModel(["x"]).generate("q", max_tokens=0)
+
+
+class _Bos(FakeModel):
+    """Character tokens, with "^" (94) as BOS and "$" (36) as EOS."""
+
+    def __init__(self, add_bos: bool, bos: int | None = 94) -> None:
+        super().__init__()
+        self.special = SpecialTokens(bos=bos, eos=36, add_bos=add_bos)
+
+    def special_tokens(self) -> SpecialTokens:
+        return self.special
+
+
+def test_the_bos_rule_adds_bos_once_where_the_tokenizer_adds_it() -> None:
+    wants = _Bos(add_bos=True)
+    assert wants.prompt_tokens("hi") == [94, ord("h"), ord("i")]
+    assert wants.prompt_tokens("^hi") == [94, ord("h"), ord("i")], "a template that renders BOS gets no second"
+    assert _Bos(add_bos=False).prompt_tokens("hi") == [ord("h"), ord("i")]
+    assert _Bos(add_bos=False).prompt_tokens("^hi")[:1] == [94], "a rendered BOS is kept as the template wrote it"
+
+
+def test_an_empty_context_is_bos_where_there_is_one_else_eos() -> None:
+    assert _Bos(add_bos=False).start([]) == [94]
+    assert _Bos(add_bos=True, bos=None).start([]) == [36]
+
+
+def test_scoring_paths_see_the_started_tokens() -> None:
+    seen: list[list[int]] = []
+
+    class Recording(_Bos):
+        def _next_token_logprobs(self, prompts: list[list[int]]) -> list:
+            seen.extend(prompts)
+            return super()._next_token_logprobs(prompts)
+
+        def _loglikelihood_tokens(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+            seen.extend(ctx for ctx, _ in pairs)
+            return super()._loglikelihood_tokens(pairs)
+
+    model = Recording(add_bos=True)
+    model.choose(["q"], ["A", "B"], chat=False)
+    model.loglikelihood([("ctx", " x"), ("", "x")])
+    assert seen == [[94, ord("q")], [94, *map(ord, "ctx")], [94]]

@@ -11,8 +11,8 @@ Four calls, the same on every backend:
   split into tokens the way lm-evaluation-harness splits them.
 
 Backends implement a handful of small primitives (``_generate``, ``_stream``, ``tokenize``,
-``render``, ``_next_token_logprobs``, ``_loglikelihood_tokens``); the checks, the retries and the
-choice logic live here once.
+``render``, ``special_tokens``, ``_next_token_logprobs``, ``_loglikelihood_tokens``); the checks, the
+retries, the choice logic and the rule for how a prompt's tokens start (:meth:`Model.start`) live here once.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tutor.errors import InputError, TutorError
 from tutor.models.constraints import (
     Choices,
     Constraint,
@@ -38,7 +39,7 @@ Messages = str | Sequence[Message]
 ROLES = ("system", "user", "assistant")
 
 
-class ModelError(RuntimeError):
+class ModelError(TutorError, RuntimeError):
     """A model could not be loaded or run; the message says what to do."""
 
 
@@ -53,10 +54,24 @@ class Sampling:
     repetition_penalty: float = 1.0  # > 1 discourages tokens already generated (small models loop)
 
     def __post_init__(self) -> None:
-        assert self.max_tokens >= 1, f"max_tokens must be at least 1, got {self.max_tokens}"
-        assert self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}"
-        assert 0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}"
-        assert self.repetition_penalty > 0, f"repetition_penalty must be > 0, got {self.repetition_penalty}"
+        # Explicit checks, not asserts: these values come from users (flags, API calls) and asserts vanish under -O.
+        if not self.max_tokens >= 1:
+            raise InputError(f"max_tokens must be at least 1, got {self.max_tokens}")
+        if not self.temperature >= 0:
+            raise InputError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise InputError(f"top_p must be in (0, 1], got {self.top_p}")
+        if not self.repetition_penalty > 0:
+            raise InputError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """What a backend reports about its vocabulary for the rule of how a prompt starts (:meth:`Model.start`)."""
+
+    bos: int | None  # the beginning-of-sequence token, if the vocabulary has one
+    eos: int  # the end-of-sequence token
+    add_bos: bool  # the model's tokenizer starts every text with bos (GGUF add_bos_token, an HF post-processor)
 
 
 @dataclass(frozen=True)
@@ -76,12 +91,12 @@ def to_messages(messages: Messages) -> list[dict[str, str]]:
     for i, message in enumerate(messages):
         role, content = message.get("role"), message.get("content")
         if role not in ROLES:
-            raise ValueError(f"message {i} has role {role!r}; use one of {ROLES}")
+            raise InputError(f"message {i} has role {role!r}; use one of {ROLES}")
         if not isinstance(content, str):
-            raise ValueError(f"message {i} content must be a string, got {type(content).__name__}")
+            raise InputError(f"message {i} content must be a string, got {type(content).__name__}")
         out.append({"role": role, "content": content})
     if not out:
-        raise ValueError("no messages: pass a string or a list of {'role': ..., 'content': ...} dicts")
+        raise InputError("no messages: pass a string or a list of {'role': ..., 'content': ...} dicts")
     return out
 
 
@@ -97,7 +112,7 @@ def split_continuation(model: Model, context: str, continuation: str) -> tuple[l
     whole = model.tokenize(stripped + continuation)
     ctx = model.tokenize(stripped)
     if not continuation:
-        raise ValueError("empty continuation: nothing to score")
+        raise InputError("empty continuation: nothing to score")
     return ctx, whole[len(ctx) :]
 
 
@@ -182,10 +197,11 @@ class Model(ABC):
         elif all(isinstance(p, str) for p in prompts):
             texts = list(prompts)  # type: ignore[arg-type]
         else:
-            raise ValueError("chat=False scores raw text: pass each prompt as a string, not a list of messages")
+            raise InputError("chat=False scores raw text: pass each prompt as a string, not a list of messages")
         token_ids = [[self._single_token(t, c) for c in opts] for t, opts in zip(texts, per_prompt, strict=True)]
         direct = [i for i, ids in enumerate(token_ids) if None not in ids and len(set(ids)) == len(ids)]
-        rows = dict(zip(direct, self._next_token_logprobs([texts[i] for i in direct]), strict=True))
+        starts = [self.prompt_tokens(texts[i]) for i in direct]
+        rows = dict(zip(direct, self._next_token_logprobs(starts), strict=True)) if direct else {}
         out = []
         for i, (text, opts) in enumerate(zip(texts, per_prompt, strict=True)):
             if i in rows:
@@ -200,7 +216,26 @@ class Model(ABC):
     def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """Sum of log-probabilities of each continuation given its context (raw text, no chat template)."""
         split = [split_continuation(self, c, x) for c, x in pairs]
-        return self._loglikelihood_tokens(split)
+        return self._loglikelihood_tokens([(self.start(ctx), cont) for ctx, cont in split])
+
+    def prompt_tokens(self, text: str) -> list[int]:
+        """The tokens the model is fed for a prompt text: :meth:`tokenize`, then :meth:`start`."""
+        return self.start(self.tokenize(text))
+
+    def start(self, tokens: list[int]) -> list[int]:
+        """The one rule for the tokens a prompt starts with, on every backend.
+
+        BOS goes first when the model's tokenizer adds one (:class:`SpecialTokens` ``add_bos``), and never
+        twice: a chat template that renders ``bos_token`` itself (Llama 3) already starts the text with it,
+        and adding another would feed two. An empty context becomes the one token lm-evaluation-harness
+        scores it after: BOS where the vocabulary has one, else EOS.
+        """
+        special = self.special_tokens()
+        if not tokens:
+            return [special.eos if special.bos is None else special.bos]
+        if special.add_bos and special.bos is not None and tokens[0] != special.bos:
+            return [special.bos, *tokens]
+        return list(tokens)
 
     def self_check(self) -> None:
         """Prove that constraints are active on this backend, or raise :class:`ModelError`.
@@ -244,19 +279,23 @@ class Model(ABC):
 
     @abstractmethod
     def tokenize(self, text: str) -> list[int]:
-        """Token ids of ``text`` as the model reads it (special tokens parsed, no BOS added)."""
+        """Token ids of ``text`` as the model reads it (special tokens parsed, no BOS added: see :meth:`start`)."""
 
     @abstractmethod
     def render(self, messages: list[dict[str, str]]) -> str:
         """The prompt text for a chat, through the model's chat template, ready for the assistant's turn."""
 
     @abstractmethod
-    def _next_token_logprobs(self, texts: list[str]) -> list[Any]:
-        """For each prompt text, log-probabilities over the vocabulary of the next token (indexable by id)."""
+    def special_tokens(self) -> SpecialTokens:
+        """BOS, EOS and whether the model's tokenizer adds BOS: what :meth:`start` needs to know."""
+
+    @abstractmethod
+    def _next_token_logprobs(self, prompts: list[list[int]]) -> list[Any]:
+        """For each prompt's tokens (already started), log-probabilities of the next token (indexable by id)."""
 
     @abstractmethod
     def _loglikelihood_tokens(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
-        """Sum of log P(continuation tokens | context tokens) for each pair."""
+        """Sum of log P(continuation tokens | context tokens) for each pair; contexts are already started."""
 
     # ---- helpers --------------------------------------------------------------------------------
 
@@ -270,14 +309,14 @@ class Model(ABC):
 
 def _per_prompt_choices(choices: Sequence[str] | Sequence[Sequence[str]], n: int) -> list[list[str]]:
     if not choices:
-        raise ValueError("no choices given")
+        raise InputError("no choices given: pass at least two choices")
     if all(isinstance(c, str) for c in choices):
         per_prompt = [list(choices)] * n  # type: ignore[arg-type]
     else:
         per_prompt = [list(c) for c in choices]
         if len(per_prompt) != n:
-            raise ValueError(f"{n} prompts but {len(per_prompt)} lists of choices")
+            raise InputError(f"{n} prompts but {len(per_prompt)} lists of choices")
     for i, opts in enumerate(per_prompt):
         if len(opts) < 2 or len(set(opts)) != len(opts) or not all(isinstance(o, str) and o for o in opts):
-            raise ValueError(f"prompt {i}: choices must be at least two distinct non-empty strings, got {opts}")
+            raise InputError(f"prompt {i}: choices must be at least two distinct non-empty strings, got {opts}")
     return per_prompt

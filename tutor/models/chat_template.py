@@ -9,6 +9,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from tutor.errors import InputError
+
 # A plain ChatML fallback for GGUF files that carry no template (old conversions).
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
@@ -17,7 +19,8 @@ CHATML = (
 
 
 def _raise(message: str) -> None:
-    raise ValueError(f"chat template: {message}")
+    # A template refuses a chat it cannot render (roles that do not alternate, a system turn it lacks).
+    raise InputError(f"the model's chat template refuses these messages: {message}")
 
 
 @lru_cache(maxsize=16)

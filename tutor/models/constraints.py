@@ -16,13 +16,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from tutor.errors import TutorError
+
 # Small models loop on JSON whitespace ("\n\n\n..." until the token limit) when it is left free.
 # One optional space after a separator is enough for readable JSON and gives them no room to loop.
 WHITESPACE_PATTERN = r"[ ]?"
 
 
-class OutputTypeError(ValueError):
-    """An output type that cannot be turned into a constraint."""
+class OutputTypeError(TutorError, ValueError):
+    """An output type that cannot be turned into a constraint; the message lists the accepted forms."""
 
 
 class ConstraintViolation(RuntimeError):  # noqa: N818 - a violation, not a bug in our code

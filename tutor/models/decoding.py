@@ -1,81 +1,17 @@
-"""Token selection under a constraint, on numpy logits: the decode step our llama.cpp loop runs.
+"""Token selection on numpy logits: the decode step our llama.cpp loop runs.
 
-A steer holds the constraint state of one generation and answers two questions per step: which tokens
-may come next (a boolean mask over the vocabulary), and "this token was chosen" (advance). Two grammar
-engines, both from outlines' stack, sit behind the same two calls:
-
-* :class:`GuidanceSteer` (llguidance, the default): lazy. No compile step; a mask costs ~0.1 ms.
-* :class:`CoreSteer` (outlines_core): compiles a full token index up front, which for a quiz schema
-  with bounded strings took 32 s on this machine (``benchmarks/speed.py`` measures both).
-
-When a steer allows exactly one token no choice is left, and the loop feeds it without a forward pass.
+:func:`pick_token` chooses the next token (argmax or a sample, after the repetition penalty and the
+constraint's mask); the mask itself comes from a steer (:mod:`tutor.models.grammar`). When a steer
+allows exactly one token no choice is left, and the loop feeds it without a forward pass.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 
 from tutor.models.base import Sampling
 
 REPETITION_WINDOW = 64  # how many recent tokens the repetition penalty looks at (llama.cpp's default)
-
-
-def _unpack(bitmask: np.ndarray, n_vocab: int) -> np.ndarray:
-    bits = np.unpackbits(bitmask.view(np.uint8), bitorder="little")
-    return bits[:n_vocab].astype(bool)
-
-
-class CoreSteer:
-    """An outlines_core Guide over a compiled Index."""
-
-    def __init__(self, index: Any, n_vocab: int, eos: int) -> None:
-        from outlines_core import Guide
-        from outlines_core.kernels.numpy import allocate_token_bitmask
-
-        self.eos = eos  # the token the index allows once the text is complete
-        self.guide = Guide(index)
-        self.n_vocab = n_vocab
-        self._bitmask = allocate_token_bitmask(n_vocab)
-
-    def allowed(self) -> np.ndarray:
-        """Boolean mask over the vocabulary of the tokens allowed next."""
-        from outlines_core.kernels.numpy import fill_next_token_bitmask
-
-        fill_next_token_bitmask(self.guide, self._bitmask)
-        return _unpack(self._bitmask, self.n_vocab)
-
-    def advance(self, token: int) -> None:
-        """Move past ``token``."""
-        self.guide.advance(token_id=token, return_tokens=False)
-
-
-class GuidanceSteer:
-    """An llguidance matcher over a grammar: ``(kind, text)`` with kind "regex" or "json_schema"."""
-
-    def __init__(self, tokenizer: Any, grammar: tuple[str, str], n_vocab: int) -> None:
-        import llguidance
-        import llguidance.numpy
-
-        self.matcher = llguidance.LLMatcher(tokenizer, llguidance.grammar_from(*grammar))
-        if self.matcher.is_error():
-            raise ValueError(f"llguidance rejected the grammar: {self.matcher.get_error()}")
-        self.n_vocab = n_vocab
-        self.eos = tokenizer.eos_token  # the token the matcher allows once the text is complete
-        self._bitmask = llguidance.numpy.allocate_token_bitmask(1, tokenizer.vocab_size)
-
-    def allowed(self) -> np.ndarray:
-        """Boolean mask over the vocabulary of the tokens allowed next."""
-        import llguidance.numpy
-
-        llguidance.numpy.fill_next_token_bitmask(self.matcher, self._bitmask, 0)
-        return _unpack(self._bitmask[0], self.n_vocab)
-
-    def advance(self, token: int) -> None:
-        """Move past ``token``."""
-        if not self.matcher.consume_token(token):
-            raise RuntimeError(f"llguidance refused token {token}: {self.matcher.get_error()}")
 
 
 def pick_token(

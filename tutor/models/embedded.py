@@ -71,6 +71,8 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     repair_tokenizer(tmp)
+    if _gguf_adds_bos(gguf):
+        add_bos_post_processor(tmp)
     if target.exists():
         shutil.rmtree(target)  # an incomplete earlier conversion: the check above found no weights
     tmp.replace(target)
@@ -106,6 +108,37 @@ def repair_tokenizer(directory: Path) -> list[str]:
             cfg_path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
             repaired.append(f"eos_token {names[eos_id]}")
     return repaired
+
+
+def _gguf_adds_bos(gguf: Path) -> bool:
+    from gguf import GGUFReader
+
+    field = GGUFReader(str(gguf)).fields.get("tokenizer.ggml.add_bos_token")
+    return bool(field is not None and field.contents())
+
+
+def add_bos_post_processor(directory: Path) -> None:
+    """Make the checkpoint's tokenizer start every text with BOS, as the GGUF it came from asks.
+
+    transformers' GGUF conversion drops ``tokenizer.ggml.add_bos_token``: a Llama 3 tokenizer comes out
+    adding no BOS, so raw text (benchmark contexts) would reach the model without the BOS that llama.cpp
+    feeds it. The post-processor written here is the one Llama 3's own tokenizer.json carries.
+    """
+    tok_path, cfg_path = directory / "tokenizer.json", directory / "tokenizer_config.json"
+    tok = json.loads(tok_path.read_text(encoding="utf-8"))
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    bos = cfg["bos_token"]
+    bos_id = next(t["id"] for t in tok.get("added_tokens", []) if t["content"] == bos)
+    first, second = ({"SpecialToken": {"id": bos, "type_id": k}} for k in (0, 1))
+    tok["post_processor"] = {
+        "type": "TemplateProcessing",
+        "single": [first, {"Sequence": {"id": "A", "type_id": 0}}],
+        "pair": [first, {"Sequence": {"id": "A", "type_id": 0}}, second, {"Sequence": {"id": "B", "type_id": 1}}],
+        "special_tokens": {bos: {"id": bos, "ids": [bos_id], "tokens": [bos]}},
+    }
+    tok_path.write_text(json.dumps(tok, ensure_ascii=False), encoding="utf-8")
+    cfg["add_bos_token"] = True
+    cfg_path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
 
 
 def _config_eos(directory: Path) -> int | None:

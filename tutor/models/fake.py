@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from tutor.models.base import Model, Sampling
+from tutor.models.base import Model, Sampling, SpecialTokens
 from tutor.models.constraints import Constraint
 
 Responder = Callable[[list[dict[str, str]], Constraint | None], str]
@@ -83,8 +83,12 @@ class FakeModel(Model):
         """A minimal chat template."""
         return "".join(f"<{m['role']}>{m['content']}\n" for m in messages) + "<assistant>"
 
-    def _next_token_logprobs(self, texts: list[str]) -> list[Any]:
-        return [_Row(ord(self.choices.popleft()[0]) if self.choices else None) for _ in texts]
+    def special_tokens(self) -> SpecialTokens:
+        """No BOS; character 0 ends a text."""
+        return SpecialTokens(bos=None, eos=0, add_bos=False)
+
+    def _next_token_logprobs(self, prompts: list[list[int]]) -> list[Any]:
+        return [_Row(ord(self.choices.popleft()[0]) if self.choices else None) for _ in prompts]
 
     def _loglikelihood_tokens(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
         # Shorter continuations are likelier, as with a real model; enough for logic tests.

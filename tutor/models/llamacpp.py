@@ -7,7 +7,8 @@ logits processor, for three measured reasons (``benchmarks/speed.py``):
   exceptions: without numba, outlines' processor fails there and generation runs UNCONSTRAINED.
   Our loop applies the grammar's mask itself; an error is an error.
 * llguidance computes masks lazily (no compile step); outlines_core compiles a whole index first,
-  32 s for a quiz schema here. Both are selectable (``grammar_backend=``); llguidance is the default.
+  32 s for a quiz schema here. Both are selectable (``grammar_backend=``, see :mod:`tutor.models.grammar`);
+  llguidance is the default.
 * The callback copies a strided record array of the whole vocabulary per token. Masking the
   logits row directly costs less, and when the guide allows exactly one token (JSON keys and
   punctuation) we feed it without a forward pass of its own: forced tokens are decoded in one batch.
@@ -26,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from tutor.models.base import Model, ModelError, Sampling
+from tutor.models import grammar
+from tutor.models.base import Model, ModelError, Sampling, SpecialTokens
 from tutor.models.chat_template import render_chat
 from tutor.models.constraints import Constraint
-from tutor.models.decoding import CoreSteer, GuidanceSteer, log_softmax, pick_token
-from tutor.models.steering import grammar_regex, guidance_grammar
+from tutor.models.decoding import log_softmax, pick_token
 
 INSTALL_HINT = "install it with `pip install llama-cpp-python` (or reinstall this project: see README.md)"
 
@@ -47,7 +48,7 @@ class LlamaCppModel(Model):
         n_ctx: int = 4096,
         n_threads: int | None = None,
         seed: int = 0,
-        grammar_backend: str = "llguidance",
+        grammar_backend: str = grammar.DEFAULT_ENGINE,
     ) -> None:
         try:
             import llama_cpp
@@ -73,19 +74,14 @@ class LlamaCppModel(Model):
         self._vocab = llama_cpp.llama_model_get_vocab(self.llama.model)
         self.n_vocab = self.llama.n_vocab()
         self.eos_id = self.llama.token_eos()
-        self.add_bos = self.llama.metadata.get("tokenizer.ggml.add_bos_token", "false") == "true"
+        bos = self.llama.token_bos()
+        add_bos = self.llama.metadata.get("tokenizer.ggml.add_bos_token", "false") == "true"
+        self._special = SpecialTokens(bos=bos if bos >= 0 else None, eos=self.eos_id, add_bos=add_bos)
         self.template = self.llama.metadata.get("tokenizer.chat_template")
-        self._bos_text = self._piece(self.llama.token_bos())
+        self._bos_text = self._piece(bos) if bos >= 0 else ""
         self._eos_text = self._piece(self.eos_id)
         self._cached: list[int] = []  # tokens whose keys and values sit in the KV cache, in order
-        if grammar_backend not in ("llguidance", "outlines_core"):
-            raise ModelError(
-                f"llama.cpp supports grammar_backend 'llguidance' or 'outlines_core', not {grammar_backend!r}"
-            )
-        self.grammar_backend = grammar_backend
-        self._indexes: dict[str, Any] = {}  # constraint key -> regex (llguidance) or compiled Index (outlines_core)
-        self._core_vocab: Any = None
-        self._llg_tokenizer: Any = None
+        self.grammar = grammar.for_llamacpp(self.llama, self._vocab, grammar_backend)
         # A plain Lock, not an RLock: a stream holds it across yields, and a consumer (Gradio) may resume
         # the generator, and so release the lock, on another thread than the one that acquired it.
         self._lock = threading.Lock()
@@ -100,12 +96,12 @@ class LlamaCppModel(Model):
         """The chat through the GGUF's own template."""
         return render_chat(self.template, messages, bos_token=self._bos_text, eos_token=self._eos_text)
 
+    def special_tokens(self) -> SpecialTokens:
+        """BOS and EOS from the GGUF; BOS is added when its ``tokenizer.ggml.add_bos_token`` says so."""
+        return self._special
+
     def _piece(self, token: int) -> str:
         return self.llama.detokenize([token], special=True).decode("utf-8", errors="replace")
-
-    def _prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
-        bos = [self.llama.token_bos()] if self.add_bos else []
-        return bos + self.tokenize(self.render(messages))
 
     # ---- the KV cache and forward passes ---------------------------------------------------------
 
@@ -151,34 +147,6 @@ class LlamaCppModel(Model):
 
     # ---- generation ------------------------------------------------------------------------------
 
-    def _steer(self, constraint: Constraint | None) -> CoreSteer | GuidanceSteer | None:
-        if constraint is None:
-            return None
-        compiled = self._indexes.get(constraint.key)
-        if compiled is None:
-            compiled = self._indexes[constraint.key] = self._compile(constraint)
-        if self.grammar_backend == "outlines_core":
-            return CoreSteer(compiled, self.n_vocab, self.eos_id)
-        return GuidanceSteer(self._llg_tokenizer, compiled, self.n_vocab)
-
-    def _compile(self, constraint: Constraint) -> Any:
-        if self.grammar_backend == "llguidance":
-            if self._llg_tokenizer is None:
-                import llguidance.llamacpp
-
-                self._llg_tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(self._vocab)
-            return guidance_grammar(constraint)  # llguidance builds its lexer lazily: nothing to compile ahead
-        from outlines_core import Index
-
-        regex = grammar_regex(constraint)
-
-        if self._core_vocab is None:
-            import outlines
-            from outlines.backends.outlines_core import OutlinesCoreBackend
-
-            self._core_vocab = OutlinesCoreBackend(outlines.from_llamacpp(self.llama)).vocabulary
-        return Index(regex, self._core_vocab)
-
     def _generate(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> str:
         return "".join(self._stream(messages, constraint, sampling))
 
@@ -186,8 +154,8 @@ class LlamaCppModel(Model):
         self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling
     ) -> Iterator[str]:
         with self._lock:
-            steer = self._steer(constraint)
-            tokens = self._prompt_tokens(messages)
+            steer = self.grammar.steer(constraint)
+            tokens = self.prompt_tokens(self.render(messages))
             budget = min(sampling.max_tokens, self.llama.n_ctx() - len(tokens))
             if budget <= 0:
                 raise ModelError(
@@ -197,7 +165,7 @@ class LlamaCppModel(Model):
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             start = len(tokens)
             for _ in range(budget):
-                mask = steer.allowed() if steer is not None else None
+                mask = steer.allowed()
                 if mask is not None and np.count_nonzero(mask) == 1:
                     token = int(np.flatnonzero(mask)[0])  # no choice left: skip the forward pass
                 else:
@@ -206,8 +174,7 @@ class LlamaCppModel(Model):
                 if self._is_end(token, steer):
                     break
                 tokens.append(token)
-                if steer is not None:
-                    steer.advance(token)
+                steer.advance(token)
                 text = decoder.decode(self.llama.detokenize([token], special=False))
                 if text:
                     yield text
@@ -215,26 +182,22 @@ class LlamaCppModel(Model):
             if tail:
                 yield tail
 
-    def _is_end(self, token: int, steer: CoreSteer | GuidanceSteer | None) -> bool:
-        if steer is not None:
+    def _is_end(self, token: int, steer: grammar.Steer) -> bool:
+        if steer.eos is not None:  # a grammar ends on its own end token; free text on any end-of-generation one
             return token == steer.eos
         return bool(self._llama_cpp.llama_vocab_is_eog(self._vocab, token))
 
     # ---- scoring ---------------------------------------------------------------------------------
 
-    def _next_token_logprobs(self, texts: list[str]) -> list[Any]:
+    def _next_token_logprobs(self, prompts: list[list[int]]) -> list[Any]:
         with self._lock:
-            bos = [self.llama.token_bos()] if self.add_bos else []
-            return [log_softmax(self._forward(bos + self.tokenize(t))[0]) for t in texts]
+            return [log_softmax(self._forward(tokens)[0]) for tokens in prompts]
 
     def _loglikelihood_tokens(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
         out = []
         with self._lock:
             for ctx, cont in pairs:
-                prefix = ([self.llama.token_bos()] if self.add_bos else []) + ctx
-                if not prefix:  # lm-evaluation-harness scores an empty context after end-of-text
-                    prefix = [self.eos_id]
-                rows = log_softmax(self._forward(prefix + cont[:-1], n_rows=len(cont)))
+                rows = log_softmax(self._forward(ctx + cont[:-1], n_rows=len(cont)))
                 out.append(float(rows[np.arange(len(cont)), cont].sum()))
         return out
 

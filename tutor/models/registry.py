@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,17 +91,48 @@ def _load(spec: str, backend: str | None, adapter: str | Path | None, options: d
     raise ModelError(f"{path} holds neither config.json nor adapter_config.json: {SPEC_HELP}")
 
 
+@dataclass(frozen=True)
+class Base:
+    """A base model resolved: what to load, and what an adapter trained on it records as its base."""
+
+    path: str  # a local checkpoint directory, or a hub id (loading it needs a network)
+    name: str  # portable: the embedded model by its short name, a directory by its absolute path, a hub id as is
+    local: bool  # whether ``path`` is a directory on this machine
+
+
+def resolve_base(name: str | Path) -> Base:
+    """Resolve a base model named by a recipe, an adapter's config or a flag; the one rule for all of them.
+
+    ``default`` or the embedded model's name (alone or after an organisation, as a hub id would have
+    it) is the embedded model's converted checkpoint, on any machine; an existing directory is itself;
+    anything else is a hub id.
+
+    Raises:
+        ModelError: for an empty name.
+    """
+    name = str(name).strip()
+    if not name:
+        raise ModelError(f"no base model named: pass 'default', a checkpoint directory or a hub id ({SPEC_HELP})")
+    if name == "default":
+        return _embedded_base()
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return Base(str(path.resolve()), str(path.resolve()), local=True)
+    if name == embedded.NAME or name.endswith(f"/{embedded.NAME}"):
+        return _embedded_base()
+    return Base(name, name, local=False)
+
+
+def _embedded_base() -> Base:
+    return Base(str(embedded.hf_checkpoint()), embedded.NAME, local=True)
+
+
 def _adapter(path: Path, options: dict[str, Any]) -> Model:
     config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
     base = config.get("base_model_name_or_path")
     if not base:
         raise ModelError(f"{path}/adapter_config.json names no base_model_name_or_path: which model was it trained on?")
-    base_path = Path(base)
-    if base_path.is_dir():
-        return _transformers(base_path, path, options)
-    if base == embedded.NAME or base.endswith(f"/{embedded.NAME}"):
-        return _transformers(embedded.hf_checkpoint(), path, options)
-    return _transformers(base, path, options)  # a hub id: needs a network
+    return _transformers(resolve_base(base).path, path, options)
 
 
 def _llamacpp(path: Path, options: dict[str, Any]) -> Model:
@@ -122,8 +154,8 @@ def describe() -> dict[str, Any]:
     except ModelError as exc:
         default = f"not installed ({exc})"
     installed = {
-        "llamacpp": _has("llama_cpp") and _has("outlines_core"),
-        "transformers": _has("torch") and _has("transformers") and _has("outlines"),
+        "llamacpp": _has("llama_cpp") and _has("llguidance"),
+        "transformers": _has("torch") and _has("transformers") and _has("llguidance"),
         "peft": _has("peft"),
     }
     return {"default": default, "cache": str(embedded.cache_dir()), "backends": installed}

@@ -1,25 +1,19 @@
-"""Constraints to outlines logits processors, compiled once per (model, constraint).
+"""Constraints to the grammars the engines are given: a regex, or llguidance's own JSON-schema grammar.
 
-Both in-process backends (llama.cpp and transformers) are "steerable" outlines models: a
-constraint becomes a logits processor that masks every token which would break it. Compiling a
-JSON schema's index takes from milliseconds to seconds, so each model keeps an LRU cache of its
-generators keyed by the constraint.
-
-Grammar engines (``llguidance``, ``outlines_core``, ``xgrammar``) are outlines' own; which one a
-model uses is a load option (llguidance by default: it builds masks lazily, while outlines_core
-compiles a whole index first). ``benchmarks/speed.py`` measures them side by side.
+Every engine (see :mod:`tutor.models.grammar`) is handed the same regex for a constraint: choices
+escaped and joined, a pattern as it is, a JSON schema through outlines_core's schema-to-regex with
+compact whitespace and bounded digit runs. llguidance alone takes its own JSON mode when a schema sets
+numeric ranges, which the regex path cannot express. These are pure functions; compiling and caching
+what they return is the grammar module's job.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections import OrderedDict
 from typing import Any
 
 from tutor.models.constraints import WHITESPACE_PATTERN, Choices, Constraint, Json, Pattern
-
-GRAMMAR_BACKENDS = ("outlines_core", "llguidance", "xgrammar")
 
 
 def to_regex(constraint: Choices | Pattern) -> str:
@@ -89,46 +83,3 @@ def _has_key(node: Any, keys: tuple[str, ...]) -> bool:
     if isinstance(node, list):
         return any(_has_key(v, keys) for v in node)
     return False
-
-
-def to_outlines_type(constraint: Constraint, grammar_backend: str) -> Any:
-    """The outlines output type for ``constraint`` on ``grammar_backend``."""
-    from outlines.types import Regex
-
-    if isinstance(constraint, Json):
-        return Regex(json_regex(constraint))  # one regex for every engine: compact whitespace, bounded digits
-    if isinstance(constraint, Choices | Pattern):
-        return Regex(to_regex(constraint))
-    raise TypeError(f"unknown constraint {constraint!r}")
-
-
-class GeneratorCache:
-    """outlines generators for one model, compiled on first use, least recently used evicted."""
-
-    def __init__(self, outlines_model: Any, grammar_backend: str = "llguidance", maxsize: int = 32) -> None:
-        if grammar_backend not in GRAMMAR_BACKENDS:
-            raise ValueError(f"unknown grammar backend {grammar_backend!r}; use one of {GRAMMAR_BACKENDS}")
-        self.outlines_model = outlines_model
-        self.grammar_backend = grammar_backend
-        self.maxsize = maxsize
-        self._cache: OrderedDict[str, Any] = OrderedDict()
-        self.compiled = 0  # how many generators were built (a cache miss each); tests read it
-
-    def get(self, constraint: Constraint | None) -> Any:
-        """The generator for ``constraint`` (``None``: unconstrained)."""
-        from outlines import Generator
-
-        key = "free" if constraint is None else constraint.key
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        if constraint is None:
-            generator = Generator(self.outlines_model)
-        else:
-            output_type = to_outlines_type(constraint, self.grammar_backend)
-            generator = Generator(self.outlines_model, output_type, backend=self.grammar_backend)
-        self.compiled += 1
-        self._cache[key] = generator
-        if len(self._cache) > self.maxsize:
-            self._cache.popitem(last=False)
-        return generator

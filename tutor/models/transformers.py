@@ -1,11 +1,12 @@
-"""Hugging Face checkpoints (optionally with a PEFT adapter) through transformers + outlines' grammar engines.
+"""Hugging Face checkpoints (optionally with a PEFT adapter) through transformers.
 
-Generation is ``model.generate`` with a logits processor for the constraint. By default that is
-:class:`SteerProcessor` over llguidance (the same engine as the llama.cpp backend: lazy masks, no compile
-step, numeric ranges honoured), with one llguidance tokenizer built once per model. ``outlines_core`` and
-``xgrammar`` go through outlines' own processors, cached per constraint in
-:class:`~tutor.models.steering.GeneratorCache` (outlines_core ignores minimum/maximum in schemas). Scoring
-runs batched forward passes that compute a shared context once and the vocabulary head only where needed.
+Generation is ``model.generate`` with a logits processor for the constraint: :class:`SteerProcessor`
+masks with a steer from the model's :class:`~tutor.models.grammar.Grammar`, the same engines and the
+same cache as the llama.cpp backend (llguidance by default; ``outlines_core`` or ``xgrammar`` by
+``grammar_backend=``; outlines_core ignores minimum/maximum in schemas). Sampling draws from a
+generator of its own per request (:class:`SampleProcessor`), so a seed never touches torch's global
+random state. Scoring runs batched forward passes that compute a shared context once and the
+vocabulary head only where needed.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tutor.models.base import Model, ModelError, Sampling
+from tutor.models import grammar
+from tutor.models.base import Model, ModelError, Sampling, SpecialTokens
 from tutor.models.constraints import Constraint
-from tutor.models.decoding import GuidanceSteer
-from tutor.models.steering import GeneratorCache, guidance_grammar
 
 INSTALL_HINT = "install torch and transformers (see README.md; `pip install torch==2.13.0 transformers`)"
 
@@ -29,19 +29,15 @@ class TransformersModel(Model):
     backend = "transformers"
 
     def __init__(
-        self, model: Any, tokenizer: Any, *, name: str | None = None, grammar_backend: str = "llguidance"
+        self, model: Any, tokenizer: Any, *, name: str | None = None, grammar_backend: str = grammar.DEFAULT_ENGINE
     ) -> None:
-        import outlines
-
         self.hf = model.eval()
         self.tokenizer = tokenizer
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.name = name or getattr(model.config, "_name_or_path", "transformers")
-        self.grammar_backend = grammar_backend
-        self.generators = GeneratorCache(outlines.from_transformers(model, tokenizer), grammar_backend)
-        self._llg_tokenizer: Any = None
-        self._regexes: dict[str, tuple[str, str]] = {}
+        self._special = special_tokens_of(tokenizer)
+        self.grammar = grammar.for_transformers(model, tokenizer, grammar_backend)
         self.batch_size = 8
         # A plain Lock, not an RLock: a stream holds it across yields, and a consumer (Gradio) may resume
         # the generator, and so release the lock, on another thread than the one that acquired it.
@@ -49,14 +45,24 @@ class TransformersModel(Model):
 
     @classmethod
     def load(
-        cls, path: str | Path, *, adapter: str | Path | None = None, grammar_backend: str = "llguidance"
+        cls,
+        path: str | Path,
+        *,
+        adapter: str | Path | None = None,
+        grammar_backend: str = grammar.DEFAULT_ENGINE,
+        n_threads: int | None = None,
     ) -> TransformersModel:
-        """Load a checkpoint directory (or hub id) and, optionally, a PEFT adapter directory on top."""
+        """Load a checkpoint directory (or hub id) and, optionally, a PEFT adapter directory on top.
+
+        ``n_threads`` sets torch's CPU threads, which torch keeps per process (``ta --threads``).
+        """
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:
             raise ModelError(f"the transformers backend needs torch and transformers: {INSTALL_HINT}") from exc
+        if n_threads is not None:
+            torch.set_num_threads(n_threads)
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path))
             model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
@@ -82,6 +88,10 @@ class TransformersModel(Model):
         """The chat through the tokenizer's chat template."""
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
+    def special_tokens(self) -> SpecialTokens:
+        """BOS and EOS from the tokenizer; BOS is added where the tokenizer itself adds it."""
+        return self._special
+
     # ---- generation ------------------------------------------------------------------------------
 
     def _generate_kwargs(
@@ -90,41 +100,30 @@ class TransformersModel(Model):
         import torch
         from transformers import LogitsProcessorList
 
-        inputs = self.tokenizer(self.render(messages), return_tensors="pt", add_special_tokens=False)
+        ids = torch.tensor([self.prompt_tokens(self.render(messages))])
+        # transformers' own warpers would sample from torch's global generator; the processors below mask
+        # and sample with one of this request's own, and greedy search then takes the one token left.
         kwargs: dict[str, Any] = {
-            **inputs,
+            "input_ids": ids,
+            "attention_mask": torch.ones_like(ids),
             "max_new_tokens": sampling.max_tokens,
-            "do_sample": sampling.temperature > 0,
+            "do_sample": False,
+            "temperature": None,
+            "top_p": None,
+            "top_k": None,
             "pad_token_id": self.tokenizer.pad_token_id,
             "repetition_penalty": sampling.repetition_penalty,
         }
-        if sampling.temperature > 0:
-            kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        if sampling.seed is not None:
-            torch.manual_seed(sampling.seed)
+        processors = []
         if constraint is not None:
-            kwargs["logits_processor"] = LogitsProcessorList(
-                [self._processor(constraint, inputs["input_ids"].shape[1])]
-            )
-            kwargs["eos_token_id"] = self.tokenizer.eos_token_id  # the one the grammar ends on
+            steer = self.grammar.steer(constraint)
+            processors.append(SteerProcessor(steer, ids.shape[1]))
+            kwargs["eos_token_id"] = steer.eos  # the one the grammar ends on
+        if sampling.temperature > 0:
+            processors.append(SampleProcessor(sampling))
+        if processors:
+            kwargs["logits_processor"] = LogitsProcessorList(processors)
         return kwargs
-
-    def _processor(self, constraint: Constraint, prompt_len: int) -> Any:
-        if self.grammar_backend != "llguidance":
-            processor = self.generators.get(constraint).logits_processor
-            processor.reset()
-            return processor
-        if self._llg_tokenizer is None:
-            import llguidance.hf
-
-            self._llg_tokenizer = llguidance.hf.from_tokenizer(self.tokenizer)
-        regex = self._regexes.get(constraint.key)
-        if regex is None:
-            regex = self._regexes[constraint.key] = guidance_grammar(constraint)
-        steer = GuidanceSteer(self._llg_tokenizer, regex, len(self.tokenizer))
-        return SteerProcessor(steer, prompt_len)
 
     def _generate(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> str:
         import torch
@@ -163,14 +162,14 @@ class TransformersModel(Model):
 
     # ---- scoring ---------------------------------------------------------------------------------
 
-    def _next_token_logprobs(self, texts: list[str]) -> list[Any]:
+    def _next_token_logprobs(self, prompts: list[list[int]]) -> list[Any]:
         import torch
 
         # Prompts of one benchmark share a prefix (system prompt, instructions). Its keys and values
         # are computed once per call; the prompts' own tails then run in padded batches, shortest
         # first, each attending to that cache and to itself. (Packing tails into one row, as scoring
         # trees do, spends most attention on masked-out pairs: 1.5x slower on ARC, measured.)
-        rows = [self.tokenize(t) for t in texts]
+        rows = prompts
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         out: list[Any] = [None] * len(rows)
         with self._lock, torch.inference_mode():
@@ -230,7 +229,7 @@ class TransformersModel(Model):
         # computed once, not once per choice; up to batch_size trees per forward pass.
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, (ctx, _) in enumerate(pairs):
-            groups.setdefault(tuple(self._context(ctx)), []).append(i)
+            groups.setdefault(tuple(ctx), []).append(i)
         # Longest first, so the trees batched together are about as long and padding stays small.
         trees = sorted(groups.items(), key=lambda t: -(len(t[0]) + sum(len(pairs[i][1]) for i in t[1])))
         scores = [0.0] * len(pairs)
@@ -290,17 +289,19 @@ class TransformersModel(Model):
         flat = iter(torch.split(logits, sizes))
         return [[next(flat) for _ in rows] for rows in index]
 
-    def _context(self, ctx: list[int]) -> list[int]:
-        bos = self.tokenizer.bos_token_id
-        if ctx:
-            return ctx
-        return [bos if bos is not None else self.tokenizer.eos_token_id]
+
+def special_tokens_of(tokenizer: Any) -> SpecialTokens:
+    """BOS, EOS, and whether the tokenizer starts a text with BOS (as Llama 3's post-processor does)."""
+    bos = tokenizer.bos_token_id
+    with_specials = tokenizer("a", add_special_tokens=True)["input_ids"]
+    add_bos = bos is not None and bool(with_specials) and with_specials[0] == bos
+    return SpecialTokens(bos=bos, eos=tokenizer.eos_token_id, add_bos=add_bos)
 
 
 class SteerProcessor:
     """A transformers logits processor that masks with a steer (batch size 1: one answer at a time)."""
 
-    def __init__(self, steer: GuidanceSteer, prompt_len: int) -> None:
+    def __init__(self, steer: grammar.Steer, prompt_len: int) -> None:
         self.steer = steer
         self.prompt_len = prompt_len
         self.consumed = 0
@@ -317,6 +318,37 @@ class SteerProcessor:
         mask = torch.from_numpy(self.steer.allowed())
         allowed[: mask.shape[0]] = mask
         return scores.masked_fill(~allowed, float("-inf"))
+
+
+class SampleProcessor:
+    """Samples the next token with this request's own generator; every other token's score becomes -inf.
+
+    Runs last, after the repetition penalty and the constraint's mask, so that greedy search takes the
+    sampled token. Temperature and nucleus (top-p) as in :func:`tutor.models.decoding.pick_token`.
+    """
+
+    def __init__(self, sampling: Sampling) -> None:
+        import torch
+
+        self.temperature = sampling.temperature
+        self.top_p = sampling.top_p
+        self.generator = torch.Generator()
+        if sampling.seed is None:
+            self.generator.seed()  # a fresh random seed, drawn without touching the global generator
+        else:
+            self.generator.manual_seed(sampling.seed)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        """Draw one token per row; return scores that leave only it."""
+        import torch
+
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            sorted_probs, order = probs.sort(dim=-1, descending=True)
+            drop = sorted_probs.cumsum(dim=-1) - sorted_probs >= self.top_p  # keeps at least the top token
+            probs = probs.scatter(-1, order, sorted_probs.masked_fill(drop, 0.0))
+        token = torch.multinomial(probs, num_samples=1, generator=self.generator)
+        return torch.full_like(scores, float("-inf")).scatter(-1, token, 0.0)
 
 
 def common_prefix(rows: list[list[int]]) -> int:
