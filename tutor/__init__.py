@@ -10,6 +10,7 @@
 
 from typing import Any
 
+from tutor.errors import TutorError
 from tutor.models import (
     Choice,
     ConstraintViolation,
@@ -31,6 +32,7 @@ __all__ = [
     "Regex",
     "Tutor",
     "TutorEngine",
+    "TutorError",
     "load_model",
     "make_lm",
 ]

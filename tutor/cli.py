@@ -1,49 +1,86 @@
-"""The ``ta`` command. This file only composes: each package registers its own subcommands.
+"""The ``ta`` command: the plumbing every subcommand shares, and the composition of the subcommands.
 
-A package joins by having a ``cli`` module with ``register(subparsers)``; each subcommand sets
-``func(args) -> int`` with ``set_defaults``. Errors a user can fix (:class:`CLIError`,
-:class:`~tutor.models.base.ModelError`, ``ValueError``) print one line naming the fix, not a traceback.
+Subcommands come from entry points, as in simonw/llm: each package lists a ``register(subparsers)``
+function under ``[project.entry-points."ta.commands"]`` in pyproject.toml, and each subcommand it
+adds sets ``func(args) -> int`` with ``set_defaults``. A package that fails to register is named on
+stderr and the others still work.
+
+The plumbing lives here, at the bottom, so that a package's CLI needs nothing from another's:
+:class:`CLIError`, :func:`add_model_args` (the same model flags on every subcommand) and
+:func:`load_from_args`. A :class:`~tutor.errors.TutorError` (a missing file, a bad flag, a model that
+will not load) prints one line that says what to do; any other exception is a bug and keeps its
+traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
-PACKAGES = ("tutor.commands", "quizgen.cli", "benchmarks.cli", "finetune.cli")
+from tutor.errors import TutorError
+
+if TYPE_CHECKING:
+    from tutor.models.base import Model
+
+GROUP = "ta.commands"  # the entry-point group each package registers its subcommands under
 
 
-class CLIError(Exception):
+class CLIError(TutorError):
     """A mistake in the command line or its inputs; the message says what to do."""
 
 
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--backend``, ``--adapter`` and ``--threads``: the same on every subcommand that loads a model."""
+    parser.add_argument("--model", default="default", metavar="SPEC", help="default | FILE.gguf | DIR | hf:org/name")
+    parser.add_argument("--backend", choices=("llamacpp", "transformers"), help="force a backend")
+    parser.add_argument("--adapter", metavar="DIR", help="a PEFT adapter directory to apply")
+    # llama.cpp spins its threads at a barrier every token: on a busy machine one thread is faster than all.
+    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model (default: every core)")
+
+
+def load_from_args(args: argparse.Namespace) -> Model:
+    """Load the model the :func:`add_model_args` flags name (with the start-up self-check)."""
+    from tutor.models.registry import load_model
+
+    options = {}
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CLIError(f"--threads must be at least 1, got {args.threads}")
+        options["n_threads"] = args.threads
+    return load_model(args.model, backend=args.backend, adapter=args.adapter, **options)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The whole ``ta`` parser, with every installed package's subcommands."""
+    """The whole ``ta`` parser, with the subcommands of every package that registers under :data:`GROUP`."""
     parser = argparse.ArgumentParser(prog="ta", description="AI teaching assistant and quiz engine.")
+    parser.set_defaults(func=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in PACKAGES:
-        if importlib.util.find_spec(name.split(".")[0]) is None or importlib.util.find_spec(name) is None:
-            continue
-        importlib.import_module(name).register(sub)
+    entries = entry_points(group=GROUP)
+    if not entries:  # a checkout on sys.path that was never installed has no entry points
+        print("ta: no subcommands are registered: install the project (`pip install -e .`)", file=sys.stderr)
+    for entry in entries:
+        try:
+            entry.load()(sub)
+        except Exception as exc:  # a broken package must not take every other command down with it
+            print(
+                f"ta: skipped the {entry.name!r} commands ({entry.value}): {type(exc).__name__}: {exc}", file=sys.stderr
+            )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``ta``; returns the exit code."""
-    from tutor.models.base import ModelError
-    from tutor.models.constraints import OutputTypeError
-
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
+    if args.func is None:
         parser.print_help(sys.stderr)
         return 2
     try:
         return int(args.func(args) or 0)
-    except (CLIError, ModelError, OutputTypeError, ValueError) as exc:
+    except TutorError as exc:
         print(f"ta {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
