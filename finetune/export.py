@@ -73,13 +73,16 @@ def adapter_dir(run: str | Path) -> Path:
 
 
 def base_checkpoint(name: str) -> Path:
-    """The 16-bit base checkpoint directory an adapter names (embedded name, local dir or hub id)."""
-    from tutor.models import embedded
+    """The 16-bit base checkpoint directory an adapter names (embedded name, local dir or hub id).
 
-    if name == embedded.NAME or name.endswith(f"/{embedded.NAME}"):
-        return embedded.hf_checkpoint()
-    if Path(name).is_dir():
-        return Path(name)
+    Resolved by the model registry's one rule (:func:`tutor.models.registry.resolve_base`); a hub id is
+    then fetched, since the streamed merge reads the base's files.
+    """
+    from tutor.models.registry import resolve_base
+
+    base = resolve_base(name)
+    if base.local:
+        return Path(base.path)
     from huggingface_hub import snapshot_download
 
     patterns = ["*.json", "*.safetensors", "*.jinja", "tokenizer*", "*.model", "*.txt"]

@@ -23,17 +23,14 @@ from finetune.config import Recipe, to_yaml
 def resolve_base(model: str) -> tuple[str, str]:
     """``(what to load, what adapter_config.json names)`` for a recipe's ``model``.
 
-    The embedded model is named by its short name, which the model registry resolves to the
-    converted checkpoint on any machine; a local directory by its absolute path; a hub id as is.
+    The model registry's one rule (:func:`tutor.models.registry.resolve_base`): the embedded model is
+    named by its short name, which resolves to the converted checkpoint on any machine; a local
+    directory by its absolute path; a hub id as is.
     """
-    from tutor.models import embedded
+    from tutor.models.registry import resolve_base as resolve
 
-    if model == "default":
-        return str(embedded.hf_checkpoint()), embedded.NAME
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return str(path.resolve()), str(path.resolve())
-    return model, model
+    base = resolve(model)
+    return base.path, base.name
 
 
 def run_dirs(recipe: Recipe, name: str, out: str | Path | None) -> tuple[Path, Path]:

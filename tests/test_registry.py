@@ -56,3 +56,32 @@ def test_describe_names_the_default_and_backends() -> None:
     info = describe()
     assert info["default"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
     assert info["backends"]["llamacpp"] is True and info["backends"]["transformers"] is True
+
+
+def test_resolve_base_one_rule_for_embedded_names_directories_and_hub_ids(tmp_path, monkeypatch) -> None:
+    from tutor.models import embedded
+    from tutor.models.registry import resolve_base
+
+    checkpoint = tmp_path / "converted"
+    monkeypatch.setattr(embedded, "hf_checkpoint", lambda: checkpoint)
+    for name in ("default", embedded.NAME, f"HuggingFaceTB/{embedded.NAME}"):
+        base = resolve_base(name)
+        assert (base.path, base.name, base.local) == (str(checkpoint), embedded.NAME, True), name
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine").mkdir()
+    base = resolve_base("mine")
+    assert base.path == base.name == str(tmp_path / "mine") and base.local, "a directory by its absolute path"
+    assert resolve_base("org/other-model") == type(base)("org/other-model", "org/other-model", local=False)
+    with pytest.raises(ModelError, match="no base model named"):
+        resolve_base(" ")
+
+
+def test_finetune_resolves_bases_through_the_registry(tmp_path, monkeypatch) -> None:
+    from finetune.export import base_checkpoint
+    from finetune.train import resolve_base
+    from tutor.models import embedded
+
+    monkeypatch.setattr(embedded, "hf_checkpoint", lambda: tmp_path)
+    assert resolve_base("default") == (str(tmp_path), embedded.NAME)
+    assert base_checkpoint(f"HuggingFaceTB/{embedded.NAME}") == tmp_path
+    assert base_checkpoint(str(tmp_path)) == tmp_path
