@@ -2,11 +2,13 @@
 
     .venv/bin/python -m benchmarks.speed [--tokens 128] [--repeats 3] [--backends llamacpp,transformers]
 
-For each backend the same prompt is decoded for the same number of tokens twice: free text, then
-under a JSON schema with one free string field (an essay the model keeps writing past the budget: the
-token counts of both runs are printed, and rates are per token actually decoded). The ratio
-constrained/unconstrained tokens per second is the cost of the constraint. For llama.cpp, the
-baseline the design replaced is measured in the same run: plain outlines (``outlines.from_llamacpp``
+For each backend the same prompt is decoded for the same number of tokens: free text, then under a
+JSON schema with one free string field (an essay the model keeps writing past the budget: the token
+counts of both runs are printed, and rates are per token actually decoded), once per grammar engine
+the backend offers (:mod:`tutor.models.grammar`). Each engine's row runs a model loaded with that
+engine, and is labelled with the engine the model's grammar reports, so a row times what it names.
+The ratio constrained/unconstrained tokens per second is the cost of the constraint. For llama.cpp,
+the baseline the design replaced is measured in the same run: plain outlines (``outlines.from_llamacpp``
 and its logits processor inside ``Llama.__call__``), against plain ``Llama.__call__``. Nothing here is
 a test: numbers are printed, never asserted.
 """
@@ -25,7 +27,7 @@ LONG_STRING = {
     "properties": {"essay": {"type": "string"}},
     "required": ["essay"],
 }
-# For our path: the essay cannot close before the budget ends, so both runs decode exactly --tokens tokens.
+# For llguidance: the essay cannot close before the budget ends, so both runs decode exactly --tokens tokens.
 # (llguidance handles the bound lazily; outlines_core would compile thousands of states for it.)
 LONG_STRING_MIN = {
     "type": "object",
@@ -88,31 +90,29 @@ def outlines_llamacpp(llama, constrained: bool, tokens: int) -> Callable[[], int
 
 
 def measure(backend: str, tokens: int, repeats: int) -> list[dict]:
-    """Rows of (what, free tok/s, constrained tok/s, ratio) for one backend."""
-    from tutor.models import load_model
+    """Rows of (what, free tok/s, constrained tok/s) for one backend: one per grammar engine, then baselines."""
+    from tutor.models import ModelError, load_model
 
     model = load_model("default", backend=backend)
-    rows = []
     free = best_rate(ours(model, None, tokens), repeats)
-    constrained = best_rate(ours(model, LONG_STRING_MIN, tokens), repeats)
-    rows.append({"backend": backend, "path": "tutor (ours)", "free": free, "constrained": constrained})
+    rows = []
+    for engine in model.grammar.offered:
+        try:
+            timed = model if engine == model.grammar.engine else load_model(backend=backend, grammar_backend=engine)
+        except ModelError as exc:  # the engine's package is not installed here: say so, keep going
+            print(f"  {backend} {engine}: skipped ({exc})")
+            continue
+        schema = LONG_STRING_MIN if engine == "llguidance" else LONG_STRING
+        constrained = best_rate(ours(timed, schema, tokens), repeats)
+        assert timed.grammar.compiled, f"the {engine} row decoded without compiling a grammar"
+        path = f"tutor+{timed.grammar.engine}"  # the engine the model decoded with, not the one asked for
+        rows.append({"backend": backend, "path": path, "free": free, "constrained": constrained})
+        if timed is not model:
+            timed.close()
     if backend == "llamacpp":
         free = best_rate(outlines_llamacpp(model.llama, False, tokens), repeats)
         constrained = best_rate(outlines_llamacpp(model.llama, True, tokens), repeats)
         rows.append({"backend": backend, "path": "plain outlines", "free": free, "constrained": constrained})
-    if backend == "transformers":
-        from tutor.models.steering import GeneratorCache
-
-        for grammar in ("llguidance", "xgrammar"):
-            try:
-                model.generators = GeneratorCache(model.generators.outlines_model, grammar)
-                rate = best_rate(
-                    ours(model, LONG_STRING_MIN if grammar == "llguidance" else LONG_STRING, tokens), repeats
-                )
-            except Exception as exc:  # not installed, or unsupported here: say so, keep going
-                print(f"  {grammar}: skipped ({type(exc).__name__}: {exc})")
-                continue
-            rows.append({"backend": backend, "path": f"outlines+{grammar}", "free": free, "constrained": rate})
     model.close()
     return rows
 
