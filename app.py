@@ -476,7 +476,13 @@ def register(sub: Any) -> None:
         default=env.get("PORT") or env.get("GRADIO_SERVER_PORT") or "7860",
         help="port (default: $PORT, else $GRADIO_SERVER_PORT, else 7860)",
     )
-    p.add_argument("--queue-max", type=int, default=QUEUE_MAX, metavar="N", help="requests that may wait at once")
+    p.add_argument(
+        "--queue-max",
+        type=int,
+        default=QUEUE_MAX,
+        metavar="N",
+        help=f"requests that may wait at once (default: {QUEUE_MAX})",
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
