@@ -16,6 +16,8 @@ DATA = Path(os.environ.get("TUTOR_DATA", ROOT.parent / "shared" / "data"))
 # Converted checkpoints are cached inside the repository (git-ignored), never in the home directory.
 os.environ.setdefault("TUTOR_CACHE", str(ROOT / ".cache" / "tutor"))
 os.environ.setdefault("DSPY_CACHEDIR", str(ROOT / ".cache" / "dspy"))
+# Knowledge bases (the starter course's index included) live in the repository's cache, never in the home directory.
+os.environ.setdefault("TA_DATA_DIR", str(ROOT / ".cache" / "data"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
