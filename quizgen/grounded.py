@@ -1,0 +1,371 @@
+"""Grounded quizzes: every key, explanation and distractor is a string of the course, and says where it is from.
+
+A 135M model knows little machine learning and copies what its prompt shows it, so it is not asked to
+write questions. The course writes them: :mod:`quizgen.glossary` reads the terms the course defines,
+and a question is built by rule from one course sentence, answer first.
+
+* **term from its definition**: "Dropout is a regularization technique that randomly sets ... ." becomes
+  "Which regularization technique randomly sets ...?"; the key is the term, the distractors are the
+  nearest other terms the course defines (of the same kind where there are enough), never one that
+  the source sentence names.
+* **definition of a term**: "What is dropout?"; the options are what the course says dropout and three
+  neighbouring terms are, each a string of the course.
+* **a fact about a term**: a sentence whose subject is a defined term ("Momentum adds ... .") becomes
+  "Which technique adds ...?".
+
+The explanation is the source sentence, verbatim; the reason each wrong option is wrong is that
+option's own definition, from its own passage. Every string carries a :class:`~quizgen.schema.Source`.
+
+The model then reads: **open-book verification** scores each option as the answer to the question
+with the source passage in front of it (log-likelihood, as lm-evaluation-harness scores multiple
+choice) and must prefer the key; a distractor the passage also supports fails the question. The
+model's **blind answer** (no passage) is kept as a difficulty signal only. A question that fails a
+check or the verification is replaced by the next candidate; the quiz is only as long as the course
+material allows, and says so.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from quizgen import checks
+from quizgen.glossary import Definition, Glossary, Sentence, is_prose, mentions, sentences
+from quizgen.schema import LETTERS, STEM_MAX, VERIFY_PREFIX, Question, Quiz, QuizItem, QuizMetadata, Source
+
+MIN_RELEVANT_SCORE = 0.0  # a search hit at or below this score does not cover the topic (see NotCoveredError)
+SEARCH_K = 8  # passages retrieved per topic
+VERIFY_CONTEXT_CHARS = 1500  # the source passage the open-book verification reads (about 350 tokens)
+DISTRACTOR_POOL = 8  # nearest terms considered for the three distractors
+EASY_OFFSET = 3  # an easy question skips the nearest terms: its distractors are further from the key
+BLIND_KEY = "blind"  # QuizItem issues never carry the blind answer: it lives in the metadata
+
+
+class NotCoveredError(ValueError):
+    """The knowledge base has nothing on the topic: the message says how to add notes."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A question before options are placed: the stem, the key, and what it was built from."""
+
+    form: str  # "term" | "definition" | "fact"
+    stem: str
+    key: str  # the correct option's text
+    definition: Definition  # the key term's definition (its kind picks the distractors)
+    sentence: Sentence  # the source sentence: the explanation, verbatim
+    objective: str
+    bloom: str
+
+
+def cap(text: str) -> str:
+    """First letter upper case (an option reads as a sentence start); the rest as the course wrote it."""
+    return text[:1].upper() + text[1:] if text else text
+
+
+def term_stem(d: Definition) -> str | None:
+    """The stem asking for the term that ``d`` defines, without naming it."""
+    if d.passing or not d.predicate:
+        return None
+    verb = re.search(r"^(?:The |A |An )?.+? (is|are|refers to|refer to|means|denotes) ", d.sentence.text)
+    if d.naming:
+        stem = f"What is {d.predicate} called?"
+    elif d.relative and d.relative == d.predicate:  # "X, also called Y, prevents ...": no copula, no kind
+        stem = f"Which term {d.predicate}?"
+    elif verb and verb.group(1) in ("refers to", "refer to", "means", "denotes"):
+        stem = f"Which term {verb.group(1)} {d.predicate}?"
+    elif d.relative and verb and verb.group(1) == "is":
+        phrase = d.predicate.split(" ", 1)[1]
+        phrase = phrase[: phrase.rfind(" " + d.relative)]
+        phrase = re.sub(r",? (?:that|which|who)$", "", phrase)
+        if len(phrase.split()) > 8:
+            return None
+        stem = f"Which {phrase} {d.relative}?"
+    else:
+        stem = f"What is the name for {d.predicate}?"
+    return stem if len(stem) <= STEM_MAX else None
+
+
+def definition_stem(d: Definition) -> str | None:
+    """The stem asking what the term is; its options are definitions."""
+    if d.naming or d.passing or not d.predicate or mentions(d.predicate, d.names):
+        return None
+    if d.predicate.split()[0].lower() not in ("a", "an", "the"):
+        return None
+    plural = re.search(r"^(?:The |A |An )?.+? are ", d.sentence.text) is not None
+    article = d.article.lower() + " " if d.article else ""
+    return f"What {'are' if plural else 'is'} {article}{_lower_first(d.term)}?"
+
+
+def fact_stem(sentence: Sentence, d: Definition) -> str | None:
+    """For a sentence whose subject is the term ``d`` ("Momentum adds ..."), the stem "Which technique adds ...?"."""
+    for name in sorted((d.term, *d.aliases), key=len, reverse=True):
+        match = re.match(rf"^(?:The |A |An )?{re.escape(name)} ([a-z]+) (.+)$", sentence.text.rstrip(".!"))
+        if not match:
+            continue
+        verb, rest = match.groups()
+        if verb in ("are", "were", "have", "do") or not (verb.endswith("s") or verb in ("can", "will", "may")):
+            return None  # a plural subject or no verb: "Which technique" would not agree
+        if rest.split(" ", 1)[0] in ("is", "are", "was", "were", "can", "has", "have", "will", "may"):
+            return None  # "Momentum terms are ...": the word after the term was a noun, not the verb
+        noun = d.head if d.head and not mentions(d.head, d.names) else "term"
+        stem = f"Which {noun} {verb} {rest}?"
+        return stem if len(stem) <= STEM_MAX and not mentions(stem, d.names) else None
+    return None
+
+
+def _lower_first(text: str) -> str:
+    words = text.split()
+    if words and not (len(words[0]) > 1 and words[0][1:2].isupper()):  # keep "SGD", "ReLU"
+        words[0] = words[0].lower()
+    return " ".join(words)
+
+
+def candidates(glossary: Glossary, passages: Sequence[Any]) -> list[Candidate]:
+    """Every question the passages support, most relevant passage first, one form per fact first.
+
+    Each defining sentence gives a "term" or a "definition" question (alternating, so a quiz does not
+    ask the same fact twice), each sentence about a defined term a "fact" question; the other form of
+    each definition comes last, for quizzes that need more questions than the passages hold facts.
+    """
+    first: list[Candidate] = []
+    blanks: list[Candidate] = []
+    spare: list[Candidate] = []
+    seen: set[str] = set()
+    for passage in passages:
+        for sentence in sentences(passage):
+            if sentence.text in seen or not is_prose(sentence.text):
+                continue
+            seen.add(sentence.text)
+            d = _defined_by(glossary, sentence)
+            if d is not None:
+                made = [
+                    _candidate("term", term_stem(d), cap(d.term), d, f"Identify {d.term} from its definition"),
+                    _candidate("definition", definition_stem(d), cap(d.predicate), d, f"Recall what {d.term} is"),
+                ]
+                made = [c for c in made if c is not None]
+                if len(first) % 2 and len(made) == 2:
+                    made.reverse()
+                first.extend(made[:1])
+                spare.extend(made[1:])
+                continue
+            fact = next(((d, stem) for d in glossary.items if (stem := fact_stem(sentence, d))), None)
+            if fact is not None:
+                d, stem = fact
+                first.append(
+                    Candidate("fact", stem, cap(d.term), d, sentence, f"Recall a fact about {d.term}", "remember")
+                )
+                continue
+            cloze = cloze_candidate(glossary, sentence)
+            if cloze is not None:
+                blanks.append(cloze)
+    return first + blanks + spare
+
+
+def cloze_candidate(glossary: Glossary, sentence: Sentence) -> Candidate | None:
+    """A fill-in-the-blank question on a sentence that names a course term (the longest it names)."""
+    named = [d for d in glossary.items if mentions(sentence.text, d.names) and d.sentence.text != sentence.text]
+    for d in sorted(named, key=lambda d: -len(d.term)):
+        blanked = sentence.text
+        for name in sorted(d.names, key=len, reverse=True):
+            blanked = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "___", blanked, flags=re.IGNORECASE)
+        if blanked.count("___") != 1:
+            continue  # two blanks read as a riddle
+        stem = f'Which term fills the blank in "{blanked}"?'
+        if len(stem) <= STEM_MAX:
+            return Candidate("cloze", stem, cap(d.term), d, sentence, f"Recognise {d.term} in context", "remember")
+    return None
+
+
+def _defined_by(glossary: Glossary, sentence: Sentence) -> Definition | None:
+    for d in glossary.items:
+        if d.sentence.start == sentence.start and d.sentence.text == sentence.text:
+            return d
+    return None
+
+
+def _candidate(form: str, stem: str | None, key: str, d: Definition, objective: str) -> Candidate | None:
+    if not stem or (mentions(stem, d.names) and form != "definition"):
+        return None
+    bloom = "remember" if form == "term" else "understand"
+    return Candidate(form, stem, key, d, d.sentence, objective, bloom)
+
+
+def source_of(sentence: Sentence, kb: str) -> Source:
+    """The Source record of a course sentence."""
+    p = sentence.passage
+    return Source(
+        kb=kb, doc=p.doc, headings=tuple(p.headings), start=sentence.start, end=sentence.end, quote=sentence.text
+    )
+
+
+def distractors(glossary: Glossary, c: Candidate, difficulty: str) -> list[Definition]:
+    """Three wrong options' definitions: the nearest terms of the key's kind that fit the question's form.
+
+    A "definition" question needs definitions that read like the key (an article and a noun phrase)
+    and are about as long (the key must not stand out as the longest); a term question needs terms
+    that the source sentence does not name.
+    """
+    ranked = glossary.neighbours(c.definition, exclude_text=c.sentence.text + " " + c.stem)
+    if c.form == "definition":
+        ranked = [
+            (d, s)
+            for d, s in ranked
+            if definition_stem(d) is not None and not mentions(d.predicate, c.definition.names)
+        ]
+    elif c.definition.head and c.stem.startswith("Which ") and not c.stem.startswith("Which term"):
+        # The stem names the key's kind ("Which hyperparameter ..."): options of another kind give it away.
+        same = [(d, s) for d, s in ranked if d.head == c.definition.head]
+        if len(same) >= 3:
+            ranked = same
+    offset = EASY_OFFSET if difficulty == "easy" and len(ranked) >= EASY_OFFSET + 3 else 0
+    pool = [d for d, _ in ranked[offset : offset + DISTRACTOR_POOL]]
+    if c.form == "definition":  # keep the three whose length is closest to the key's
+        pool.sort(key=lambda d: abs(len(d.predicate) - len(c.key)))
+    return pool[:3]
+
+
+def build_question(c: Candidate, wrong: Sequence[Definition], letter: str, kb: str, difficulty: str) -> Question:
+    """The finished question: the key at ``letter``, each wrong option with its own definition as the reason."""
+    texts = [cap(d.predicate) if c.form == "definition" else cap(d.term) for d in wrong]
+    slots = [x for x in LETTERS if x != letter]
+    options = dict(zip(slots, texts, strict=True))
+    options[letter] = c.key
+    return Question(
+        stem=c.stem,
+        options=[options[x] for x in LETTERS],
+        answer=letter,
+        explanation=c.sentence.text,
+        wrong_reasons={slot: d.sentence.text for slot, d in zip(slots, wrong, strict=True)},
+        difficulty=difficulty,
+        bloom_level=c.bloom,
+        objective=c.objective[:200],
+        source=source_of(c.sentence, kb),
+        reason_sources={slot: source_of(d.sentence, kb) for slot, d in zip(slots, wrong, strict=True)},
+    )
+
+
+def verify_prompt(question: Question, passage: str) -> str:
+    """The open-book prompt: the source passage, then the question (each option is scored as its answer)."""
+    intro = "Read the course text, then answer the question."
+    return f"{intro}\n\nCourse text: {passage}\n\nQuestion: {question.stem}\nAnswer:"
+
+
+class GroundedQuizAgent:
+    """Writes quizzes from a knowledge base: ``GroundedQuizAgent(model, kb).stream(topic, n)``."""
+
+    def __init__(self, model: Any, kb: Any, verify: bool = True) -> None:
+        """Borrow ``model`` (any Model) and ``kb`` (a :class:`tutor.knowledge.KnowledgeBase`)."""
+        self.model = model
+        self.kb = kb
+        self.verify_answers = verify
+        self._glossary: Glossary | None = None
+
+    @property
+    def glossary(self) -> Glossary:
+        """The knowledge base's terms (read once per agent)."""
+        if self._glossary is None:
+            self._glossary = Glossary.build(self.kb.passages())
+        return self._glossary
+
+    def relevant_passages(self, topic: str) -> list[Any]:
+        """The passages that cover ``topic``, best first; :class:`NotCoveredError` when there are none."""
+        hits = [h for h in self.kb.search(topic, k=SEARCH_K) if h.score > MIN_RELEVANT_SCORE and h.bm25 > 0]
+        if not hits:
+            raise NotCoveredError(
+                f"the knowledge base {self.kb.name!r} has nothing on {topic!r}. Add your notes with "
+                f"`ta kb add NAME FILES...` and quiz on them with `--kb NAME`, or ask for an ungrounded quiz "
+                "with `--ungrounded` (written by the model alone, marked ungrounded)"
+            )
+        defined = self.glossary.find(topic) or self.glossary.find(re.sub(r"^(the|a|an) ", "", topic.lower()))
+        passages = [h.passage for h in hits]
+        if defined is not None and defined.sentence.passage not in passages:
+            passages.insert(0, defined.sentence.passage)
+        return passages
+
+    def stream(
+        self, topic: str, n: int = 10, difficulty: str = "medium", seed: int | None = None
+    ) -> Iterator[QuizItem]:
+        """Yield up to ``n`` checked, verified questions on ``topic`` (fewer when the course holds fewer)."""
+        passages = self.relevant_passages(topic)  # raises now, not at the first next()
+        return self._stream(topic, passages, n, difficulty, seed)
+
+    def _stream(self, topic: str, passages: list[Any], n: int, difficulty: str, seed: int | None) -> Iterator[QuizItem]:
+        rng = random.Random(seed)
+        letters = [x for _ in range((n + 3) // 4) for x in rng.sample(LETTERS, 4)]
+        done: list[Question] = []
+        for c in _one_per_term_first(candidates(self.glossary, passages)):
+            if len(done) >= n:
+                return
+            started = time.perf_counter()
+            item = self._item(topic, c, letters[len(done)], difficulty, done)
+            if item is None:
+                continue
+            item.seconds = round(time.perf_counter() - started, 2)
+            done.append(item.question)
+            yield item
+
+    def _item(self, topic: str, c: Candidate, letter: str, difficulty: str, earlier: list[Question]) -> QuizItem | None:
+        wrong = distractors(self.glossary, c, difficulty)
+        if len(wrong) < 3:
+            return None
+        question = build_question(c, wrong, letter, self.kb.name, difficulty)
+        if checks.check_question(question, earlier):
+            return None
+        issues = self.verify(question, c.sentence.passage.text[:VERIFY_CONTEXT_CHARS]) if self.verify_answers else []
+        if issues:
+            return None
+        blind = self.blind_answer(topic, question)
+        return QuizItem(question=question, verified=self.verify_answers, attempts=1, issues=[], blind_answer=blind)
+
+    def verify(self, question: Question, passage: str) -> list[str]:
+        """Open-book: reading the source passage, the model must prefer the key; [] when it does, else the reason."""
+        prompt = verify_prompt(question, passage)
+        scores = []
+        for option in question.options:
+            (ll,) = self.model.loglikelihood([(prompt, " " + option)])
+            scores.append(ll / max(1, len(self.model.tokenize(" " + option))))
+        best = LETTERS[max(range(4), key=scores.__getitem__)]
+        if best == question.answer:
+            return []
+        return [f"{VERIFY_PREFIX} reading the source, the model chose {best}, not the key {question.answer}"]
+
+    def blind_answer(self, topic: str, question: Question) -> Any:
+        """The letter the model picks without the passage (a difficulty signal, not a check)."""
+        from quizgen.program import blind_prompt
+
+        return self.model.choose([blind_prompt(topic, question)], list(LETTERS))[0].answer
+
+    def run(self, topic: str, n: int = 10, difficulty: str = "medium", seed: int | None = None) -> Quiz:
+        """A whole grounded quiz, with metadata on how it was made."""
+        started = time.perf_counter()
+        items = list(self.stream(topic, n=n, difficulty=difficulty, seed=seed))
+        metadata = QuizMetadata(
+            model=getattr(self.model, "name", ""),
+            seed=seed,
+            temperature=0.0,
+            difficulty=difficulty,
+            seconds=round(time.perf_counter() - started, 2),
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 - readable
+            extra={"grounded": True, "kb": self.kb.name, "asked": n},
+        )
+        return Quiz(topic=" ".join(topic.split()), questions=items, metadata=metadata)
+
+
+def _one_per_term_first(pending: list[Candidate]) -> Iterator[Candidate]:
+    """The candidates, each term's first question before any term's second."""
+    later: list[Candidate] = []
+    seen: set[str] = set()
+    for c in pending:
+        term = c.definition.term.lower()
+        if term in seen:
+            later.append(c)
+        else:
+            seen.add(term)
+            yield c
+    yield from later

@@ -1,0 +1,134 @@
+"""The glossary: definitions read off course sentences by rule, and the stems built from them (no model)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from quizgen.glossary import Sentence, definitions, is_prose, parse_definition, split_sentences
+from quizgen.grounded import definition_stem, fact_stem, term_stem
+
+
+@dataclass(frozen=True)
+class P:
+    """A passage as the knowledge base hands it out (only what the glossary reads)."""
+
+    text: str
+    start: int = 0
+    doc: str = "notes.md"
+    headings: tuple[str, ...] = ("Notes",)
+
+
+def d_of(text: str):
+    return parse_definition(Sentence(text, 0, len(text), P(text)))
+
+
+def test_sentences_keep_abbreviations_and_spans():
+    text = 'Dropout is a technique, e.g. for nets. It works (mostly). Then "A quote." Next one! Last'
+    spans = split_sentences(text)
+    assert [text[a:b] for a, b in spans] == [
+        "Dropout is a technique, e.g. for nets.",
+        "It works (mostly).",
+        'Then "A quote."',
+        "Next one!",
+        "Last",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "term", "kind", "relative"),
+    [
+        (
+            "Dropout is a regularization technique that randomly switches off a fraction of a layer's units.",
+            "Dropout",
+            "regularization technique",
+            "randomly switches off a fraction of a layer's units",
+        ),
+        (
+            "Logistic regression is a classification algorithm used to assign observations to discrete classes.",
+            "Logistic regression",
+            "classification algorithm",
+            "",
+        ),
+        (
+            "The learning rate is a hyperparameter that sets the size of each update step.",
+            "learning rate",
+            "hyperparameter",
+            "sets the size of each update step",
+        ),
+        # A preposition before "which", or a clause with its own subject: no "Which K V?" form.
+        (
+            "Training data is the set of labelled examples from which a model learns its parameters.",
+            "Training data",
+            "set",
+            "",
+        ),
+        (
+            "Information gain is the reduction in impurity that a split achieves on its node.",
+            "Information gain",
+            "reduction",
+            "",
+        ),
+    ],
+)
+def test_copula_definitions(sentence, term, kind, relative):
+    d = d_of(sentence)
+    assert d is not None
+    assert (d.term, d.kind, d.relative) == (term, kind, relative)
+
+
+def test_aliases_and_naming_definitions():
+    d = d_of("Stochastic gradient descent (SGD) is a variant of gradient descent that updates after every example.")
+    assert d.term == "Stochastic gradient descent" and d.aliases == ("SGD",)
+    d = d_of("A function that squashes any real value into the range from zero to one is called the sigmoid.")
+    assert d.naming and d.term == "sigmoid"
+    assert term_stem(d) == "What is a function that squashes any real value into the range from zero to one called?"
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "It is a method that does many things well enough for us.",  # a pronoun, not a term
+        "Dropout is used to reduce overfitting in large neural networks.",  # a fact, not a definition
+        "The idea is that a model should be simple enough to generalize.",
+        "x = w * x + b is the update rule of the model.",  # a formula
+    ],
+)
+def test_not_definitions(sentence):
+    assert d_of(sentence) is None
+
+
+def test_stems_never_name_the_key():
+    d = d_of("Dropout is a regularization technique that randomly switches off a fraction of a layer's units.")
+    assert term_stem(d) == "Which regularization technique randomly switches off a fraction of a layer's units?"
+    assert definition_stem(d) == "What is dropout?"
+    d = d_of("Overfitting refers to a model that memorises the noise in its training examples.")
+    assert term_stem(d) == "Which term refers to a model that memorises the noise in its training examples?"
+    d = d_of("Logistic regression is a classification algorithm used to assign observations to discrete classes.")
+    assert (
+        term_stem(d)
+        == "What is the name for a classification algorithm used to assign observations to discrete classes?"
+    )
+
+
+def test_fact_stem_uses_the_terms_kind_and_agreement():
+    d = d_of("Momentum is an extension of gradient descent that adds a fraction of the previous update.")
+    s = "Momentum smooths the path of the parameters through narrow valleys of the loss."
+    assert fact_stem(Sentence(s, 0, len(s), P(s)), d) == (
+        "Which extension smooths the path of the parameters through narrow valleys of the loss?"
+    )
+    plural = "Momentum terms are added to every update in the optimizer."
+    assert fact_stem(Sentence(plural, 0, len(plural), P(plural)), d) is None
+
+
+def test_definitions_on_real_notes(data_dir):
+    from tutor.knowledge import KnowledgeBase
+
+    kb = KnowledgeBase.create("glossary-notes")
+    kb.add([data_dir / "notes" / "logistic_regression.rst"])
+    found = {d.term.lower(): d for d in definitions(kb.passages())}
+    assert "logistic regression" in found
+    d = found["logistic regression"]
+    assert d.sentence.passage.doc.endswith("logistic_regression.rst")
+    assert all(is_prose(x.sentence.text) for x in found.values())
