@@ -27,7 +27,7 @@ def register(sub: Any) -> None:
     n_help = f"how many questions (1-{MAX_QUESTIONS})"
     p.add_argument("-n", "--questions", type=int, default=DEFAULT_QUESTIONS, dest="n", help=n_help)
     p.add_argument("--difficulty", choices=DIFFICULTIES, default="medium")
-    p.add_argument("--source", type=Path, metavar="FILE", help="your notes or a chapter (plain text) to quiz on")
+    _add_grounding_args(p)
     p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the quiz here instead of stdout")
     p.add_argument("--seed", type=int, help="repeatable quiz (same model, backend and machine)")
@@ -45,9 +45,46 @@ def register(sub: Any) -> None:
     p.add_argument("--difficulty", choices=DIFFICULTIES, default="medium")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="only the first LIMIT topics")
+    _add_grounding_args(p)
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="also write the figures and quizzes as JSON")
     add_model_args(p)
     p.set_defaults(func=cmd_quiz_eval)
+
+
+def _add_grounding_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kb", metavar="NAME", help="the knowledge base to write from (default: the starter course)")
+    p.add_argument(
+        "--source", type=Path, metavar="FILE", help="your notes or a chapter (md, rst, txt, pdf) to write from"
+    )
+    p.add_argument(
+        "--ungrounded",
+        action="store_true",
+        help="let the model write the questions alone, without course text (marked ungrounded; a 135M model "
+        "writes poor questions this way)",
+    )
+
+
+def grounding(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """The request fields and the knowledge base the arguments ask for (checked before the model loads).
+
+    A grounded ``--source`` file is indexed as a temporary knowledge base of its own (its format kept: a PDF or
+    reStructuredText keeps its headings); an ungrounded one reaches the writer as plain text.
+    """
+    if args.ungrounded:
+        if args.kb:
+            raise CLIError("--kb grounds the quiz in a knowledge base: leave out --ungrounded, or --kb")
+        return {"grounded": False, "source_text": read_source(args.source)}, None
+    from tutor.knowledge import COURSE, KnowledgeBase, open_kb
+
+    if args.source is not None:
+        if args.kb:
+            raise CLIError("pass either --kb NAME or --source FILE, not both")
+        import tempfile
+
+        kb = KnowledgeBase.create("source", path=Path(tempfile.mkdtemp(prefix="ta-source-")) / "source.db")
+        kb.add([args.source])  # KnowledgeError names the file and what is wrong with it
+        return {"grounded": True}, kb
+    return {"grounded": True, "kb": args.kb}, open_kb(args.kb or COURSE)
 
 
 def read_source(path: Path | None) -> str | None:
@@ -74,19 +111,24 @@ def cmd_quiz(args: argparse.Namespace) -> int:
 
     from quizgen.program import QuizAgent
 
+    fields, kb = grounding(args)
     request = QuizRequest(
         " ".join(args.topic),
         n=args.n,
         difficulty=args.difficulty,
-        source_text=read_source(args.source),
         seed=args.seed,
         temperature=args.temperature,
+        **fields,
     )  # checked here, before the model loads
     if args.max_attempts < 1:
         raise CLIError(f"--max-attempts must be at least 1, got {args.max_attempts}")
     if args.format == "qti" and args.output is None and not args.take:
         raise CLIError("QTI is a zip file: pass -o quiz.zip")
-    agent = QuizAgent(load_from_args(args), max_attempts=args.max_attempts)
+    if kb is not None:  # a topic the knowledge base does not cover fails now, before the model loads
+        from quizgen.grounded import search_topic
+
+        search_topic(kb, request.topic)
+    agent = QuizAgent(load_from_args(args), max_attempts=args.max_attempts, kb=kb)
     if args.take:
         return take(agent, request, output=args.output, fmt=args.format)
     items = []
@@ -96,6 +138,12 @@ def cmd_quiz(args: argparse.Namespace) -> int:
         _progress(i, request.n, item)
     quiz = agent.assemble(request, items, seconds=time.perf_counter() - started)
     print(f"{quiz.verified_count}/{len(quiz)} verified in {quiz.metadata.seconds:.1f} s", file=sys.stderr)
+    if request.grounded and len(quiz) < request.n:
+        print(
+            f"the course material on {request.topic!r} supports {len(quiz)} of the {request.n} questions asked for: "
+            "add notes on it (ta kb add NAME FILES...) for more",
+            file=sys.stderr,
+        )
     _write(quiz, args.format, args.output)
     return 0
 
@@ -190,8 +238,9 @@ def cmd_quiz_eval(args: argparse.Namespace) -> int:
     if not topics:
         raise CLIError(f"{args.topics} names no topics: write one topic per line")
     # Every request is checked before the model loads: a bad line fails the run now, not an hour in.
-    requests = [QuizRequest(topic, n=args.n, difficulty=args.difficulty, seed=args.seed) for topic in topics]
-    agent = QuizAgent(load_from_args(args))
+    fields, kb = grounding(args)
+    requests = [QuizRequest(topic, n=args.n, difficulty=args.difficulty, seed=args.seed, **fields) for topic in topics]
+    agent = QuizAgent(load_from_args(args), kb=kb)
     quizzes = []
 
     def make_quiz(request: QuizRequest) -> Any:
@@ -202,7 +251,12 @@ def cmd_quiz_eval(args: argparse.Namespace) -> int:
     def on_report(report: evaluate.QuizReport) -> None:
         print(report.row(), file=sys.stderr, flush=True)
 
-    reports = evaluate.evaluate(make_quiz, requests, on_report=on_report)
+    def document_text(kb_name: str, doc: str) -> str:  # a quoted source is checked against the document itself
+        from tutor.knowledge import open_kb
+
+        return (kb if kb is not None and kb.name == kb_name else open_kb(kb_name)).document_text(doc)
+
+    reports = evaluate.evaluate(make_quiz, requests, on_report=on_report, document_text=document_text)
     print(evaluate.markdown(reports))
     if args.output is not None:
         payload = {"reports": evaluate.as_dicts(reports), "quizzes": [q.model_dump(mode="json") for q in quizzes]}

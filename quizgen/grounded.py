@@ -36,18 +36,20 @@ from typing import Any
 
 from quizgen import checks
 from quizgen.glossary import Definition, Glossary, Sentence, is_prose, mentions, sentences
+from quizgen.request import QuizRequest
 from quizgen.schema import LETTERS, STEM_MAX, VERIFY_PREFIX, Question, Quiz, QuizItem, QuizMetadata, Source
+from tutor.errors import InputError
 
-MIN_RELEVANT_SCORE = 0.0  # a search hit at or below this score does not cover the topic (see NotCoveredError)
 SEARCH_K = 8  # passages retrieved per topic
-VERIFY_CONTEXT_CHARS = 1500  # the source passage the open-book verification reads (about 350 tokens)
+VERIFY_CONTEXT_CHARS = 900  # at most this much course text is read by the open-book verification
+VERIFY_AROUND = 1  # sentences of the source passage read on each side of the source sentence
 DISTRACTOR_POOL = 8  # nearest terms considered for the three distractors
 EASY_OFFSET = 3  # an easy question skips the nearest terms: its distractors are further from the key
 BLIND_KEY = "blind"  # QuizItem issues never carry the blind answer: it lives in the metadata
 
 
-class NotCoveredError(ValueError):
-    """The knowledge base has nothing on the topic: the message says how to add notes."""
+class NotCoveredError(InputError):
+    """The knowledge base has nothing on the topic: the message says how to add notes (a user-fixable error)."""
 
 
 @dataclass(frozen=True)
@@ -250,87 +252,130 @@ def build_question(c: Candidate, wrong: Sequence[Definition], letter: str, kb: s
     )
 
 
+def context_of(sentence: Sentence, around: int = VERIFY_AROUND) -> str:
+    """The source sentence with up to ``around`` sentences of its passage on each side: what verification reads.
+
+    The whole passage would cost its every token on each question (about 300 on a 2-core CPU: a second);
+    the sentences next to the source are where a distractor the passage also supports would be named.
+    """
+    spans = sentences(sentence.passage)
+    index = next((i for i, s in enumerate(spans) if s.start == sentence.start), 0)
+    return " ".join(s.text for s in spans[max(0, index - around) : index + around + 1])[:VERIFY_CONTEXT_CHARS]
+
+
 def verify_prompt(question: Question, passage: str) -> str:
     """The open-book prompt: the source passage, then the question (each option is scored as its answer)."""
     intro = "Read the course text, then answer the question."
     return f"{intro}\n\nCourse text: {passage}\n\nQuestion: {question.stem}\nAnswer:"
 
 
-class GroundedQuizAgent:
-    """Writes quizzes from a knowledge base: ``GroundedQuizAgent(model, kb).stream(topic, n)``."""
+def search_topic(kb: Any, topic: str) -> list[Any]:
+    """The knowledge base's passages on ``topic``; :class:`NotCoveredError` when it has nothing on it."""
+    from tutor.grounded import covers
 
-    def __init__(self, model: Any, kb: Any, verify: bool = True) -> None:
-        """Borrow ``model`` (any Model) and ``kb`` (a :class:`tutor.knowledge.KnowledgeBase`)."""
+    hits = kb.search(topic, k=SEARCH_K)
+    if not covers(kb, topic, hits):
+        raise NotCoveredError(
+            f"the knowledge base {kb.name!r} has nothing on {topic!r}. Add your notes with "
+            "`ta kb add NAME FILES...` and quiz on them with `--kb NAME` (or `--source FILE`), or ask for an "
+            "ungrounded quiz with `--ungrounded` (written by the model alone and marked ungrounded)"
+        )
+    return hits
+
+
+class GroundedQuizAgent:
+    """Writes quizzes from a knowledge base: ``GroundedQuizAgent(model).stream(QuizRequest("dropout"))``.
+
+    The knowledge base is the request's ``kb`` (default: the shipped starter course), or a temporary one made
+    of the request's ``source_text``, or the ``kb`` given here (which wins: ``ta quiz --source FILE`` indexes
+    the file itself, so a PDF or reStructuredText keeps its headings).
+    """
+
+    def __init__(self, model: Any, kb: Any = None, verify: bool = True) -> None:
+        """Borrow ``model`` (any Model); ``kb``: a :class:`tutor.knowledge.KnowledgeBase` to use for every quiz."""
         self.model = model
         self.kb = kb
         self.verify_answers = verify
-        self._glossary: Glossary | None = None
+        self._glossaries: dict[tuple[Any, ...], Glossary] = {}
+        self._sources: dict[int, Any] = {}
 
-    @property
-    def glossary(self) -> Glossary:
-        """The knowledge base's terms (read once per agent)."""
-        if self._glossary is None:
-            self._glossary = Glossary.build(self.kb.passages())
-        return self._glossary
+    def knowledge(self, request: QuizRequest) -> Any:
+        """The knowledge base a request is written from."""
+        from tutor.knowledge import COURSE, open_kb
 
-    def relevant_passages(self, topic: str) -> list[Any]:
+        if self.kb is not None:
+            return self.kb
+        if request.source_text:
+            return self._source_kb(request.source_text)
+        return open_kb(request.kb or COURSE)
+
+    def glossary(self, kb: Any) -> Glossary:
+        """The knowledge base's terms, read once per version of its passages."""
+        passages = kb.passages()
+        key = (str(kb.path), kb.name, len(passages), passages[-1].id if passages else 0)
+        if key not in self._glossaries:
+            self._glossaries[key] = Glossary.build(passages)
+        return self._glossaries[key]
+
+    def relevant_passages(self, kb: Any, topic: str) -> list[Any]:
         """The passages that cover ``topic``, best first; :class:`NotCoveredError` when there are none."""
-        hits = [h for h in self.kb.search(topic, k=SEARCH_K) if h.score > MIN_RELEVANT_SCORE and h.bm25 > 0]
-        if not hits:
-            raise NotCoveredError(
-                f"the knowledge base {self.kb.name!r} has nothing on {topic!r}. Add your notes with "
-                f"`ta kb add NAME FILES...` and quiz on them with `--kb NAME`, or ask for an ungrounded quiz "
-                "with `--ungrounded` (written by the model alone, marked ungrounded)"
-            )
-        defined = self.glossary.find(topic) or self.glossary.find(re.sub(r"^(the|a|an) ", "", topic.lower()))
+        hits = search_topic(kb, topic)
+        glossary = self.glossary(kb)
+        defined = glossary.find(topic) or glossary.find(re.sub(r"^(the|a|an) ", "", topic.lower()))
         passages = [h.passage for h in hits]
         if defined is not None and defined.sentence.passage not in passages:
             passages.insert(0, defined.sentence.passage)
         return passages
 
-    def stream(
-        self, topic: str, n: int = 10, difficulty: str = "medium", seed: int | None = None
-    ) -> Iterator[QuizItem]:
-        """Yield up to ``n`` checked, verified questions on ``topic`` (fewer when the course holds fewer)."""
-        passages = self.relevant_passages(topic)  # raises now, not at the first next()
-        return self._stream(topic, passages, n, difficulty, seed)
+    def stream(self, request: QuizRequest | str, **fields: Any) -> Iterator[QuizItem]:
+        """Yield up to ``request.n`` checked, verified questions (fewer when the course holds fewer).
 
-    def _stream(self, topic: str, passages: list[Any], n: int, difficulty: str, seed: int | None) -> Iterator[QuizItem]:
-        rng = random.Random(seed)
-        letters = [x for _ in range((n + 3) // 4) for x in rng.sample(LETTERS, 4)]
+        Raises:
+            NotCoveredError: now, not at the first ``next()``, when the knowledge base has nothing on the topic.
+        """
+        from quizgen.program import as_request
+
+        request = as_request(request, **fields)
+        kb = self.knowledge(request)
+        passages = self.relevant_passages(kb, request.topic)
+        return self._stream(request, kb, passages)
+
+    def _stream(self, request: QuizRequest, kb: Any, passages: list[Any]) -> Iterator[QuizItem]:
+        rng = random.Random(request.seed)
+        letters = [x for _ in range((request.n + 3) // 4) for x in rng.sample(LETTERS, 4)]
+        glossary = self.glossary(kb)
         done: list[Question] = []
-        for c in _one_per_term_first(candidates(self.glossary, passages)):
-            if len(done) >= n:
+        for c in _one_per_term_first(candidates(glossary, passages)):
+            if len(done) >= request.n:
                 return
             started = time.perf_counter()
-            item = self._item(topic, c, letters[len(done)], difficulty, done)
+            item = self._item(request, kb.name, glossary, c, letters[len(done)], done)
             if item is None:
                 continue
             item.seconds = round(time.perf_counter() - started, 2)
             done.append(item.question)
             yield item
 
-    def _item(self, topic: str, c: Candidate, letter: str, difficulty: str, earlier: list[Question]) -> QuizItem | None:
-        wrong = distractors(self.glossary, c, difficulty)
+    def _item(
+        self, request: QuizRequest, kb: str, glossary: Glossary, c: Candidate, letter: str, earlier: list[Question]
+    ) -> QuizItem | None:
+        wrong = distractors(glossary, c, request.difficulty)
         if len(wrong) < 3:
             return None
-        question = build_question(c, wrong, letter, self.kb.name, difficulty)
+        question = build_question(c, wrong, letter, kb, request.difficulty)
         if checks.check_question(question, earlier):
             return None
-        issues = self.verify(question, c.sentence.passage.text[:VERIFY_CONTEXT_CHARS]) if self.verify_answers else []
-        if issues:
+        if self.verify_answers and self.verify(question, context_of(c.sentence)):
             return None
-        blind = self.blind_answer(topic, question)
+        blind = self.blind_answer(request.topic, question)
         return QuizItem(question=question, verified=self.verify_answers, attempts=1, issues=[], blind_answer=blind)
 
     def verify(self, question: Question, passage: str) -> list[str]:
         """Open-book: reading the source passage, the model must prefer the key; [] when it does, else the reason."""
         prompt = verify_prompt(question, passage)
-        scores = []
-        for option in question.options:
-            (ll,) = self.model.loglikelihood([(prompt, " " + option)])
-            scores.append(ll / max(1, len(self.model.tokenize(" " + option))))
-        best = LETTERS[max(range(4), key=scores.__getitem__)]
+        scores = self.model.loglikelihood([(prompt, " " + option) for option in question.options])
+        lengths = [max(1, len(self.model.tokenize(" " + option))) for option in question.options]
+        best = LETTERS[max(range(4), key=lambda i: scores[i] / lengths[i])]
         if best == question.answer:
             return []
         return [f"{VERIFY_PREFIX} reading the source, the model chose {best}, not the key {question.answer}"]
@@ -341,20 +386,52 @@ class GroundedQuizAgent:
 
         return self.model.choose([blind_prompt(topic, question)], list(LETTERS))[0].answer
 
-    def run(self, topic: str, n: int = 10, difficulty: str = "medium", seed: int | None = None) -> Quiz:
+    def run(self, request: QuizRequest | str, **fields: Any) -> Quiz:
         """A whole grounded quiz, with metadata on how it was made."""
+        from quizgen.program import as_request
+
+        request = as_request(request, **fields)
         started = time.perf_counter()
-        items = list(self.stream(topic, n=n, difficulty=difficulty, seed=seed))
+        items = list(self.stream(request))
+        return self.assemble(request, items, seconds=time.perf_counter() - started)
+
+    def assemble(self, request: QuizRequest, items: list[QuizItem], seconds: float = 0.0) -> Quiz:
+        """A Quiz from streamed items, with metadata on how it was made (and how many the course supported)."""
+        kb = self.kb.name if self.kb is not None else ("source" if request.source_text else request.kb or "course")
         metadata = QuizMetadata(
-            model=getattr(self.model, "name", ""),
-            seed=seed,
+            model=self.model.name,
+            seed=request.seed,
             temperature=0.0,
-            difficulty=difficulty,
-            seconds=round(time.perf_counter() - started, 2),
+            difficulty=request.difficulty,
+            seconds=round(seconds, 2),
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 - readable
-            extra={"grounded": True, "kb": self.kb.name, "asked": n},
+            source=request.source_text[:200] if request.source_text else None,
+            extra={
+                "requested": request.n,
+                "grounded": True,
+                "kb": kb,
+                "verified": [item.verified for item in items],
+                "blind_right": [item.blind_answer == item.question.answer for item in items],
+                "backend": self.model.backend,
+            },
         )
-        return Quiz(topic=" ".join(topic.split()), questions=items, metadata=metadata)
+        return Quiz(topic=request.topic, questions=items, metadata=metadata)
+
+    def _source_kb(self, text: str) -> Any:
+        """A temporary knowledge base holding one document: the request's source text."""
+        import tempfile
+        from pathlib import Path
+
+        from tutor.knowledge import KnowledgeBase
+
+        key = hash(text)
+        if key not in self._sources:
+            folder = Path(tempfile.mkdtemp(prefix="ta-source-"))
+            (folder / "notes.md").write_text(text, encoding="utf-8")
+            kb = KnowledgeBase.create("source", path=folder / "source.db")
+            kb.add([folder / "notes.md"])
+            self._sources = {key: kb}  # one at a time: a new source replaces the last
+        return self._sources[key]
 
 
 def _one_per_term_first(pending: list[Candidate]) -> Iterator[Candidate]:

@@ -1,7 +1,10 @@
-"""The quiz agent, a ``dspy.Module``: plan objectives, write each question, check it, verify it, repair it.
+"""The quiz agent, a ``dspy.Module``: grounded by default, or the model's own writer when asked.
 
-For a topic (and optionally the student's own notes) :class:`QuizAgent` plans N distinct learning
-objectives, then for each one:
+A request with ``grounded=True`` (the default) goes to :class:`quizgen.grounded.GroundedQuizAgent`: keys,
+explanations and distractors are sentences of a course knowledge base, each with its source. A request with
+``grounded=False`` is written by the model alone, as below, and its questions carry no source (they are
+marked ungrounded everywhere a student or teacher sees them). For such a topic (and optionally the student's
+own notes) :class:`QuizAgent` plans N distinct learning objectives, then for each one:
 
 1. **write** one :class:`~quizgen.schema.QuestionDraft` under the JSON schema (DSPy's JSONAdapter turns
    the signature into constrained decoding, so the draft always parses, whatever the model's size);
@@ -188,6 +191,7 @@ class QuizAgent(dspy.Module):
         max_attempts: int = 3,
         repair_budget: float = 0.5,
         adapter: dspy.Adapter | None = None,
+        kb: Any = None,
     ) -> None:
         """Wrap ``model`` (the agent borrows it; it never closes it).
 
@@ -197,6 +201,7 @@ class QuizAgent(dspy.Module):
             repair_budget: extra drafts per quiz beyond one per question, as a share of N (0.5: 5 for 10
                 questions); bounds the time a quiz takes when the model fails often.
             adapter: the DSPy adapter; the JSONAdapter makes every output constrained.
+            kb: a knowledge base every grounded request is written from (default: the request's ``kb``).
 
         Raises:
             ValueError: for ``max_attempts`` under 1 or a negative ``repair_budget``.
@@ -218,6 +223,9 @@ class QuizAgent(dspy.Module):
         # the demo's ~350 prompt tokens are paid on every draft. WRITE_DEMO is there for larger models.
         self.write = dspy.Predict(WriteQuestion)
         self.lm = make_lm(model, sampling=SAMPLING, max_tokens=WRITE_MAX_TOKENS)
+        from quizgen.grounded import GroundedQuizAgent
+
+        self.grounded = GroundedQuizAgent(model, kb=kb)  # request.grounded (the default) is written there
 
     # ---- public API ------------------------------------------------------------------------------
 
@@ -234,6 +242,8 @@ class QuizAgent(dspy.Module):
 
     def assemble(self, request: QuizRequest, items: list[QuizItem], seconds: float = 0.0) -> Quiz:
         """A Quiz from streamed items, with metadata on how it was made."""
+        if request.grounded:
+            return self.grounded.assemble(request, items, seconds)
         metadata = QuizMetadata(
             model=self.model.name,
             seed=request.seed,
@@ -249,6 +259,7 @@ class QuizAgent(dspy.Module):
                 "max_attempts": self.max_attempts,
                 "repair_budget": self.repair_budget,
                 "backend": self.model.backend,
+                "grounded": False,
             },
         )
         return Quiz(topic=request.topic, questions=items, metadata=metadata)
@@ -264,7 +275,10 @@ class QuizAgent(dspy.Module):
         Raises:
             QuizRequestError: for a bad request, saying what to pass instead (now, not at the first ``next()``).
         """
-        return self._stream(as_request(request, **fields))
+        request = as_request(request, **fields)
+        if request.grounded:
+            return self.grounded.stream(request)
+        return self._stream(request)
 
     def _stream(self, request: QuizRequest) -> Iterator[QuizItem]:
         letters = _balanced_letters(request.n, random.Random(request.seed))

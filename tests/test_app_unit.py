@@ -176,7 +176,7 @@ def test_write_quiz_fills_a_session_from_the_agent_and_says_how_it_was_made():
     from quizgen import QuizAgent
     from tests.test_quizgen_cli import fake_model
 
-    request = QuizRequest("overfitting", n=3, seed=2)
+    request = QuizRequest("overfitting", n=3, seed=2, grounded=False)
     steps = [(s, len(s.quiz), s.writing) for s in app.write_quiz(QuizAgent(fake_model()), request)]
     assert [(n, writing) for _, n, writing in steps] == [(1, True), (2, True), (3, True), (3, False)]
     assert len({id(s) for s, _, _ in steps}) == 1, "one session, filled in place (the page's gr.State)"

@@ -122,10 +122,10 @@ def test_fact_stem_uses_the_terms_kind_and_agreement():
     assert fact_stem(Sentence(plural, 0, len(plural), P(plural)), d) is None
 
 
-def test_definitions_on_real_notes(data_dir):
+def test_definitions_on_real_notes(data_dir, tmp_path):
     from tutor.knowledge import KnowledgeBase
 
-    kb = KnowledgeBase.create("glossary-notes")
+    kb = KnowledgeBase.create("glossary-notes", path=tmp_path / "kb.db")
     kb.add([data_dir / "notes" / "logistic_regression.rst"])
     found = {d.term.lower(): d for d in definitions(kb.passages())}
     assert "logistic regression" in found

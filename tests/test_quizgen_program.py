@@ -60,7 +60,7 @@ def test_happy_path_streams_verified_questions_with_balanced_keys() -> None:
     fake = FakeModel(responder=script)
     keys = keys_for(4, seed=7)
     fake.enqueue_choice(*keys)  # the blind answer agrees with each key
-    quiz = QuizAgent(fake).run("gradient descent", n=4, seed=7)
+    quiz = QuizAgent(fake).run("gradient descent", grounded=False, n=4, seed=7)
     assert [item.question.stem for item in quiz.questions] == stems
     assert all(item.verified and item.attempts == 1 and item.issues == [] for item in quiz.questions)
     assert [item.question.answer for item in quiz.questions] == keys and sorted(keys) == list(LETTERS)
@@ -80,7 +80,7 @@ def test_failed_check_is_repaired_with_the_reason_as_feedback() -> None:
     )
     fake = FakeModel(responder=script)
     fake.enqueue_choice(*keys_for(1, seed=1))
-    item = next(QuizAgent(fake).stream("gradient descent", n=1, seed=1))
+    item = next(QuizAgent(fake).stream("gradient descent", grounded=False, n=1, seed=1))
     assert item.verified and item.attempts == 2 and item.issues == []
     assert "none" in script.writes[0].split("feedback")[-1][:40]
     assert "are the same" in script.writes[1], "the second draft must see why the first failed"
@@ -94,7 +94,7 @@ def test_question_still_failing_is_flagged_never_dropped() -> None:
     wrong = next(letter for letter in LETTERS if letter != key)
     fake.enqueue_choice(wrong, wrong, wrong)  # the model never agrees with its key
     agent = QuizAgent(fake, max_attempts=3, repair_budget=5)
-    item = next(agent.stream("gradient descent", n=1, seed=3))
+    item = next(agent.stream("gradient descent", grounded=False, n=1, seed=3))
     assert not item.verified and item.attempts == 3
     assert len(item.issues) == 1 and item.issues[0].startswith("verification:") and f"chose {wrong}" in item.issues[0]
     assert item.checks_passed
@@ -110,7 +110,9 @@ def test_quiz_budget_bounds_the_repairs() -> None:
     fake = FakeModel(responder=script)
     keys = keys_for(4, seed=5)
     fake.enqueue_choice(*[next(x for x in LETTERS if x != k) for k in keys for _ in range(3)])
-    items = list(QuizAgent(fake, max_attempts=3, repair_budget=0.5).stream("gradient descent", n=4, seed=5))
+    items = list(
+        QuizAgent(fake, max_attempts=3, repair_budget=0.5).stream("gradient descent", grounded=False, n=4, seed=5)
+    )
     assert [i.attempts for i in items] == [3, 1, 1, 1]
     assert sum(i.attempts for i in items) == 4 + 2 and not any(i.verified for i in items)
 
@@ -121,7 +123,7 @@ def test_duplicate_stem_is_caught_across_questions() -> None:
     fake = FakeModel(responder=script)
     keys = keys_for(2, seed=2)
     fake.enqueue_choice(keys[0], keys[1])
-    items = list(QuizAgent(fake).stream("gradient descent", n=2, seed=2))
+    items = list(QuizAgent(fake).stream("gradient descent", grounded=False, n=2, seed=2))
     assert items[1].attempts == 2 and items[1].verified
     assert "repeats question 1" in script.writes[2]
 
@@ -142,7 +144,7 @@ def test_planner_shortfall_is_filled_with_distinct_objectives() -> None:
     )
     fake = FakeModel(responder=script)
     fake.enqueue_choice(*keys_for(5, seed=0))
-    quiz = QuizAgent(fake).run("gradient descent", n=5, seed=0)
+    quiz = QuizAgent(fake).run("gradient descent", grounded=False, n=5, seed=0)
     objectives = [i.question.objective for i in quiz.questions]
     assert objectives[0] == "Explain the learning rate" and len(set(objectives)) == 5
     assert not any("#" in o or o == "gradient descent" for o in objectives), "junk and bare-topic objectives dropped"
@@ -155,7 +157,7 @@ def test_stream_yields_before_the_rest_is_written() -> None:
     )
     fake = FakeModel(responder=script)
     fake.enqueue_choice(*keys_for(2, seed=4))
-    stream = QuizAgent(fake).stream("gradient descent", n=2, seed=4)
+    stream = QuizAgent(fake).stream("gradient descent", grounded=False, n=2, seed=4)
     first = next(stream)
     assert first.question.stem == "First question on rates?" and len(script.drafts) == 1
     assert next(stream).question.stem == "Second one, on data?"
@@ -165,7 +167,7 @@ def test_forward_returns_a_prediction_with_the_quiz() -> None:
     script = Script(["One objective"], [draft("First question on rates?")])
     fake = FakeModel(responder=script)
     fake.enqueue_choice(*keys_for(1, seed=4))
-    pred = QuizAgent(fake)(topic="gradient descent", n=1, seed=4)
+    pred = QuizAgent(fake)(topic="gradient descent", grounded=False, n=1, seed=4)
     assert pred.quiz.questions[0].verified
     names = [name for name, _ in QuizAgent(fake).named_predictors()]
     assert names == ["plan", "write"], "optimizers see the two predictors"
@@ -175,7 +177,11 @@ def test_source_text_reaches_the_prompts() -> None:
     script = Script(["Explain the pivot"], [draft("What does the pivot do here?")])
     fake = FakeModel(responder=script)
     fake.enqueue_choice(*keys_for(1, seed=1))
-    next(QuizAgent(fake).stream("quicksort", n=1, seed=1, source_text="The pivot splits the list in two."))
+    next(
+        QuizAgent(fake).stream(
+            "quicksort", grounded=False, n=1, seed=1, source_text="The pivot splits the list in two."
+        )
+    )
     assert "The pivot splits the list in two." in script.writes[0]
 
 
@@ -211,9 +217,11 @@ def test_a_request_and_its_shorthand_write_the_same_quiz() -> None:
         fake.enqueue_choice(*keys_for(1, seed=1))
         return call(QuizAgent(fake)), script
 
-    request = QuizRequest("quicksort", n=1, seed=1, source_text="The pivot splits the list in two.")
+    request = QuizRequest("quicksort", grounded=False, n=1, seed=1, source_text="The pivot splits the list in two.")
     typed, typed_script = quiz(lambda agent: agent.run(request))
-    short, short_script = quiz(lambda agent: agent.run("quicksort", n=1, seed=1, source_text=request.source_text))
+    short, short_script = quiz(
+        lambda agent: agent.run("quicksort", grounded=False, n=1, seed=1, source_text=request.source_text)
+    )
     assert [i.question for i in typed.questions] == [i.question for i in short.questions]
     assert typed_script.writes == short_script.writes
     assert typed.metadata.source == "The pivot splits the list in two." and typed.metadata.seed == 1
@@ -240,7 +248,7 @@ def test_unusable_output_is_repaired_but_our_own_bugs_propagate() -> None:
     script = Broken(["Explain the learning rate"], [draft("What does the learning rate control?")])
     fake = FakeModel(responder=script)
     fake.enqueue_choice(*keys_for(1, seed=1))
-    item = next(QuizAgent(fake).stream("gradient descent", n=1, seed=1))
+    item = next(QuizAgent(fake).stream("gradient descent", grounded=False, n=1, seed=1))
     assert item.verified and item.attempts == 2
     assert "could not be used (ConstraintViolation)" in script.writes[-1]
 
@@ -248,14 +256,14 @@ def test_unusable_output_is_repaired_but_our_own_bugs_propagate() -> None:
         raise KeyError("a bug in our own code")
 
     with pytest.raises(Exception, match="a bug in our own code") as caught:  # DSPy wraps it: LMUnexpectedError
-        next(QuizAgent(FakeModel(responder=bug)).stream("gradient descent", n=1, seed=1))
+        next(QuizAgent(FakeModel(responder=bug)).stream("gradient descent", grounded=False, n=1, seed=1))
     assert isinstance(caught.value.__cause__, KeyError) and len(bug_calls(caught)) == 1, "no retry, no fallback"
 
     def unloadable(messages, constraint):
         raise ModelError("3000 tokens do not fit the 2048-token context: shorten the input")
 
     with pytest.raises(ModelError, match="shorten the input"):  # the user's to fix: ta prints it in one line
-        next(QuizAgent(FakeModel(responder=unloadable)).stream("gradient descent", n=1, seed=1))
+        next(QuizAgent(FakeModel(responder=unloadable)).stream("gradient descent", grounded=False, n=1, seed=1))
 
 
 def bug_calls(caught) -> list:
@@ -288,7 +296,7 @@ def test_plan_asks_for_no_more_objectives_than_questions() -> None:
     script = Script(["Explain the learning rate"], [draft("What does the learning rate control?")])
     fake = FakeModel(responder=script)
     fake.enqueue_choice(*keys_for(1, seed=1))
-    next(QuizAgent(fake).stream("gradient descent", n=1, seed=1))
+    next(QuizAgent(fake).stream("gradient descent", grounded=False, n=1, seed=1))
     plan_schema = fake.calls[0][1].schema
     assert "plan" in plan_schema["properties"]
     assert '"maxItems":1' in json.dumps(plan_schema, separators=(",", ":"))

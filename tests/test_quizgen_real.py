@@ -12,7 +12,7 @@ from quizgen.schema import Question
 def test_real_three_question_quiz_is_valid(llama_model) -> None:
     # One draft per question keeps this test short; the repair loop is covered by the fake-model tests.
     agent = QuizAgent(llama_model, max_attempts=1, repair_budget=0)
-    quiz = agent.run("overfitting", n=3, seed=0, temperature=0.3)
+    quiz = agent.run("overfitting", grounded=False, n=3, seed=0, temperature=0.3)
     assert len(quiz.questions) == 3 and quiz.metadata.model
     schema = Question.model_json_schema()
     earlier = []

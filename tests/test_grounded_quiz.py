@@ -1,0 +1,104 @@
+"""Grounded quizzes: built from course sentences, answer first, each string with its source.
+
+The real-model tests run the embedded SmolLM2-135M on the shipped starter course; the pure tests build
+questions from a small knowledge base and check the provenance figures of the quality report.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from quizgen import checks, evaluate
+from quizgen.glossary import Glossary, mentions
+from quizgen.grounded import NotCoveredError, build_question, candidates, distractors, search_topic
+from quizgen.request import QuizRequest
+from quizgen.schema import LETTERS, Quiz, QuizItem
+
+NOTES = """# Regularization
+
+## Penalties
+
+**Regularization** is a family of techniques that discourages a model from fitting noise in its training data.
+**L1 regularization** is a penalty that adds the sum of the absolute values of the weights to the loss.
+**L2 regularization** is a penalty that adds the sum of the squared weights to the loss.
+**Weight decay** is a technique that shrinks every weight by a small fraction at each update step.
+
+## Other techniques
+
+**Dropout** is a regularization technique that randomly switches off a fraction of a layer's units during training.
+**Early stopping** is a technique that halts training when the error on a validation set starts to rise.
+**Data augmentation** is a technique that enlarges the training set with modified copies of existing examples.
+Dropout makes a network rely on many units instead of a few, which reduces overfitting.
+**Batch normalization** is a technique that rescales the activations of a layer using statistics of the batch.
+"""
+
+
+@pytest.fixture
+def kb(tmp_path):
+    from tutor.knowledge import KnowledgeBase
+
+    path = tmp_path / "regularization.md"
+    path.write_text(NOTES, encoding="utf-8")
+    kb = KnowledgeBase.create("notes", path=tmp_path / "kb.db")
+    kb.add([path])
+    return kb
+
+
+def test_questions_are_course_strings_with_their_sources(kb):
+    glossary = Glossary.build(kb.passages())
+    made = 0
+    for c in candidates(glossary, kb.passages()):
+        wrong = distractors(glossary, c, "medium")
+        if len(wrong) < 3:
+            continue
+        q = build_question(c, wrong, "C", kb.name, "medium")
+        made += 1
+        text = kb.document_text(q.source.doc)
+        assert text[q.source.start : q.source.end] == q.source.quote == q.explanation  # quoted, at its place
+        assert checks.normalise(q.correct_option) in checks.normalise(q.source.quote)  # the key is in its source
+        assert not mentions(q.stem, c.definition.names) or c.form == "definition"  # the stem never names the key
+        for letter, reason in q.wrong_reasons.items():
+            src = q.reason_sources[letter]
+            assert text[src.start : src.end] == src.quote == reason  # each reason is its option's own sentence
+        assert q.answer == "C" and len(set(q.options)) == 4
+    assert made >= 6
+
+
+def test_the_report_checks_provenance_against_the_document(kb):
+    glossary = Glossary.build(kb.passages())
+    c = next(c for c in candidates(glossary, kb.passages()) if c.form == "term")
+    q = build_question(c, distractors(glossary, c, "medium"), "A", kb.name, "medium")
+    quiz = Quiz(topic="regularization", questions=[QuizItem(question=q, verified=True)])
+    report = evaluate.score_quiz(quiz, 1.0, 1, document_text=lambda name, doc: kb.document_text(doc))
+    assert (report.grounded, report.key_in_source, report.explanation_quoted) == (1, 1, 1)
+    # A quote that does not stand at its recorded span in the document is caught, not trusted.
+    forged = q.model_copy(update={"source": q.source.model_copy(update={"start": q.source.start + 1})})
+    quiz = Quiz(topic="regularization", questions=[QuizItem(question=forged, verified=True)])
+    report = evaluate.score_quiz(quiz, 1.0, 1, document_text=lambda name, doc: kb.document_text(doc))
+    assert (report.key_in_source, report.explanation_quoted) == (0, 0)
+
+
+def test_a_topic_the_course_does_not_cover_is_refused_with_what_to_do(kb):
+    with pytest.raises(NotCoveredError, match="ta kb add"):
+        search_topic(kb, "sourdough bread baking temperature")
+    assert search_topic(kb, "dropout")
+
+
+def test_real_model_grounded_quiz_on_the_starter_course(llama_model):
+    from quizgen.program import QuizAgent
+    from tutor.knowledge import open_kb
+
+    course = open_kb("course")
+    agent = QuizAgent(llama_model)
+    request = QuizRequest("regularization", n=4, seed=3)
+    quiz = agent.run(request)
+    assert len(quiz) == 4, "the starter course's regularization lesson supports four questions"
+    assert quiz.metadata.extra["grounded"] is True and quiz.metadata.extra["kb"] == "course"
+    assert sorted(item.question.answer for item in quiz.questions) == sorted(LETTERS)  # keys spread over A-D
+    report = evaluate.score_quiz(quiz, quiz.metadata.seconds, request.n, lambda name, doc: course.document_text(doc))
+    assert report.grounded == report.key_in_source == report.explanation_quoted == 4
+    assert report.checks_passed == 4 and report.verified == 4  # open-book verified: the model read the source
+    assert report.acceptable >= 3
+    for item in quiz.questions:
+        assert item.blind_answer in LETTERS  # the blind answer is kept as a difficulty signal
+        assert item.question.source.doc == "regularization.md" or item.question.source.kb == "course"
