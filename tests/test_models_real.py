@@ -159,9 +159,9 @@ def test_self_check_catches_unconstrained_decoding(any_model, monkeypatch) -> No
 
 def test_compiled_grammars_are_cached(any_model) -> None:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
-    any_model.generate("Pick a number.", schema, max_tokens=10)
+    any_model.generate("Pick a number.", schema, max_tokens=40)  # room for 15 digits, one token each
     compiled = any_model.grammar.compiled  # one compile per schema, in the one bounded cache
-    any_model.generate("Pick another number.", schema, max_tokens=10)
+    any_model.generate("Pick another number.", schema, max_tokens=40)
     assert any_model.grammar.compiled == compiled
     assert 0 < len(any_model.grammar) <= any_model.grammar.maxsize
 
@@ -213,3 +213,32 @@ def test_numeric_ranges_are_enforced(llama_model) -> None:
     for topic in ("dropout", "precision and recall", "attention"):
         value = json.loads(llama_model.generate(f"Grade an answer about {topic} as JSON.", schema, max_tokens=60))
         jsonschema.validate(value, schema)
+
+
+def test_outlines_core_engine_on_both_backends(llama_model, hf_model) -> None:
+    # The same grammar module serves every engine on both backends; the self-check proves the masks bite.
+    from tutor.models import load_model
+    from tutor.models.transformers import TransformersModel
+
+    hf = TransformersModel(hf_model.hf, hf_model.tokenizer, grammar_backend="outlines_core")
+    with load_model(llama_model.path, grammar_backend="outlines_core") as llama:
+        for model in (llama, hf):
+            model.self_check()
+            assert model.grammar.engine == "outlines_core" and model.grammar.compiled == 2
+            value = json.loads(model.generate("Pick a number as JSON.", {"type": "object", "properties": {
+                "n": {"type": "integer"}}, "required": ["n"]}, max_tokens=20))  # fmt: skip
+            assert isinstance(value["n"], int)
+
+
+def test_an_engine_a_backend_lacks_is_refused_at_load(llama_model, hf_model) -> None:
+    import importlib.util
+
+    from tutor.models import load_model
+    from tutor.models.transformers import TransformersModel
+
+    offered = r"llama\.cpp backend supports grammar_backend 'llguidance' or 'outlines_core', not 'xgrammar'"
+    with pytest.raises(ModelError, match=offered):
+        load_model(llama_model.path, grammar_backend="xgrammar")
+    if importlib.util.find_spec("xgrammar") is None:  # an optional engine: its error says how to get it
+        with pytest.raises(ModelError, match="pip install xgrammar"):
+            TransformersModel(hf_model.hf, hf_model.tokenizer, grammar_backend="xgrammar").self_check()

@@ -118,7 +118,8 @@ class TransformersModel(Model):
         if constraint is not None:
             steer = self.grammar.steer(constraint)
             processors.append(SteerProcessor(steer, ids.shape[1]))
-            kwargs["eos_token_id"] = steer.eos  # the one the grammar ends on
+            if steer.eos is not None:
+                kwargs["eos_token_id"] = steer.eos  # the one the grammar ends on
         if sampling.temperature > 0:
             processors.append(SampleProcessor(sampling))
         if processors:
@@ -314,9 +315,11 @@ class SteerProcessor:
         for token in generated[self.consumed :]:
             self.steer.advance(token)
         self.consumed = len(generated)
+        mask = self.steer.allowed()
+        if mask is None:  # a free steer allows every token
+            return scores
         allowed = torch.zeros(scores.shape[-1], dtype=torch.bool)
-        mask = torch.from_numpy(self.steer.allowed())
-        allowed[: mask.shape[0]] = mask
+        allowed[: mask.shape[0]] = torch.from_numpy(mask)
         return scores.masked_fill(~allowed, float("-inf"))
 
 
