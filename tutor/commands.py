@@ -37,12 +37,14 @@ def load_from_args(args: argparse.Namespace) -> Any:
 
 def register(sub: Any) -> None:
     """Add the tutor subcommands to ``ta``."""
-    p = sub.add_parser("ask", help="ask the teaching assistant one question (streamed)")
+    p = sub.add_parser("ask", help="ask the teaching assistant one question (answered from the course, with sources)")
     p.add_argument("question", nargs="+")
+    _add_tutor_args(p)
     cli.add_model_args(p)
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("chat", help="chat with the teaching assistant in the terminal")
+    _add_tutor_args(p)
     cli.add_model_args(p)
     p.set_defaults(func=cmd_chat)
 
@@ -59,14 +61,41 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_models)
 
 
-def cmd_ask(args: argparse.Namespace) -> int:
-    """Stream one answer to stdout."""
-    from tutor.explain import Tutor
+def _add_tutor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kb", metavar="NAME", help="the knowledge base to answer from (default: the starter course)")
+    p.add_argument(
+        "--mode",
+        choices=("extractive", "generative"),
+        default="extractive",
+        help="extractive: the answer is sentences of the course, chosen by the model (default); generative: the "
+        "model's own words, with the passages it read listed as sources",
+    )
+    p.add_argument(
+        "--ungrounded", action="store_true", help="answer from the model alone, without course text (no sources)"
+    )
 
+
+def make_tutor(args: argparse.Namespace) -> Any:
+    """The tutor the arguments ask for; the knowledge base is checked before the model loads."""
+    if args.ungrounded:
+        if args.kb:
+            raise CLIError("--kb grounds the answers in a knowledge base: leave out --ungrounded, or --kb")
+        from tutor.explain import Tutor
+
+        return Tutor(cli.load_from_args(args))
+    from tutor.grounded import GroundedTutor
+    from tutor.knowledge import COURSE, open_kb
+
+    kb = open_kb(args.kb or COURSE)
+    return GroundedTutor(cli.load_from_args(args), kb, mode=args.mode)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Stream one answer to stdout, then its sources."""
     question = " ".join(args.question)
     if not question.strip():
         raise CLIError("the question is empty: ta ask 'What is overfitting?'")
-    tutor = Tutor(cli.load_from_args(args))
+    tutor = make_tutor(args)
     for piece in tutor.stream(question):
         print(piece, end="", flush=True)
     print()
@@ -75,9 +104,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """A terminal chat; history is kept for follow-up questions. Empty line or Ctrl-D ends it."""
-    from tutor.explain import Tutor
-
-    tutor = Tutor(cli.load_from_args(args))
+    tutor = make_tutor(args)
     history: list[tuple[str, str]] = []
     print("Ask about any machine-learning concept. An empty line or Ctrl-D ends the chat.", file=sys.stderr)
     while True:

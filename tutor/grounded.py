@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tutor.errors import InputError
 from tutor.models.constraints import Regex
 
 NOT_IN_COURSE = (
@@ -34,6 +35,7 @@ MIN_DENSE = 0.25  # a question with words the course lacks and a best passage be
 MISSING_SHARE = 0.5  # ... nor one of whose content words the course lacks at least this share
 GENERATIVE_MAX_TOKENS = 200
 EXTRACTIVE_MAX_TOKENS = 320
+HISTORY_MESSAGES = 4  # the last two exchanges: the course text already fills most of a 2k-token context
 PROMPT_PASSAGE_CHARS = 900  # each passage in the prompt, at most (a 135M model reads little well)
 SYSTEM = (
     "You are a teaching assistant for a machine-learning course. Answer the student's question using only "
@@ -107,7 +109,7 @@ class GroundedTutor:
     def __init__(self, model: Any, kb: Any, mode: str = "extractive") -> None:
         """Borrow ``model`` (any Model) and ``kb`` (a :class:`tutor.knowledge.KnowledgeBase`)."""
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+            raise InputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.model = model
         self.kb = kb
         self.mode = mode
@@ -139,9 +141,14 @@ class GroundedTutor:
 
     def _extractive(self, question: str, hits: list[Any]) -> tuple[Iterator[str], Answer]:
         offered = self.offered_sentences(question, hits)
-        messages = self.messages(question, hits, history=None)
+        # The model reads only the sentences it may choose from: a third of the passages' tokens, the same choice.
+        course = "\n".join(f"- {sentence}" for sentence, _ in offered)
+        messages = [
+            {"role": "system", "content": f"{SYSTEM}\n\nCourse text:\n{course}"},
+            {"role": "user", "content": question},
+        ]
         text = self.model.generate(messages, sentence_regex([s for s, _ in offered]), max_tokens=EXTRACTIVE_MAX_TOKENS)
-        chosen = split_answer(text, [s for s, _ in offered])
+        chosen = list(dict.fromkeys(split_answer(text, [s for s, _ in offered])))  # a sentence said twice, once
         cite = dict(offered)
         sources = list(dict.fromkeys(cite[s] for s in chosen))
         answer = Answer(" ".join(chosen), sources, mode="extractive")
@@ -177,9 +184,9 @@ class GroundedTutor:
         """The chat the model reads: the course text, the recent history, the question."""
         course = "\n\n".join(f"[{h.passage.cite()}]\n{h.passage.text[:PROMPT_PASSAGE_CHARS]}" for h in hits)
         messages = [{"role": "system", "content": f"{SYSTEM}\n\nCourse text:\n{course}"}]
-        for turn in (history or [])[-4:]:
-            if isinstance(turn, dict) and turn.get("role") in ("user", "assistant"):
-                messages.append({"role": turn["role"], "content": str(turn.get("content", ""))})
+        from tutor.explain import normalize_history, recent
+
+        messages.extend(recent(normalize_history(history), HISTORY_MESSAGES))
         messages.append({"role": "user", "content": question})
         return messages
 
@@ -190,5 +197,5 @@ def _usable(text: str, is_prose: Any) -> bool:
 
 def _check(question: Any) -> str:
     if not isinstance(question, str) or not question.strip():
-        raise ValueError("the question is empty: type a question or a concept to explain")
+        raise InputError("the question is empty: type a question or a concept to explain")
     return question.strip()
