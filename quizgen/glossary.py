@@ -101,9 +101,10 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     start = 0
     for match in _SENTENCE_END.finditer(text):
         end = match.start() + len(match.group(0).rstrip())  # the closing quote or bracket stays with it
-        last = text[start:end].rsplit(" ", 1)[-1].lower().strip("\"')]")
-        if last in ABBREVIATIONS or re.fullmatch(r"[a-z]\.|\d+\.", last):
-            continue
+        piece = text[start:end]
+        last = piece.rsplit(" ", 1)[-1].lower().strip("\"')]")
+        if last in ABBREVIATIONS or re.fullmatch(r"[a-z]\.", last) or re.fullmatch(r"\d+\.", piece.strip()):
+            continue  # "e.g.", an initial, or a list number ("1."); "between 0 and 1. If" does end a sentence
         spans.append((start, end))
         start = match.end()
     if text[start:].strip():
@@ -218,7 +219,7 @@ def named_in_passing(sentence: Sentence) -> list[Definition]:
     found = []
     for match in NAMED_IN_PASSING.finditer(text):
         term = match.group("term").strip()
-        if _term_ok(term) and term.lower() not in STOP_TERMS:
+        if _term_ok(term) and term.lower() not in STOP_TERMS and _names_a_concept(term):
             found.append(Definition(term, "", "", "", "", sentence, passing=True))
     for match in ACRONYM.finditer(text):
         words, abbr = match.group("term").split(), match.group("abbr")
@@ -228,6 +229,19 @@ def named_in_passing(sentence: Sentence) -> list[Definition]:
                 found.append(Definition(" ".join(tail), "", "", "", "", sentence, (abbr,), passing=True))
                 break
     return found
+
+
+def _names_a_concept(term: str) -> bool:
+    """A term named in passing is kept when it reads as a name: several words, an acronym, or a long word.
+
+    "called output", "as below", "C'" are words a sentence happens to use, not concepts a question can ask for.
+    """
+    words = term.split()
+    if any(w.lower() in ("a", "an", "the", "this", "that", "these", "our", "your", "its") for w in words):
+        return False
+    if not all(re.fullmatch(r"[A-Za-z][A-Za-z\-]*", w) for w in words):
+        return False
+    return len(words) >= 2 or (term.isupper() and len(term) >= 2) or len(term) >= 8
 
 
 def definitions(passages: Iterable[Any]) -> list[Definition]:

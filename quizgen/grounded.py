@@ -107,11 +107,12 @@ def definition_stem(d: Definition) -> str | None:
 def fact_stem(sentence: Sentence, d: Definition) -> str | None:
     """For a sentence whose subject is the term ``d`` ("Momentum adds ..."), the stem "Which technique adds ...?"."""
     for name in sorted((d.term, *d.aliases), key=len, reverse=True):
-        match = re.match(rf"^(?:The |A |An )?{re.escape(name)} ([a-z]+) (.+)$", sentence.text.rstrip(".!"))
+        match = re.match(rf"^(?:The |A |An )?(?i:{re.escape(name)}) ([a-z]+) (.+)$", sentence.text.rstrip(".!"))
         if not match:
             continue
         verb, rest = match.groups()
-        if verb in ("are", "were", "have", "do") or not (verb.endswith("s") or verb in ("can", "will", "may")):
+        modal = ("can", "will", "may", "could", "would", "should", "might", "must")
+        if verb in ("are", "were", "have", "do") or not (verb.endswith("s") or verb in modal):
             return None  # a plural subject or no verb: "Which technique" would not agree
         if rest.split(" ", 1)[0] in ("is", "are", "was", "were", "can", "has", "have", "will", "may"):
             return None  # "Momentum terms are ...": the word after the term was a noun, not the verb
@@ -122,10 +123,8 @@ def fact_stem(sentence: Sentence, d: Definition) -> str | None:
 
 
 def _lower_first(text: str) -> str:
-    words = text.split()
-    if words and not (len(words[0]) > 1 and words[0][1:2].isupper()):  # keep "SGD", "ReLU"
-        words[0] = words[0].lower()
-    return " ".join(words)
+    """A term as it reads mid-sentence: "Linear Regression" -> "linear regression", "SGD" and "ReLU" kept."""
+    return " ".join(w if any(c.isupper() for c in w[1:]) else w.lower() for w in text.split())
 
 
 def candidates(glossary: Glossary, passages: Sequence[Any]) -> list[Candidate]:
@@ -169,15 +168,26 @@ def candidates(glossary: Glossary, passages: Sequence[Any]) -> list[Candidate]:
     return first + blanks + spare
 
 
+# A sentence that opens with one of these leans on the one before it: out of context it cannot be a question.
+DEPENDENT_OPENERS = re.compile(
+    r"^(?:this|these|that|those|it|its|they|their|our|we|here|so|now|notice|note|then|thus|also|however|instead|"
+    r"given|similarly|likewise|in the (?:above|below|previous|next|following)|to do this|as (?:shown|before|above))\b",
+    re.IGNORECASE,
+)
+CLOZE_MIN_WORDS = 8
+
+
 def cloze_candidate(glossary: Glossary, sentence: Sentence) -> Candidate | None:
-    """A fill-in-the-blank question on a sentence that names a course term (the longest it names)."""
+    """A fill-in-the-blank question on a self-contained sentence that names a course term (the longest it names)."""
+    if DEPENDENT_OPENERS.match(sentence.text) or len(sentence.text.split()) < CLOZE_MIN_WORDS:
+        return None
     named = [d for d in glossary.items if mentions(sentence.text, d.names) and d.sentence.text != sentence.text]
     for d in sorted(named, key=lambda d: -len(d.term)):
         blanked = sentence.text
         for name in sorted(d.names, key=len, reverse=True):
             blanked = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "___", blanked, flags=re.IGNORECASE)
-        if blanked.count("___") != 1:
-            continue  # two blanks read as a riddle
+        if blanked.count("___") != 1 or re.search(r"\([^)]*___", blanked):
+            continue  # two blanks read as a riddle; a blank in brackets asks for an aside
         stem = f'Which term fills the blank in "{blanked}"?'
         if len(stem) <= STEM_MAX:
             return Candidate("cloze", stem, cap(d.term), d, sentence, f"Recognise {d.term} in context", "remember")
