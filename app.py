@@ -1,13 +1,18 @@
 """The web page students use: chat with the teaching assistant, take quizzes, compare benchmark runs.
 
-``build_app(tutor, quiz_agent)`` returns a ``gr.Blocks`` with the programs injected. ``ta serve`` (this module's
-:func:`register`, the ``serve`` entry point) and ``python app.py`` (how a Hugging Face Space runs it) load the
-model named at start-up and launch the page, with the same flags, defaults and environment fallbacks.
+``build_app(tutor, quiz_agent, grounded)`` returns a ``gr.Blocks`` with the programs injected;
+``build_app(*make_programs(model))`` serves one model. ``ta serve`` (this module's :func:`register`, the ``serve``
+entry point) and ``python app.py`` (how a Hugging Face Space runs it) load the model named at start-up and launch
+the page, with the same flags, defaults and environment fallbacks.
+
+Both tabs read the knowledge base a student picks (``tutor.tutors``): the shipped course (the default), their
+own notes (added on the page by the knowledge base's own ingestion), or none: the model alone, marked ungrounded.
+Every answer and every question's feedback shows the course passage it comes from.
 
 The page only wires: quizzes are graded by ``quizgen.QuizSession`` and held to ``quizgen.request``'s limits,
 chat history is read by ``tutor.explain``. Every event that touches the model shares one ``concurrency_id``, so
 one loaded model answers one request at a time and the rest wait in Gradio's bounded queue. The page never names
-a model, and uploaded files are only ever read as text.
+a model or a path: a knowledge base is picked from the list of names.
 """
 
 from __future__ import annotations
@@ -25,13 +30,16 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from quizgen.grade import QuizSession, feedback_markdown, option_choices, question_markdown, score_markdown
-from quizgen.request import DEFAULT_QUESTIONS, MAX_QUESTIONS, SOURCE_MAX_CHARS, QuizRequest
+from quizgen import grade
+from quizgen.grade import QuizSession
+from quizgen.request import DEFAULT_QUESTIONS, MAX_QUESTIONS, QuizRequest
 from quizgen.schema import DIFFICULTIES, Quiz
 from tutor.cli import CLIError, add_model_args, load_from_args
 from tutor.errors import TutorError
+from tutor.knowledge import COURSE, MAX_FILE_MB, SUPPORTED
+from tutor.tutors import NO_KB, Tutors, add_notes, added_text, choices, pick
 
 if TYPE_CHECKING:
     from quizgen.program import QuizAgent
@@ -39,14 +47,26 @@ if TYPE_CHECKING:
 
 MODEL_LANE = "model"  # the concurrency_id of every event that runs the model: one request at a time per model
 QUEUE_MAX = 16  # requests waiting beyond this are told the app is busy instead of waiting for minutes
-MAX_UPLOAD = "1mb"  # source texts are short; a larger upload is refused before it reaches the app
-EXPORT_FORMATS = {"json": ".json", "gift": ".gift.txt", "qti": ".qti.zip", "anki": ".anki.txt"}
+MAX_UPLOAD = f"{MAX_FILE_MB}mb"  # the knowledge base's cap on one file: a larger upload never reaches the app
+NEW_KB = "mynotes"  # the name the Add notes box suggests
 EXAMPLES = [
     "What is overfitting?",
     "Explain gradient descent with a small example.",
     "What is the difference between precision and recall?",
 ]
 CSS = ".feedback-right {color: #1a7f37} .feedback-wrong {color: #b42318}"
+KB_INFO = "answers come from this course material, with their sources; none: the model alone, unchecked"
+
+
+@contextlib.contextmanager
+def on_page() -> Iterator[None]:
+    """A mistake the user can fix (a TutorError, or a ValueError from a check) becomes a message on the page."""
+    import gradio as gr
+
+    try:
+        yield
+    except (TutorError, ValueError) as exc:
+        raise gr.Error(str(exc)) from exc
 
 
 def in_one_thread(make: Callable[[], Generator[Any, None, None]]) -> Iterator[Any]:
@@ -84,74 +104,50 @@ def in_one_thread(make: Callable[[], Generator[Any, None, None]]) -> Iterator[An
         stop.set()
 
 
-def stream_reply(tutor: Tutor, message: str, history: Sequence[Any] | None) -> Iterator[str]:
+def stream_reply(tutor: Any, message: str, history: Sequence[Any] | None) -> Iterator[str]:
     """The growing reply to ``message``; a bad question becomes a message on the page, not a stack trace."""
-    import gradio as gr
-
     from tutor.explain import normalize_history, recent
 
     past = recent(normalize_history(history))
-    try:
-        text = ""
+    text = ""
+    with on_page():  # ValueError: the tutor's own check ("the question is empty")
         for piece in in_one_thread(lambda: tutor.stream(message, past)):
             text += piece
             yield text
-    except (TutorError, ValueError) as exc:  # ValueError: the tutor's own check ("the question is empty")
-        raise gr.Error(str(exc)) from exc
 
 
 # ---------------------------------------------------------------- the quiz one student is taking
 
 
-def read_source(pasted: str | None, upload: str | None) -> str | None:
-    """Pasted text, else the uploaded file's text (read as text only, capped); None when there is neither."""
-    text = (pasted or "").strip()
-    if not text and upload:
-        with open(upload, encoding="utf-8", errors="replace") as f:
-            text = f.read(SOURCE_MAX_CHARS).strip()
-    return text[:SOURCE_MAX_CHARS] or None
+def quiz_request(topic: str | None, n: float | None, difficulty: str | None, kb: str | None = COURSE) -> QuizRequest:
+    """The request a form or an API call makes; :data:`NO_KB` asks for one the model writes alone (ungrounded)."""
+    with on_page():
+        kb = pick(kb or COURSE, choices())
+        grounded = kb != NO_KB
+        level = (difficulty or "medium").strip()
+        return QuizRequest(
+            topic or "", int(n or DEFAULT_QUESTIONS), level, kb=kb if grounded else None, grounded=grounded
+        )
 
 
 def write_quiz(agent: QuizAgent, request: QuizRequest) -> Iterator[QuizSession]:
     """A session for ``request``, yielded after each question the agent finishes and once more when it stops."""
     import gradio as gr
 
+    from quizgen.grounded import NotCoveredError
+
     session = QuizSession(agent.assemble(request, []), requested=request.n)
     started = time.perf_counter()
     try:
         for _ in session.fill(in_one_thread(lambda: agent.stream(request))):
             yield session
+    except NotCoveredError as exc:  # its message names the command line's ways out: name the page's too
+        raise gr.Error(f"{exc}. On this page: add your notes under Add notes, or pick {NO_KB!r}.") from exc
     except TutorError as exc:
         raise gr.Error(str(exc)) from exc
     finally:  # the questions written so far (all, or up to Stop), with metadata on how they were made
-        made = agent.assemble(request, session.quiz.questions, time.perf_counter() - started)
-        session.quiz.metadata = made.metadata
+        session.quiz.metadata = agent.assemble(request, session.quiz.questions, time.perf_counter() - started).metadata
     yield session
-
-
-def quiz_request(topic: str | None, n: float | None, difficulty: str | None, source: str | None = None) -> QuizRequest:
-    """The request a form or an API call makes; a bad one is a message on the page."""
-    import gradio as gr
-
-    try:
-        return QuizRequest(topic or "", int(n or DEFAULT_QUESTIONS), (difficulty or "medium").strip(), source)
-    except TutorError as exc:
-        raise gr.Error(str(exc)) from exc
-
-
-def export_quiz(session: QuizSession, fmt: str, folder: Path) -> str:
-    """Write the quiz in ``fmt`` under ``folder``; returns the file's path for download."""
-    from quizgen import export
-
-    if not session.total:
-        raise ValueError("there is no quiz to download yet: generate one first")
-    if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}")
-    data = export.dumps(session.quiz, fmt)
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, prefix="quiz-", suffix=EXPORT_FORMATS[fmt], delete=False) as f:
-        f.write(data if isinstance(data, bytes) else data.encode("utf-8"))
-    return f.name
 
 
 # ---------------------------------------------------------------- benchmark results
@@ -195,8 +191,9 @@ def compare_runs(names: Sequence[str] | None, root: Path, folder: Path) -> tuple
 
 
 def build_app(
-    tutor: Tutor,
+    tutor: Any,
     quiz_agent: QuizAgent | None = None,
+    grounded: Callable[[str], Any] | None = None,
     *,
     runs_dir: str | Path = "runs",
     queue_max: int = QUEUE_MAX,
@@ -205,9 +202,13 @@ def build_app(
     """The Gradio app: Tutor, Quiz and Results tabs, plus the ``/chat``, ``/quiz`` and ``/answer`` API.
 
     Args:
-        tutor: a ``tutor.explain.Tutor`` (anything with ``.stream(question, history)`` yielding text).
+        tutor: the model-only tutor (the "none (model only)" choice): a ``tutor.explain.Tutor``, or anything
+            with ``.stream(question, history)`` yielding text.
         quiz_agent: a ``quizgen.QuizAgent`` (it keeps no state between quizzes), or None: the quiz tab then
             says quizzes are unavailable.
+        grounded: a knowledge base's name -> the tutor that answers from it and cites it (a
+            ``tutor.grounded.GroundedTutor``), made when the name is first picked; None: the Tutor tab offers
+            the model-only tutor alone.
         runs_dir: the folder whose subdirectories are benchmark runs for the Results tab.
         queue_max: the most requests waiting at once; beyond it a request is told the app is busy.
         title: the page title.
@@ -215,29 +216,36 @@ def build_app(
     import gradio as gr
 
     files = Path(tempfile.mkdtemp(prefix="ta-app-"))
-    runs_root = Path(runs_dir)
+    tutors = Tutors(tutor, grounded)
     lane = {"concurrency_id": MODEL_LANE, "concurrency_limit": 1}
     free = {"concurrency_limit": None, "api_visibility": "private"}
 
     with gr.Blocks(title=title) as demo:
         gr.Markdown(f"# {title}\nAsk about a machine-learning concept, or take a quiz with instant feedback.")
         with gr.Tab("Tutor", id="tutor"):
-            _chat_tab(gr, tutor, lane, free)
+            tutor_kb = _chat_tab(gr, tutors, lane, free)
         with gr.Tab("Quiz", id="quiz"):
             session = gr.State(QuizSession(Quiz(topic="")))
-            _quiz_tab(gr, quiz_agent, session, lane, free, files)
+            quiz_kb = _quiz_tab(gr, quiz_agent, session, tutors, tutor_kb, lane, free, files)
         with gr.Tab("Results", id="results"):
-            _results_tab(gr, runs_root, free, files)
-        _api(gr, tutor, quiz_agent, session, lane)
+            _results_tab(gr, Path(runs_dir), free, files)
+        _api(gr, tutors, quiz_agent, session, lane)
         gr.Markdown(
             f"<small>One model answers one request at a time; up to {queue_max} wait in line, and beyond that "
             "the page says it is busy: try again in a minute.</small>"
         )
+        # Each visit lists the knowledge bases made since the page was built (here, or by `ta kb add`).
+        demo.load(lambda: gr.update(choices=tutors.choices()), None, [tutor_kb], **free)
+        if quiz_kb is not None:
+            demo.load(lambda: gr.update(choices=choices()), None, [quiz_kb], **free)
     demo.queue(max_size=queue_max, default_concurrency_limit=1)
     return demo
 
 
-def _chat_tab(gr: Any, tutor: Tutor, lane: dict, free: dict) -> None:
+def _chat_tab(gr: Any, tutors: Tutors, lane: dict, free: dict) -> Any:
+    picked = gr.Dropdown(
+        tutors.choices(), value=tutors.default, label="Knowledge base", info=KB_INFO, elem_id="tutor-kb"
+    )
     chatbot = gr.Chatbot(label="Teaching assistant", elem_id="chat", height=420, buttons=["copy"])
     with gr.Row():
         box = gr.Textbox(placeholder="Ask a question or name a concept…", show_label=False, scale=5, elem_id="ask")
@@ -246,35 +254,38 @@ def _chat_tab(gr: Any, tutor: Tutor, lane: dict, free: dict) -> None:
         clear = gr.Button("Clear chat", scale=1, elem_id="clear")
     gr.Examples(EXAMPLES, inputs=[box], label="Example questions")
 
-    def respond(message: str, history: list) -> Iterator[tuple[list, str]]:
+    def respond(message: str, history: list, kb: str) -> Iterator[tuple[list, str]]:
         from tutor.explain import normalize_history
 
+        with on_page():
+            tutor = tutors(kb)
         shown = [*normalize_history(history), {"role": "user", "content": message}]
         for text in stream_reply(tutor, message, history):
             yield [*shown, {"role": "assistant", "content": text}], ""
 
     events = [
-        trigger(respond, [box, chatbot], [chatbot, box], api_visibility="private", **lane)
+        trigger(respond, [box, chatbot, picked], [chatbot, box], api_visibility="private", **lane)
         for trigger in (box.submit, send.click)
     ]
     stop.click(None, cancels=events, **free)
     # Cancel first, then clear: cleared in the same event, a cancelled stream's last update could land after it.
     clear.click(None, cancels=events, **free).then(lambda: ([], ""), None, [chatbot, box], **free)
+    return picked
 
 
-def _quiz_tab(gr: Any, quiz_agent: QuizAgent | None, session: Any, lane: dict, free: dict, files: Path) -> None:
-    if quiz_agent is None:
+def _quiz_tab(
+    gr: Any, agent: QuizAgent | None, session: Any, tutors: Tutors, tutor_kb: Any, lane: dict, free: dict, files: Path
+) -> Any:
+    if agent is None:
         gr.Markdown("⚠️ **Quizzes are unavailable on this server**: it was started without the quiz generator.")
-        return
+        return None
     with gr.Row():
         topic = gr.Textbox(label="Topic", placeholder="e.g. overfitting", scale=3, elem_id="topic")
-        count = gr.Slider(
-            1, MAX_QUESTIONS, value=DEFAULT_QUESTIONS, step=1, label="Questions", elem_id="count", scale=2
-        )
-        level = gr.Radio(list(DIFFICULTIES), value="medium", label="Difficulty", scale=2, elem_id="difficulty")
-    with gr.Accordion("Source text (optional): questions are written from it", open=False):
-        source = gr.Textbox(label="Paste text", lines=5, max_length=SOURCE_MAX_CHARS)
-        upload = gr.File(label="…or upload a .txt / .md file", file_types=[".txt", ".md"], type="filepath")
+        picked = gr.Dropdown(choices(), value=COURSE, label="Knowledge base", info=KB_INFO, scale=2, elem_id="quiz-kb")
+    with gr.Row():
+        count = gr.Slider(1, MAX_QUESTIONS, value=DEFAULT_QUESTIONS, step=1, label="Questions", elem_id="count")
+        level = gr.Radio(list(DIFFICULTIES), value="medium", label="Difficulty", elem_id="difficulty")
+    _notes(gr, tutors, tutor_kb, picked)
     with gr.Row():
         generate = gr.Button("Generate quiz", variant="primary", elem_id="generate")
         stop = gr.Button("Stop", elem_id="quiz-stop")
@@ -282,7 +293,7 @@ def _quiz_tab(gr: Any, quiz_agent: QuizAgent | None, session: Any, lane: dict, f
     with gr.Row():
         with gr.Column(scale=3):
             current = gr.State(0)  # the question on screen (0-based)
-            question = gr.Markdown(question_markdown(QuizSession(Quiz(topic="")), 0), elem_id="quiz-question")
+            question = gr.Markdown(grade.question_markdown(QuizSession(Quiz(topic="")), 0), elem_id="quiz-question")
             options = gr.Radio([], label="Your answer", elem_id="quiz-options")
             with gr.Row():
                 prev = gr.Button("◀ Previous", size="sm", elem_id="prev")
@@ -291,54 +302,73 @@ def _quiz_tab(gr: Any, quiz_agent: QuizAgent | None, session: Any, lane: dict, f
             feedback = gr.Markdown(elem_id="quiz-feedback")
         with gr.Column(scale=1):
             score = gr.Markdown(elem_id="quiz-score")
-            fmt = gr.Dropdown(list(EXPORT_FORMATS), value="json", label="Download as")
+            fmt = gr.Dropdown(list(grade.DOWNLOADS), value="json", label="Download as")
             download = gr.Button("Download quiz", size="sm", elem_id="download")
             file = gr.File(label="Quiz file", interactive=False, height=90, elem_id="quiz-file")
     view = [current, question, options, feedback]
 
     def show(state: QuizSession, index: int) -> tuple:
-        choices = gr.update(choices=option_choices(state, index), value=None)
-        return index, question_markdown(state, index), choices, feedback_markdown(state, index)
+        letters = gr.update(choices=grade.option_choices(state, index), value=None)
+        return index, grade.question_markdown(state, index), letters, grade.feedback_markdown(state, index)
 
-    def start(topic_text: str, n: float, difficulty: str, pasted: str, path: str | None) -> Iterator[tuple]:
-        request = quiz_request(topic_text, n, difficulty, read_source(pasted, path))
+    def start(topic_text: str, n: float, difficulty: str, kb: str) -> Iterator[tuple]:
+        request = quiz_request(topic_text, n, difficulty, kb)
         waiting = QuizSession(Quiz(topic=request.topic), requested=request.n)
         yield waiting, f"Writing question 1 of {request.n}…", *show(waiting, 0), ""
-        for state in write_quiz(quiz_agent, request):
-            done = len(state.quiz)
-            if not state.writing:
-                yield state, f"All {done} questions ready.", *(gr.skip(),) * 4, score_markdown(state)
-                continue
-            note = "" if done == request.n else f" Writing question {done + 1}…"
-            first = show(state, 0) if done == 1 else (gr.skip(),) * 4  # never reset what the student is doing
-            yield state, f"{done} of {request.n} questions ready.{note}", *first, score_markdown(state)
+        for state in write_quiz(agent, request):
+            first = state.writing and len(state.quiz) == 1  # later ones never reset what the student is doing
+            shown = show(state, 0) if first else (gr.skip(),) * 4
+            yield state, grade.progress_markdown(state, request.n), *shown, grade.score_markdown(state)
 
-    def grade(state: QuizSession, index: int, letter: str | None) -> tuple[str, str]:
+    def answer(state: QuizSession, index: int, letter: str | None) -> tuple[str, str]:
         if not state.total:
             raise gr.Error("generate a quiz first")
         if not letter:
             raise gr.Error("pick an answer (A-D) first")
         state.answer(index, letter)
-        return feedback_markdown(state, index), score_markdown(state)
+        return grade.feedback_markdown(state, index), grade.score_markdown(state)
 
     def step(state: QuizSession, index: int, delta: int) -> tuple:
-        if not state.total:
-            return (gr.skip(),) * 4
-        return show(state, max(0, min(state.total - 1, index + delta)))
+        return show(state, max(0, min(state.total - 1, index + delta))) if state.total else (gr.skip(),) * 4
 
     def save(state: QuizSession, kind: str) -> str:
-        try:
-            return export_quiz(state, kind, files)
-        except ValueError as exc:
-            raise gr.Error(str(exc)) from exc
+        with on_page():
+            return grade.save_quiz(state, kind, files)
 
-    inputs = [topic, count, level, source, upload]
-    started = generate.click(start, inputs, [session, progress, *view, score], api_visibility="private", **lane)
+    started = generate.click(
+        start, [topic, count, level, picked], [session, progress, *view, score], api_visibility="private", **lane
+    )
     stop.click(None, cancels=[started], **free)
-    check.click(grade, [session, current, options], [feedback, score], **free)
+    check.click(answer, [session, current, options], [feedback, score], **free)
     prev.click(lambda s, i: step(s, i, -1), [session, current], view, **free)
     nxt.click(lambda s, i: step(s, i, 1), [session, current], view, **free)
     download.click(save, [session, fmt], [file], **free)
+    return picked
+
+
+def _notes(gr: Any, tutors: Tutors, tutor_kb: Any, quiz_kb: Any) -> None:
+    """The Add notes box: files into a knowledge base (new or not); both tabs then offer it, the Quiz tab picks it."""
+    with gr.Accordion("Add notes: quiz on (and ask about) your own course material", open=False):
+        with gr.Row():
+            name = gr.Textbox(
+                NEW_KB, label="Knowledge base name", info="a new name, or one to add to", elem_id="kb-name"
+            )
+            kinds = f"{', '.join(SUPPORTED)}; up to {MAX_FILE_MB} MB each"
+            upload = gr.File(
+                label=f"Notes ({kinds})", file_count="multiple", file_types=list(SUPPORTED), scale=2, elem_id="kb-files"
+            )
+        add = gr.Button("Add to knowledge base", elem_id="kb-add")
+        added = gr.Markdown(elem_id="kb-status")
+
+    def add_files(kb_name: str, paths: list[str] | None) -> tuple:
+        with on_page():
+            kb, report = add_notes(kb_name, paths or [])
+        said = f"✓ {added_text(kb, report)}. Pick **{kb.name}** as the knowledge base."
+        return said, gr.update(choices=choices(), value=kb.name), gr.update(choices=tutors.choices()), None
+
+    # Indexing embeds passages on the CPU, not the model: a lane of its own, so the model's queue never waits on it.
+    notes = {"concurrency_id": "knowledge", "concurrency_limit": 1, "api_visibility": "private"}
+    add.click(add_files, [name, upload], [added, quiz_kb, tutor_kb, upload], **notes)
 
 
 def _results_tab(gr: Any, root: Path, free: dict, files: Path) -> None:
@@ -351,65 +381,77 @@ def _results_tab(gr: Any, root: Path, free: dict, files: Path) -> None:
     chart = gr.Image(label="Accuracy", type="filepath", interactive=False)
 
     def show(names: list[str]) -> tuple[str, str]:
-        try:
+        with on_page():
             return compare_runs(names, root, files)
-        except ValueError as exc:
-            raise gr.Error(str(exc)) from exc
 
     refresh.click(lambda: gr.update(choices=list_runs(root)), None, [picked], **free)
     compare.click(show, [picked], [table, chart], **free)
 
 
-def _api(gr: Any, tutor: Tutor, quiz_agent: QuizAgent | None, session: Any, lane: dict) -> None:
-    """Endpoints for gradio_client, on hidden components: ``/chat``, ``/quiz``, ``/answer``."""
+def _api(gr: Any, tutors: Tutors, quiz_agent: QuizAgent | None, session: Any, lane: dict) -> None:
+    """Endpoints for gradio_client, on hidden components: ``/chat``, ``/quiz``, ``/answer``.
+
+    ``/chat`` and ``/quiz`` take a knowledge base last, optional: a name the page lists (default: the course).
+    """
     history = gr.State([])
     with gr.Column(visible=False):
-        message, reply, chat = gr.Textbox(), gr.Textbox(), gr.Button()
+        message, chat_kb, reply, chat = gr.Textbox(), gr.Textbox(tutors.default), gr.Textbox(), gr.Button()
         topic, count, level = gr.Textbox(), gr.Number(precision=0), gr.Textbox()
-        quiz_json, quiz = gr.Textbox(), gr.Button()
+        quiz_kb, quiz_json, quiz = gr.Textbox(COURSE), gr.Textbox(), gr.Button()
         number, letter, feedback, answer = gr.Number(precision=0), gr.Textbox(), gr.Textbox(), gr.Button()
 
-    def chat_api(text: str, past: list) -> Iterator[tuple[str, list]]:
+    def chat_api(text: str, knowledge_base: str, past: list) -> Iterator[tuple[str, list]]:
         """Stream the reply to ``text``; this client's history is kept on the server (gr.State)."""
         from tutor.explain import recent
 
+        with on_page():
+            tutor = tutors(knowledge_base or tutors.default)
         reply_text = ""
         for reply_text in stream_reply(tutor, text, past):
             yield reply_text, past
         turn = [{"role": "user", "content": text}, {"role": "assistant", "content": reply_text}]
         yield reply_text, recent([*past, *turn])  # only what the model will read again is kept
 
-    def quiz_api(topic_text: str, n: float, difficulty: str) -> Iterator[tuple[str, QuizSession]]:
-        """Yield the quiz JSON as it grows; the last value is the whole quiz. The quiz is this client's."""
+    def quiz_api(topic_text: str, n: float, difficulty: str, knowledge_base: str) -> Iterator[tuple[str, QuizSession]]:
+        """Yield the quiz JSON (each question with its source) as it grows; the last value is the whole quiz."""
         from quizgen import export
 
+        request = quiz_request(topic_text, n, difficulty, knowledge_base)
         if quiz_agent is None:
             raise gr.Error("quizzes are unavailable on this server: it was started without the quiz generator")
-        for state in write_quiz(quiz_agent, quiz_request(topic_text, n, difficulty)):
+        for state in write_quiz(quiz_agent, request):
             yield export.to_json(state.quiz), state
 
     def answer_api(index: float, choice: str, state: QuizSession) -> str:
         """Grade ``choice`` (A-D) for question ``index`` (1-based) of this client's quiz; feedback as JSON."""
-        try:
+        with on_page():
             fb = state.answer(int(index) - 1, choice or "")
-        except ValueError as exc:
-            raise gr.Error(str(exc)) from exc
         return json.dumps(dataclasses.asdict(fb) | {"score": state.score})
 
-    chat.click(chat_api, [message, history], [reply, history], api_name="chat", **lane)
-    quiz.click(quiz_api, [topic, count, level], [quiz_json, session], api_name="quiz", **lane)
+    chat.click(chat_api, [message, chat_kb, history], [reply, history], api_name="chat", **lane)
+    quiz.click(quiz_api, [topic, count, level, quiz_kb], [quiz_json, session], api_name="quiz", **lane)
     answer.click(answer_api, [number, letter, session], [feedback], api_name="answer", concurrency_limit=None)
 
 
 # ---------------------------------------------------------------- serving: `ta serve` and `python app.py`
 
 
-def make_programs(model: Any) -> tuple[Tutor, QuizAgent]:
-    """The tutor and the quiz agent over ``model`` (the page borrows the model; it never closes it)."""
+class Programs(NamedTuple):
+    """What the page runs on one model: ``build_app(*make_programs(model))``."""
+
+    tutor: Tutor  # the model-only tutor: the "none (model only)" choice
+    quiz_agent: QuizAgent
+    grounded: Callable[[str], Any]  # a knowledge base's name -> the tutor that answers from it, citing it
+
+
+def make_programs(model: Any) -> Programs:
+    """The tutors and the quiz agent over ``model`` (the page borrows the model; it never closes it)."""
     from quizgen.program import QuizAgent
     from tutor.explain import Tutor
+    from tutor.grounded import GroundedTutor
+    from tutor.knowledge import open_kb
 
-    return Tutor(model), QuizAgent(model)
+    return Programs(Tutor(model), QuizAgent(model), lambda name: GroundedTutor(model, open_kb(name)))
 
 
 def limit_malloc_arenas(arenas: int = 2) -> bool:
@@ -493,8 +535,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import gradio  # noqa: F401 - checked before the model loads
     except ImportError as exc:
         raise CLIError(f"the web app needs gradio ({exc}): reinstall the project (see README.md)") from exc
-    tutor, quiz_agent = make_programs(load_from_args(args))
-    launch(build_app(tutor, quiz_agent, queue_max=args.queue_max), host=args.host, port=args.port)
+    programs = make_programs(load_from_args(args))
+    launch(build_app(*programs, queue_max=args.queue_max), host=args.host, port=args.port)
     return 0
 
 

@@ -4,16 +4,21 @@ The session holds the only mutable state of taking a quiz, so state cannot leak 
 next: build a new :class:`QuizSession` for each quiz (or call :meth:`QuizSession.reset`). A quiz can be
 taken while it is written: :meth:`QuizSession.fill` adds each question as the agent hands it on. The command
 line (``ta quiz --take``) and the web app both grade through it; the ``*_markdown`` functions below are how
-the web page shows a session.
+the web page shows a session, each question with its source (the course passage its key and explanation
+quote) or marked ungrounded.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
-from quizgen.schema import LETTERS, Quiz, QuizItem
+from quizgen.schema import LETTERS, Question, Quiz, QuizItem, Source
 from tutor.errors import InputError
+
+DOWNLOADS = {"json": ".json", "gift": ".gift.txt", "qti": ".qti.zip", "anki": ".anki.txt"}  # format -> file suffix
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,7 @@ class Feedback:
     explanation: str  # why the right option is right
     why_wrong: str | None  # why the chosen option is wrong (None when the answer is right)
     chosen: str = ""  # the letter the student chose
+    source: str | None = None  # "doc › heading" of the passage the explanation quotes; None: written ungrounded
 
 
 class QuizSession:
@@ -62,12 +68,17 @@ class QuizSession:
         self.quiz.questions.append(item)
 
     def fill(self, items: Iterable[QuizItem]) -> Iterator[QuizItem]:
-        """Add each of ``items`` (an agent's stream) as it arrives and yield it; ``writing`` until they end."""
+        """Add each of ``items`` (an agent's stream) as it arrives and yield it; ``writing`` until they end.
+
+        When the items run out before ``requested`` (a grounded quiz is as long as its course material allows),
+        the quiz is as long as what was written: "Question 3 of 3", not "of 5".
+        """
         self.writing = True
         try:
             for item in items:
                 self.add(item)
                 yield item
+            self.requested = self.total
         finally:
             self.writing = False
 
@@ -101,6 +112,7 @@ class QuizSession:
             explanation=question.explanation,
             why_wrong=None if correct else question.wrong_reasons.get(choice),  # type: ignore[call-overload]
             chosen=choice,
+            source=question.source.cite() if question.source else None,
         )
 
     def reset(self) -> None:
@@ -114,13 +126,18 @@ class QuizSession:
 
 # ---- the session as the web page shows it (Markdown; the two feedback classes are styled by the page)
 
+WITHOUT_SOURCE = "written by the model without a course source"
+UNGROUNDED = f"(ungrounded: {WITHOUT_SOURCE})"
+
 
 def question_markdown(session: QuizSession, index: int) -> str:
-    """One question: progress, an unverified mark when the checker could not confirm it, the stem."""
+    """One question: progress, a mark when it is ungrounded or the checker could not confirm it, the stem."""
     if not session.total:
         return "*No quiz yet: choose a topic and press **Generate quiz**.*"
     item = session.quiz.questions[index]
     head = f"**Question {index + 1} of {session.requested}**"
+    if not item.question.grounded:
+        head += f"  \n⚠️ *Ungrounded: {WITHOUT_SOURCE}.*"
     if not item.verified:
         issues = "; ".join(item.issues)
         head += f"  \n⚠️ *Unverified: the checker could not confirm this question{': ' + issues if issues else ''}.*"
@@ -136,16 +153,52 @@ def option_choices(session: QuizSession, index: int) -> list[tuple[str, str]]:
 
 
 def feedback_markdown(session: QuizSession, index: int) -> str:
-    """Right or wrong, the right answer, its explanation, and why the chosen option was wrong ("" if unanswered)."""
+    """Right or wrong, the right answer, its explanation and source, why the chosen option was wrong ("" if unanswered).
+
+    A grounded explanation is a sentence of the course: it is shown as a quotation with the place it comes from
+    ("Source: doc › heading"); an ungrounded one says so.
+    """
     fb = session.feedback(index)
     if fb is None:
         return ""
-    right = f"{fb.right_letter}. {session.quiz.questions[index].question.option(fb.right_letter)}"
+    question = session.quiz.questions[index].question
+    right = f"{fb.right_letter}. {question.option(fb.right_letter)}"
     if fb.correct:
-        return f'<div class="feedback-right">✓ <b>Correct!</b> {right}</div>\n\n{fb.explanation}'
-    why = f"\n\n**Why your choice is wrong:** {fb.why_wrong}" if fb.why_wrong else ""
-    wrong = f'<div class="feedback-wrong">✗ <b>Not quite.</b> The right answer is {right}</div>'
-    return f"{wrong}\n\n{fb.explanation}{why}"
+        head = f'<div class="feedback-right">✓ <b>Correct!</b> {right}</div>'
+    else:
+        head = f'<div class="feedback-wrong">✗ <b>Not quite.</b> The right answer is {right}</div>'
+    parts = [head, quoted(fb.explanation, question.source)]
+    if fb.why_wrong:
+        cited = reason_source(question, fb.chosen)
+        parts.append(f"**Why your choice is wrong:** {fb.why_wrong}{f' *(Source: {cited})*' if cited else ''}")
+    return "\n\n".join(parts)
+
+
+def quoted(explanation: str, source: Source | None) -> str:
+    """The explanation, then the course sentence it rests on (once, when it is that sentence) and its place."""
+    if source is None:
+        return f"{explanation}\n\n**Source:** *{UNGROUNDED}*"
+    quote = " ".join(source.quote.split())
+    said = "" if quote == " ".join(explanation.split()) else f"{explanation}\n\n"
+    return f"{said}> {quote}\n\n**Source:** {source.cite()}"
+
+
+def reason_source(question: Question, letter: str) -> str | None:
+    """Where the reason a wrong option is wrong comes from (that option's own passage), if it has a source."""
+    source = question.reason_sources.get(letter)  # type: ignore[call-overload]
+    return source.cite() if source is not None else None
+
+
+def progress_markdown(session: QuizSession, asked: int) -> str:
+    """How far the writing is, or how it ended: all ``asked`` questions, or as many as could be written."""
+    done = session.total
+    if session.writing:
+        return f"{done} of {asked} questions ready." + (f" Writing question {done + 1}…" if done < asked else "")
+    if done == asked:
+        return f"All {done} questions ready."
+    if not done:
+        return "No question could be written and checked on this topic: try a broader topic, or add notes on it."
+    return f"{done} of {asked} questions: all that could be written and checked on this topic."
 
 
 def score_markdown(session: QuizSession) -> str:
@@ -156,3 +209,18 @@ def score_markdown(session: QuizSession) -> str:
         return f"### Final score: {session.score} / {session.answered}"
     written = f"{session.total} of {session.requested} questions written"
     return f"**Score:** {session.score} / {session.answered} answered ({written})"
+
+
+def save_quiz(session: QuizSession, fmt: str, folder: Path) -> str:
+    """Write the session's quiz in ``fmt`` (one of :data:`DOWNLOADS`) to a new file under ``folder``; its path."""
+    from quizgen import export
+
+    if not session.total:
+        raise InputError("there is no quiz to download yet: generate one first")
+    if fmt not in DOWNLOADS:
+        raise InputError(f"unknown format {fmt!r}: choose one of {', '.join(DOWNLOADS)}")
+    data = export.dumps(session.quiz, fmt)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix="quiz-", suffix=DOWNLOADS[fmt], delete=False) as f:
+        f.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+    return f.name

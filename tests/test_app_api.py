@@ -1,4 +1,4 @@
-"""The app's API through gradio_client, against a launched app on the real embedded model."""
+"""The app's API through gradio_client, against a launched app on the real embedded model (and scripted tutors)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ import pytest
 
 import app
 from quizgen.schema import LETTERS
+from tutor.tutors import NO_KB
 
 
 class RecordingTutor:
-    """The real tutor, recording the history each question arrives with (to see whose history it was)."""
+    """A real tutor, recording the history each question arrives with (to see whose history it was)."""
 
-    def __init__(self, tutor) -> None:
+    def __init__(self, tutor, calls: list[tuple[str, list]]) -> None:
         self.tutor = tutor
-        self.calls: list[tuple[str, list]] = []
+        self.calls = calls
 
     def stream(self, question, history=None):
         self.calls.append((question, list(history or [])))
@@ -34,12 +35,13 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def served(llama_model):
-    tutor, agent = app.make_programs(llama_model)
-    recording = RecordingTutor(tutor)
-    demo = app.build_app(recording, agent)
+    """The page on the real model: the model-only tutor, the course-grounded ones and the quiz agent, recorded."""
+    tutor, agent, grounded = app.make_programs(llama_model)
+    calls: list[tuple[str, list]] = []
+    demo = app.build_app(RecordingTutor(tutor, calls), agent, lambda name: RecordingTutor(grounded(name), calls))
     port = free_port()
     app.launch(demo, port=port, block=False)
-    yield f"http://127.0.0.1:{port}/", recording
+    yield f"http://127.0.0.1:{port}/", calls
     demo.close()
 
 
@@ -50,9 +52,9 @@ def client(url):
 
 
 def test_chat_streams_and_keeps_history_per_client(served):
-    url, recording = served
+    url, calls = served
     alice, bob = client(url), client(url)
-    job = alice.submit("What is overfitting?", api_name="/chat")
+    job = alice.submit("What is overfitting?", NO_KB, api_name="/chat")  # the model alone streams token by token
     partials = list(job)
     final = job.result()
     assert len(final.strip()) > 20, final
@@ -60,9 +62,9 @@ def test_chat_streams_and_keeps_history_per_client(served):
     assert all(b.startswith(a) for a, b in itertools.pairwise(partials)), "each update extends the last"
     assert partials[-1] == final
 
-    alice.predict("Give an example of it.", api_name="/chat")
+    alice.predict("Give an example of it.", knowledge_base=NO_KB, api_name="/chat")
     bob.predict("What is a learning rate?", api_name="/chat")
-    by_question = {q: h for q, h in recording.calls}
+    by_question = {q: h for q, h in calls}
     assert by_question["Give an example of it."] == [
         {"role": "user", "content": "What is overfitting?"},
         {"role": "assistant", "content": final},
@@ -70,11 +72,37 @@ def test_chat_streams_and_keeps_history_per_client(served):
     assert by_question["What is a learning rate?"] == [], "another client's history leaked into bob's"
 
 
+def test_chat_answers_from_the_course_by_default_with_its_sources(served):
+    reply = client(served[0]).predict("What does dropout do during training?", api_name="/chat")
+    answer, _, sources = reply.partition("\n\nSources:\n- ")
+    assert answer.strip() and sources, reply
+    assert "regularization.md" in sources, reply
+    off_topic = client(served[0]).predict("Who wrote Pride and Prejudice?", "course", api_name="/chat")
+    assert "not in the course material" in off_topic and "Sources:" not in off_topic
+
+
 def test_chat_rejects_an_empty_question_with_a_message(served):
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match="empty"):
         client(served[0]).predict("   ", api_name="/chat")
+    with pytest.raises(AppError, match="empty"):
+        client(served[0]).predict("   ", NO_KB, api_name="/chat")
+
+
+def test_a_grounded_quiz_carries_each_questions_source_and_grading_names_it(served):
+    from quizgen import export
+
+    c = client(served[0])
+    quiz = export.from_json(c.predict("dropout", 2, "easy", api_name="/quiz"))  # default: the shipped course
+    assert len(quiz.questions) == 2 and quiz.metadata.extra["kb"] == "course"
+    for item in quiz.questions:
+        source = item.question.source
+        assert source is not None and source.kb == "course" and source.doc.endswith(".md"), item.question
+        assert item.question.explanation == source.quote, "the explanation is the course sentence, verbatim"
+    question = quiz.questions[0].question
+    feedback = json.loads(c.predict(1, question.answer, api_name="/answer"))
+    assert feedback["correct"] and feedback["source"] == question.source.cite()
 
 
 def test_quizzes_are_schema_valid_graded_right_and_kept_per_client(served):
@@ -122,6 +150,37 @@ class SlowTutor:
         for word in ("a", "slow", "scripted", "reply"):
             time.sleep(0.5)
             yield word + " "
+
+
+class NamedTutor:
+    """A scripted tutor that says which knowledge base it answers from."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def stream(self, question, history=None):
+        yield f"[{self.name}] {question}"
+
+
+def test_chat_and_quiz_take_a_listed_knowledge_base_never_a_path(tmp_path, monkeypatch):
+    from gradio_client.exceptions import AppError
+
+    monkeypatch.setenv("TA_DATA_DIR", str(tmp_path))  # a knowledge.db of its own: only the course is listed
+
+    demo = app.build_app(NamedTutor("model"), None, NamedTutor)
+    port = free_port()
+    app.launch(demo, port=port, block=False)
+    try:
+        c = client(f"http://127.0.0.1:{port}/")
+        assert c.predict("hi", api_name="/chat") == "[course] hi", "the default: the shipped course"
+        assert c.predict("hi", knowledge_base=NO_KB, api_name="/chat") == "[model] hi"
+        for bad in ("../../etc/passwd", "/tmp/kb", "no-such-kb"):
+            with pytest.raises(AppError, match="choose one of course"):
+                c.predict("hi", bad, api_name="/chat")
+            with pytest.raises(AppError, match="choose one of course"):
+                c.predict("dropout", 2, "easy", bad, api_name="/quiz")
+    finally:
+        demo.close()
 
 
 def test_a_full_queue_tells_the_client_it_is_busy():

@@ -1,12 +1,14 @@
 """The page in a real browser (Debian's chromium through Playwright) on the real embedded model.
 
-Asks a question and watches the answer stream in, generates a quiz, answers a question and reads the feedback;
-saves a screenshot of each step under the test's tmp dir, and prints the time to the first streamed token and
-to the first quiz question as the student sees them.
+Asks the model alone a question and watches the answer stream in, asks the course and reads the sources, generates
+a quiz from the course, answers a question and reads the feedback with its source, adds notes to a knowledge base;
+saves a screenshot of each step under the test's tmp dir, and prints the time to the first streamed token and to
+the first quiz question as the student sees them.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -15,6 +17,7 @@ import time
 import pytest
 
 import app
+from tutor.tutors import NO_KB
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -43,26 +46,35 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def page(llama_model):
+def page(llama_model, tmp_path_factory):
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     executable = chromium()
-    tutor, agent = app.make_programs(llama_model)
-    demo = app.build_app(tutor, agent)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app.launch(demo, port=port, block=False)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1200, "height": 1000})
-        tab.goto(f"http://127.0.0.1:{port}/")
-        tab.wait_for_selector("#ask textarea")
-        yield tab
-        browser.close()
-    demo.close()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TA_DATA_DIR", str(tmp_path_factory.mktemp("data")))  # notes added here stay in this test
+        demo = app.build_app(*app.make_programs(llama_model))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        app.launch(demo, port=port, block=False)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            tab = browser.new_page(viewport={"width": 1200, "height": 1000})
+            tab.goto(f"http://127.0.0.1:{port}/")
+            tab.wait_for_selector("#ask textarea")
+            yield tab
+            browser.close()
+        demo.close()
+
+
+def choose(page, elem_id: str, option: str) -> None:
+    """Pick ``option`` in the dropdown ``#elem_id`` as a student does: open it, click the option."""
+    page.click(f"#{elem_id} input")
+    page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_function(f"() => document.querySelector('#{elem_id} input').value === {option!r}")
 
 
 def test_chat_answer_streams_into_the_page(page, tmp_path):
+    choose(page, "tutor-kb", NO_KB)  # the model alone: it streams token by token
     page.fill("#ask textarea", "What is overfitting?")
     page.screenshot(path=tmp_path / "1-question.png")
     start = time.perf_counter()
@@ -84,6 +96,7 @@ def test_chat_answer_streams_into_the_page(page, tmp_path):
 
 
 def test_stop_ends_the_answer_and_the_model_answers_the_next_question(page, tmp_path):
+    choose(page, "tutor-kb", NO_KB)
     page.fill("#ask textarea", "Explain gradient descent step by step, in detail.")
     page.press("#ask textarea", "Enter")
     page.wait_for_function(f"() => ({LAST_BOT})().length > 0", timeout=60_000)
@@ -110,9 +123,23 @@ def test_stop_ends_the_answer_and_the_model_answers_the_next_question(page, tmp_
     assert page.evaluate("() => document.querySelectorAll('#chat [data-testid=bot]').length") == 0
 
 
+def test_a_course_answer_lists_its_sources(page, tmp_path):
+    choose(page, "tutor-kb", "course")
+    page.fill("#ask textarea", "What does dropout do during training?")
+    page.press("#ask textarea", "Enter")
+    page.wait_for_function(f"() => ({LAST_BOT})().includes('Sources:')", timeout=120_000)
+    page.wait_for_function("() => !document.querySelector('#chat .generating')", timeout=30_000)
+    answer = page.evaluate(LAST_BOT)
+    page.screenshot(path=tmp_path / "course-answer.png")
+    assert "regularization.md" in answer.split("Sources:")[1], answer
+    page.click("#clear")
+    page.wait_for_function("() => document.querySelectorAll('#chat [data-testid=user]').length === 0")
+
+
 def test_quiz_question_appears_and_answering_shows_feedback(page, tmp_path):
     pytest.importorskip("quizgen.program", reason="quizgen is not installed")
     page.get_by_role("tab", name="Quiz").click()
+    choose(page, "quiz-kb", "course")
     page.fill("#topic textarea", "overfitting in machine learning")
     page.fill("#count input[type=number]", "2")
     page.press("#count input[type=number]", "Tab")
@@ -133,6 +160,8 @@ def test_quiz_question_appears_and_answering_shows_feedback(page, tmp_path):
     page.screenshot(path=tmp_path / "5-feedback.png")
     if "Not quite" in feedback:
         assert "The right answer is" in feedback and "Why your choice is wrong" in feedback
+    assert re.search(r"Source: \w+\.md › ", feedback), f"a course question names its source: {feedback}"
+    assert "ungrounded" not in feedback, "a course question names its source"
     assert "1 answered" in page.inner_text("#quiz-score")
     page.wait_for_selector("#quiz-progress :text('All 2 questions ready')", timeout=120_000)
     page.click("#next")
@@ -153,3 +182,38 @@ def test_quiz_question_appears_and_answering_shows_feedback(page, tmp_path):
     assert "::" in page.request.get(href).text()  # GIFT: "::title:: stem {...}"
     page.screenshot(path=tmp_path / "7-download.png")
     print(f"\nbrowser: time to first quiz question {first_question:.2f} s")
+
+
+NOTES = """# Week 1
+
+## Regularization
+
+**Dropout** is a regularization technique that randomly switches off a fraction of a layer's units during training.
+**Weight decay** is a technique that shrinks every weight by a small fraction at each update step.
+"""
+
+
+def test_notes_added_on_the_page_are_offered_in_both_tabs_and_a_bad_file_is_named(page, tmp_path):
+    notes, scan = tmp_path / "week1.md", tmp_path / "scan.pdf"
+    notes.write_text(NOTES)
+    scan.write_bytes(b"%PDF-1.4 not really a pdf")
+    page.get_by_role("tab", name="Quiz").click()
+    page.get_by_text("Add notes").click()
+    page.fill("#kb-name textarea", "week1")
+    page.set_input_files("#kb-files input[type=file]", str(notes))
+    page.wait_for_selector("#kb-files :text('week1.md')", timeout=30_000)
+    page.click("#kb-add")
+    page.wait_for_selector("#kb-status :text('week1: added week1.md')", timeout=60_000)
+    page.screenshot(path=tmp_path / "notes-added.png")
+    assert page.input_value("#quiz-kb input") == "week1", "the new knowledge base is picked for the next quiz"
+
+    page.set_input_files("#kb-files input[type=file]", str(scan))
+    page.wait_for_selector("#kb-files :text('scan.pdf')", timeout=30_000)
+    page.click("#kb-add")
+    page.wait_for_selector(":text('scan.pdf:')", timeout=60_000)  # the error toast names the file
+    page.screenshot(path=tmp_path / "notes-refused.png")
+
+    page.get_by_role("tab", name="Tutor").click()
+    page.click("#tutor-kb input")
+    assert page.get_by_role("option", name="week1", exact=True).is_visible(), "the Tutor tab offers it too"
+    page.keyboard.press("Escape")

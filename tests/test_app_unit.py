@@ -1,13 +1,46 @@
-"""The app's seams as pure functions, and the page's wiring (no server, no model)."""
+"""The app's seams as pure functions, and the page's wiring (no server; a scripted model where one is needed)."""
 
 from __future__ import annotations
 
 import pytest
 
 import app
-from quizgen import QuizRequest, schema
+from quizgen import QuizRequest, grade, schema
 from quizgen.grade import QuizSession, feedback_markdown, option_choices, question_markdown, score_markdown
-from quizgen.schema import Quiz
+from quizgen.schema import Quiz, Source
+from tutor.knowledge import COURSE, KnowledgeBase, KnowledgeError
+from tutor.tutors import NO_KB, Tutors, add_notes, added_text, choices, pick
+
+NOTES = """# Regularization
+
+## Penalties
+
+**L1 regularization** is a penalty that adds the sum of the absolute values of the weights to the loss.
+**L2 regularization** is a penalty that adds the sum of the squared weights to the loss.
+**Weight decay** is a technique that shrinks every weight by a small fraction at each update step.
+
+## Other techniques
+
+**Dropout** is a regularization technique that randomly switches off a fraction of a layer's units during training.
+**Early stopping** is a technique that halts training when the error on a validation set starts to rise.
+**Data augmentation** is a technique that enlarges the training set with modified copies of existing examples.
+**Batch normalization** is a technique that rescales the activations of a layer using statistics of the batch.
+"""
+
+
+@pytest.fixture
+def kb_home(tmp_path, monkeypatch):
+    """A knowledge.db of this test's own (the course is listed there, and indexed only if opened)."""
+    monkeypatch.setenv("TA_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path
+
+
+@pytest.fixture
+def notes(tmp_path):
+    path = tmp_path / "upload" / "regularization.md"  # as Gradio keeps an upload: its own name, in a folder
+    path.parent.mkdir()
+    path.write_text(NOTES, encoding="utf-8")
+    return path
 
 
 class EchoTutor:
@@ -33,14 +66,6 @@ def test_stream_reply_grows_and_turns_bad_input_into_a_page_error():
     assert tutor.histories[0] == [{"role": "user", "content": "earlier"}]
     with pytest.raises(gr.Error, match="empty"):
         list(app.stream_reply(tutor, "  ", []))
-
-
-def test_read_source_prefers_pasted_text_and_caps_uploads(tmp_path):
-    upload = tmp_path / "notes.txt"
-    upload.write_text("x" * (app.SOURCE_MAX_CHARS + 500))
-    assert app.read_source("  pasted  ", str(upload)) == "pasted"
-    assert len(app.read_source("", str(upload))) == app.SOURCE_MAX_CHARS
-    assert app.read_source("", None) is None
 
 
 def write_run(root, name: str, task: str, accuracy: float):
@@ -213,15 +238,15 @@ def test_export_writes_each_format_and_json_round_trips(tmp_path):
     from quizgen import export
 
     session = sample_session()
-    paths = {fmt: app.export_quiz(session, fmt, tmp_path) for fmt in app.EXPORT_FORMATS}
+    paths = {fmt: grade.save_quiz(session, fmt, tmp_path) for fmt in grade.DOWNLOADS}
     quiz = export.from_json(open(paths["json"]).read())
     assert quiz.topic == "loss functions" and len(quiz.questions) == 2 and quiz.questions[1].verified is False
     assert zipfile.is_zipfile(paths["qti"])
     assert "Cross-entropy" in open(paths["gift"]).read() and "Cross-entropy" in open(paths["anki"]).read()
     with pytest.raises(ValueError, match="unknown format"):
-        app.export_quiz(session, "../../etc/passwd", tmp_path)
+        grade.save_quiz(session, "../../etc/passwd", tmp_path)
     with pytest.raises(ValueError, match="generate one first"):
-        app.export_quiz(QuizSession(Quiz(topic="")), "json", tmp_path)
+        grade.save_quiz(QuizSession(Quiz(topic="")), "json", tmp_path)
 
 
 def test_compare_runs_gives_the_table_and_chart_of_the_chosen_runs(tmp_path):
@@ -294,3 +319,206 @@ def test_importing_the_page_loads_neither_gradio_nor_dspy_and_python_app_py_take
     assert done.returncode == 0, done.stderr
     done = subprocess.run([sys.executable, "app.py", "--help"], cwd=root, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "--queue-max" in done.stdout and "--model" in done.stdout, done.stderr
+
+
+# ---------------------------------------------------------------- knowledge bases and sources on the page
+
+
+class NamedTutor:
+    """A scripted tutor that says which knowledge base it answers from."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def stream(self, question: str, history=None):
+        yield f"[{self.name}] {question}"
+
+
+def grounded_question() -> schema.Question:
+    """A question as the grounded agent writes it: the explanation and a wrong option's reason quote the course."""
+    source = Source(
+        kb="mynotes",
+        doc="regularization.md",
+        headings=("Regularization", "Other techniques"),
+        start=400,
+        end=509,
+        quote="Dropout is a regularization technique that randomly switches off a fraction of a layer's units.",
+    )
+    reason = Source(
+        kb="mynotes",
+        doc="regularization.md",
+        headings=("Regularization", "Penalties"),
+        start=30,
+        end=130,
+        quote="L1 regularization is a penalty that adds the sum of the absolute values of the weights to the loss.",
+    )
+    return schema.Question(
+        stem="Which regularization technique randomly switches off a fraction of a layer's units?",
+        options=["Weight decay", "Dropout", "L1 regularization", "Early stopping"],
+        answer="B",
+        explanation=source.quote,
+        wrong_reasons={"A": "Weight decay shrinks weights.", "C": reason.quote, "D": "Early stopping halts training."},
+        objective="name the technique",
+        source=source,
+        reason_sources={"C": reason},
+    )
+
+
+def test_feedback_quotes_the_course_sentence_and_names_its_source_or_says_it_is_ungrounded():
+    question = grounded_question()
+    ungrounded = sample_session(1).quiz.questions[0]
+    session = QuizSession(Quiz(topic="dropout", questions=[schema.QuizItem(question=question), ungrounded]))
+    assert session.answer(0, "B").source == "regularization.md › Regularization › Other techniques"
+    text = feedback_markdown(session, 0)
+    assert "Correct!" in text and f"> {question.source.quote}" in text
+    assert text.count(question.source.quote) == 1, "the explanation is the quoted sentence: shown once"
+    assert "**Source:** regularization.md › Regularization › Other techniques" in text
+    session.answer(0, "C")
+    text = feedback_markdown(session, 0)
+    assert "right answer is B. Dropout" in text and "**Source:** regularization.md" in text
+    assert "(Source: regularization.md › Regularization › Penalties)" in text, "the wrong option's reason is cited"
+    assert "Ungrounded" not in question_markdown(session, 0)
+
+    assert session.answer(1, "B").source is None
+    assert f"**Source:** *{grade.UNGROUNDED}*" in feedback_markdown(session, 1)
+    assert grade.UNGROUNDED == "(ungrounded: written by the model without a course source)"
+    assert "⚠️ *Ungrounded: written by the model without a course source.*" in question_markdown(session, 1)
+
+
+def test_a_quiz_the_course_runs_out_of_is_as_long_as_what_was_written():
+    item = sample_session(1).quiz.questions[0]
+    session = QuizSession(Quiz(topic="loss functions"), requested=5)
+    for _ in session.fill([item, item]):
+        assert grade.progress_markdown(session, 5).endswith(f"Writing question {session.total + 1}…")
+    assert session.requested == 2 and question_markdown(session, 1).startswith("**Question 2 of 2**")
+    assert (
+        grade.progress_markdown(session, 5) == "2 of 5 questions: all that could be written and checked on this topic."
+    )
+    assert grade.progress_markdown(session, 2) == "All 2 questions ready."
+    assert grade.progress_markdown(QuizSession(Quiz(topic="x")), 3).startswith("No question could be written")
+    stopped = QuizSession(Quiz(topic="x"), requested=5)
+    filling = stopped.fill([item, item])
+    next(filling)
+    filling.close()  # Stop: the quiz was cut short, not exhausted
+    assert stopped.requested == 5 and not stopped.writing
+
+
+def test_the_lists_offer_the_course_first_then_the_students_own_then_the_model_alone(kb_home):
+    KnowledgeBase.create("zeta")
+    KnowledgeBase.create("alpha")
+    assert choices() == [COURSE, "alpha", "zeta", NO_KB]
+    assert pick("alpha", choices()) == "alpha"
+    for bad in ("../data", "/etc/passwd", "ALPHA", "missing", ""):
+        with pytest.raises(KnowledgeError, match="choose one of course, alpha, zeta, none"):
+            pick(bad, choices())
+
+
+def test_tutors_build_one_grounded_tutor_per_knowledge_base_on_first_use_across_threads(kb_home):
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    KnowledgeBase.create("alpha")
+    made: list[str] = []
+
+    def grounded(name: str) -> NamedTutor:
+        made.append(name)
+        time.sleep(0.05)  # a slow first build: eight first questions at once must still build one tutor
+        return NamedTutor(name)
+
+    plain = EchoTutor()
+    tutors = Tutors(plain, grounded)
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(tutors, ["alpha"] * 8))
+    assert made == ["alpha"] and all(t is got[0] for t in got) and got[0].name == "alpha"
+    assert tutors(NO_KB) is plain and tutors.default == COURSE and made == ["alpha"]
+    with pytest.raises(KnowledgeError, match="choose one of"):
+        tutors("../alpha")
+    alone = Tutors(plain)  # no grounded factory: the model alone is the only choice
+    assert alone.choices() == [NO_KB] and alone.default == NO_KB and alone(NO_KB) is plain
+    with pytest.raises(KnowledgeError, match="choose one of none"):
+        alone(COURSE)
+
+
+def test_adding_notes_indexes_them_once_and_a_bad_file_leaves_nothing_behind(kb_home, notes):
+    kb, report = add_notes("MyNotes", [str(notes)])
+    assert kb.name == "mynotes" and report.added == ["regularization.md"] and "mynotes" in choices()
+    assert added_text(kb, report).startswith("mynotes: added regularization.md (1 document, ")
+    kb, again = add_notes("mynotes", [str(notes)])
+    assert (
+        again.skipped == ["regularization.md"]
+        and not again.added
+        and "unchanged regularization.md" in added_text(kb, again)
+    )
+    scan = notes.parent / "scan.pdf"
+    scan.write_bytes(b"%PDF-1.4 not really a pdf")
+    with pytest.raises(KnowledgeError, match=r"scan\.pdf"):
+        add_notes("fresh", [str(notes), str(scan)])
+    assert "fresh" not in KnowledgeBase.names(), "a failed first add leaves no empty knowledge base"
+    with pytest.raises(KnowledgeError, match=r"scan\.pdf"):
+        add_notes("mynotes", [str(scan)])
+    assert KnowledgeBase("mynotes").documents() == ["regularization.md"], "a failed add leaves the index as it was"
+    for name, message in (("course", "shipped starter course"), ("../etc", "bad knowledge base name")):
+        with pytest.raises(KnowledgeError, match=message):
+            add_notes(name, [str(notes)])
+    with pytest.raises(KnowledgeError, match="choose one or more files"):
+        add_notes("mynotes", [])
+
+
+def test_a_quiz_request_reads_a_listed_knowledge_base_or_none_for_the_model_alone(kb_home):
+    import gradio as gr
+
+    KnowledgeBase.create("mynotes")
+    course = app.quiz_request("dropout", 2, "easy")
+    assert (course.kb, course.grounded) == (COURSE, True), "the API's default: the shipped course"
+    assert (app.quiz_request("dropout", 2, "easy", "mynotes").kb, app.quiz_request("x", 1, "easy", "").kb) == (
+        "mynotes",
+        COURSE,
+    )
+    alone = app.quiz_request("dropout", 2, "easy", NO_KB)
+    assert (alone.kb, alone.grounded) == (None, False)
+    for bad in ("../../etc/passwd", "/tmp", "nope"):
+        with pytest.raises(gr.Error, match="choose one of"):
+            app.quiz_request("dropout", 2, "easy", bad)
+
+
+def test_a_grounded_quiz_on_a_students_notes_shows_sources_and_an_uncovered_topic_says_what_to_do(kb_home, notes):
+    import gradio as gr
+
+    from quizgen import QuizAgent
+    from tutor.models.fake import FakeModel
+
+    add_notes("mynotes", [str(notes)])
+    agent = QuizAgent(FakeModel())
+    agent.grounded.verify_answers = False  # a scripted model cannot read: open-book verification is tested elsewhere
+    session = list(app.write_quiz(agent, app.quiz_request("regularization", 2, "easy", "mynotes")))[-1]
+    assert len(session.quiz) == 2 and session.quiz.metadata.extra["kb"] == "mynotes"
+    for index, item in enumerate(session.quiz.questions):
+        question = item.question
+        assert question.grounded and question.source.doc == "regularization.md"
+        session.answer(index, question.answer)
+        text = feedback_markdown(session, index)
+        assert f"**Source:** {question.source.cite()}" in text and question.source.quote.split()[0] in text
+    with pytest.raises(gr.Error, match=r"has nothing on 'sourdough bread'.*Add notes.*none \(model only\)"):
+        list(app.write_quiz(agent, app.quiz_request("sourdough bread", 2, "easy", "mynotes")))
+
+
+def test_both_tabs_offer_the_knowledge_bases_and_adding_notes_never_waits_for_the_model(kb_home):
+    from quizgen import QuizAgent
+    from tutor.models.fake import FakeModel
+
+    KnowledgeBase.create("mine")
+    demo = app.build_app(EchoTutor(), QuizAgent(FakeModel()), NamedTutor)
+    pickers = {b.elem_id: b for b in demo.blocks.values() if type(b).__name__ == "Dropdown" and b.elem_id}
+    for elem_id in ("tutor-kb", "quiz-kb"):
+        assert [value for _, value in pickers[elem_id].choices] == [COURSE, "mine", NO_KB], elem_id
+        assert pickers[elem_id].value == COURSE, elem_id
+    fns = list(demo.fns.values())
+    model_fns = sorted(fn.name for fn in fns if fn.concurrency_id == app.MODEL_LANE)
+    assert model_fns == ["chat_api", "quiz_api", "respond", "respond", "start"]
+    add = next(fn for fn in fns if fn.name == "add_files")
+    assert add.concurrency_id != app.MODEL_LANE and add.concurrency_limit == 1 and add.api_visibility == "private"
+    uploads = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "kb-files"]
+    assert uploads[0].file_types == [".md", ".markdown", ".rst", ".txt", ".text", ".pdf"]
+    alone = app.build_app(EchoTutor(), None)  # no grounded factory: the model alone, said so
+    picker = next(b for b in alone.blocks.values() if getattr(b, "elem_id", None) == "tutor-kb")
+    assert [value for _, value in picker.choices] == [NO_KB] and picker.value == NO_KB
