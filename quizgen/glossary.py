@@ -40,6 +40,8 @@ COPULAS = ("is", "are", "refers to", "refer to", "means", "denotes")
 NAMING = r"(?:is|are) (?:called|known as|termed|named|referred to as)"
 STOP_TERMS = frozenset("it this that them these those one something anything the result the method".split())
 MAX_TERM_WORDS = 5
+SAME_KIND_BONUS = 0.15  # a distractor of the key's kind ("technique" for a technique) reads as a real alternative
+SAME_DOCUMENT_BONUS = 0.1  # ... and one from the key's own lesson belongs to the same topic
 MAX_KIND_WORDS = 8
 MIN_SENTENCE_WORDS = 6
 MAX_SENTENCE_CHARS = 280  # a stem quotes the sentence's predicate: it must fit schema.STEM_MAX with room
@@ -88,6 +90,7 @@ class Definition:
     naming: bool = False  # "... is called X": the predicate is the sentence's subject
     article: str = ""  # the article the sentence puts before the term ("A", "The"), "" when none
     passing: bool = False  # named in passing ("a trick known as X", "expansion (ACRONYM)"): no predicate to quote
+    plural: bool = False  # "X are ...": the term names a plural ("Random forests are ...")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -193,7 +196,10 @@ def parse_definition(sentence: Sentence) -> Definition | None:
         kind, head, relative = _kind(pred)
         aliases = tuple(a for a in (match.group("abbr"), match.group("alias")) if a)
         article = (match.group("article") or "").strip()
-        return Definition(match.group("term"), pred, kind, head, relative, sentence, aliases, article=article)
+        plural = match.group("verb") in ("are", "refer to")
+        return Definition(
+            match.group("term"), pred, kind, head, relative, sentence, aliases, article=article, plural=plural
+        )
     match = ALIAS_FACT.match(body)
     if match and _term_ok(match.group("term")):
         aliases = tuple(a for a in (match.group("abbr"), match.group("alias")) if a)
@@ -315,8 +321,9 @@ class Glossary:
                 continue
             if def_sim[j] > 0.92:  # two sentences saying the same: a synonym, not a wrong answer
                 continue
-            same_kind = 0.15 if key.head and other.head == key.head else 0.0
-            ranked.append((other, float(0.5 * term_sim[j] + 0.5 * def_sim[j] + same_kind)))
+            same_kind = SAME_KIND_BONUS if key.head and other.head == key.head else 0.0
+            same_doc = SAME_DOCUMENT_BONUS if other.sentence.passage.doc == key.sentence.passage.doc else 0.0
+            ranked.append((other, float(0.5 * term_sim[j] + 0.5 * def_sim[j] + same_kind + same_doc)))
         ranked.sort(key=lambda pair: -pair[1])
         return ranked
 

@@ -99,7 +99,7 @@ def definition_stem(d: Definition) -> str | None:
         return None
     if d.predicate.split()[0].lower() not in ("a", "an", "the"):
         return None
-    plural = re.search(r"^(?:The |A |An )?.+? are ", d.sentence.text) is not None
+    plural = d.plural
     article = d.article.lower() + " " if d.article else ""
     return f"What {'are' if plural else 'is'} {article}{_lower_first(d.term)}?"
 
@@ -123,8 +123,8 @@ def fact_stem(sentence: Sentence, d: Definition) -> str | None:
 
 
 def _lower_first(text: str) -> str:
-    """A term as it reads mid-sentence: "Linear Regression" -> "linear regression", "SGD" and "ReLU" kept."""
-    return " ".join(w if any(c.isupper() for c in w[1:]) else w.lower() for w in text.split())
+    """A term as it reads mid-sentence: "Linear Regression" -> "linear regression"; "SGD", "ReLU", "F1" kept."""
+    return " ".join(w if any(c.isupper() or c.isdigit() for c in w[1:]) else w.lower() for w in text.split())
 
 
 def candidates(glossary: Glossary, passages: Sequence[Any]) -> list[Candidate]:
