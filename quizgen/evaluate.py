@@ -3,14 +3,14 @@
 Every figure is recomputed from the finished quiz, not taken from the agent's own bookkeeping:
 
 * **checks passed**: the deterministic checks (:func:`quizgen.checks.check_question`), run again;
-* **acceptable**: at most one item-writing flaw of the rubric (:func:`quizgen.checks.flaws`, Moore et al. 2023,
+* **acceptable**: at most one item-writing flaw of the rubric (:func:`quizgen.flaws.flaws`, Moore et al. 2023,
   counted as SAQUET counts), with the flaws per question;
 * **verified**: the agent's verification agreed with the key (open-book for a grounded question: the model read
   the source; blind for an ungrounded one) and every check passes;
 * **key in source** and **explanation quoted**: for a grounded question, the key is found in its source sentence
   and the explanation *is* that sentence; with the knowledge base at hand, the sentence is checked against the
   document's own text at the recorded span (so a source cannot be made up);
-* **near-duplicate stems** by meaning (wordllama embeddings, :func:`quizgen.checks.near_duplicates`);
+* **near-duplicate stems** by meaning (wordllama embeddings, :func:`quizgen.flaws.near_duplicates`);
 * **blind right**: how often the model, without the source, picked the key anyway (a difficulty signal).
 
 A question the model wrote alone (``--ungrounded``) has no source: it counts in none of the provenance figures.
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from quizgen import checks
+from quizgen import checks, flaws
 from quizgen.request import QuizRequest
 from quizgen.schema import Question, Quiz
 
@@ -72,10 +72,11 @@ class QuizReport:
     def row(self) -> str:
         """This report as a markdown table row."""
         per_question = f"{self.seconds / self.questions:.1f}" if self.questions else "-"
-        flaws = f"{self.flaws / self.questions:.2f}" if self.questions else "-"
+        flaws_per_q = f"{self.flaws / self.questions:.2f}" if self.questions else "-"
         return (
             f"| {self.topic} | {self.questions}/{self.requested} | {self.pct(self.grounded)} "
-            f"| {self.pct(self.checks_passed)} | {self.pct(self.verified)} | {self.pct(self.acceptable)} | {flaws} "
+            f"| {self.pct(self.checks_passed)} | {self.pct(self.verified)} "
+            f"| {self.pct(self.acceptable)} | {flaws_per_q} "
             f"| {self.pct(self.key_in_source, self.grounded)} | {self.pct(self.explanation_quoted, self.grounded)} "
             f"| {self.pct(self.duplicate_stems)} | {self.pct(self.blind_right)} | {per_question} | {self.crashes} |"
         )
@@ -112,10 +113,10 @@ def score_quiz(
     for item in quiz.questions:
         q = item.question
         issues = checks.check_question(q, earlier)
-        found = checks.flaws(q)
+        found = flaws.flaws(q)
         report.checks_passed += not issues
         report.flaws += len(found)
-        report.acceptable += len(found) <= checks.ACCEPTABLE_FLAWS
+        report.acceptable += len(found) <= flaws.ACCEPTABLE_FLAWS
         report.verified += item.verified and not issues
         report.grounded += q.source is not None
         key, explanation = quoted(q, document_text)
@@ -123,7 +124,7 @@ def score_quiz(
         report.explanation_quoted += explanation
         report.blind_right += item.blind_answer == q.answer
         earlier.append(q)
-    report.duplicate_stems = len({j for _, j, _ in checks.near_duplicates([q.stem for q in earlier])})
+    report.duplicate_stems = len({j for _, j, _ in flaws.near_duplicates([q.stem for q in earlier])})
     return report
 
 

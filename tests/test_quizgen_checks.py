@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from quizgen import checks, embed
+from quizgen import checks, embed, flaws
 from quizgen.schema import Question
 from tests.quizgen_fixtures import make_question
 
@@ -125,30 +125,30 @@ def _q(**changes) -> Question:
 
 
 FLAWED = [
-    ("ambiguous or unclear information", checks.ambiguous_or_unclear, _q(stem="What is the answer to this question?")),
+    ("ambiguous or unclear information", flaws.ambiguous_or_unclear, _q(stem="What is the answer to this question?")),
     (
         "implausible distractors",
-        checks.implausible_distractors,
+        flaws.implausible_distractors,
         _q(options=["The size of each update", "The number of layers", "}, {", "The dataset size"]),
     ),
     (
         "implausible distractors",
-        checks.implausible_distractors,
+        flaws.implausible_distractors,
         _q(options=["The size of each update", "difficulty:medium,", "The number of layers", "The dataset size"]),
     ),
     (
         "implausible distractors",
-        checks.implausible_distractors,
+        flaws.implausible_distractors,
         _q(stem="How many output units does a 10-class softmax layer have?", options=["10", "1", "Dropout", "100"]),
     ),
     (
         "none of the above",
-        checks.none_of_the_above,
+        flaws.none_of_the_above,
         _q(options=["The size of each update", "The number of layers", "The dataset", "None of the above"]),
     ),
     (
         "longest option correct",
-        checks.longest_option_correct,
+        flaws.longest_option_correct,
         _q(
             options=[
                 "How far each step moves the weights along the gradient",
@@ -158,15 +158,15 @@ FLAWED = [
             ]
         ),
     ),
-    ("true/false question", checks.true_false_question, _q(options=["True", "False", "Sometimes", "Never"])),
+    ("true/false question", flaws.true_false_question, _q(options=["True", "False", "Sometimes", "Never"])),
     (
         "true/false question",
-        checks.true_false_question,
+        flaws.true_false_question,
         _q(stem="Which of the following statements about the learning rate is true?"),
     ),
     (
         "convergence cues",
-        checks.convergence_cues,
+        flaws.convergence_cues,
         _q(
             stem="Where does this network apply its strongest regularisation?",
             options=[
@@ -179,39 +179,39 @@ FLAWED = [
     ),
     (
         "all of the above",
-        checks.all_of_the_above,
+        flaws.all_of_the_above,
         _q(options=["The size of each update", "The number of layers", "The dataset", "All of these"]),
     ),
     (
         "fill-in-the-blank",
-        checks.fill_in_the_blank,
+        flaws.fill_in_the_blank,
         _q(stem="In gradient descent, the ____ sets the size of each update step."),
     ),
     (
         "absolute terms",
-        checks.absolute_terms,
+        flaws.absolute_terms,
         _q(options=["The size of each update", "Always the number of layers", "The dataset size", "The order"]),
     ),
     (
         "word repeats",
-        checks.word_repeats,
+        flaws.word_repeats,
         _q(stem="Which update quantity does the learning rate set in gradient descent?"),
     ),
-    ("unfocused stem", checks.unfocused_stem, _q(stem="The learning rate in gradient descent is a hyperparameter.")),
-    ("unfocused stem", checks.unfocused_stem, _q(stem="Gradient descent")),
+    ("unfocused stem", flaws.unfocused_stem, _q(stem="The learning rate in gradient descent is a hyperparameter.")),
+    ("unfocused stem", flaws.unfocused_stem, _q(stem="Gradient descent")),
     (
         "complex or K-type",
-        checks.complex_or_k_type,
+        flaws.complex_or_k_type,
         _q(options=["The size of each update", "The number of layers", "The dataset size", "A and B"]),
     ),
     (
         "complex or K-type",
-        checks.complex_or_k_type,
+        flaws.complex_or_k_type,
         _q(options=["The size of each update", "The number of layers", "The dataset size", "Both I and III"]),
     ),
     (
         "grammatical cues",
-        checks.grammatical_cues,
+        flaws.grammatical_cues,
         _q(
             stem="Dropout, which zeroes random activations during training, is an example of a",
             options=["regularizer", "optimizer", "loss function", "learning rate schedule"],
@@ -219,7 +219,7 @@ FLAWED = [
     ),
     (
         "grammatical cues",
-        checks.grammatical_cues,
+        flaws.grammatical_cues,
         _q(
             stem="In a neural network, dropout and weight decay are",
             options=["regularizers", "an optimizer", "loss functions", "activation functions"],
@@ -227,27 +227,27 @@ FLAWED = [
     ),
     (
         "lost sequence",
-        checks.lost_sequence,
+        flaws.lost_sequence,
         _q(stem="How many output units does a 10-class softmax layer have?", options=["10", "2", "100", "1"]),
     ),
     (
         "vague terms",
-        checks.vague_terms,
+        flaws.vague_terms,
         _q(options=["The size of each update", "Usually the number of layers", "The dataset size", "The order"]),
     ),
     (
         "more than one correct",
-        checks.more_than_one_correct,
+        flaws.more_than_one_correct,
         _q(options=["The size of each update", "The size of each update and the layers", "The data", "The order"]),
     ),
     (
         "negative worded stem",
-        checks.negative_worded_stem,
+        flaws.negative_worded_stem,
         _q(stem="Which of these does the learning rate not control in gradient descent?"),
     ),
     (
         "negative worded stem",
-        checks.negative_worded_stem,
+        flaws.negative_worded_stem,
         _q(stem="What doesn't the learning rate control in gradient descent?"),
     ),
 ]
@@ -257,11 +257,11 @@ FLAWED = [
 def test_each_flaw_is_found_by_its_rule(rule, check, question) -> None:
     reason = check(question)
     assert reason, f"{check.__name__} missed {question.stem!r} {question.options}"
-    found = checks.flaws(question)
+    found = flaws.flaws(question)
     assert rule in [f.rule for f in found], f"flaws() must report {rule!r}, got {[str(f) for f in found]}"
 
 
-@pytest.mark.parametrize(("name", "rule"), checks.RUBRIC, ids=[name for name, _ in checks.RUBRIC])
+@pytest.mark.parametrize(("name", "rule"), flaws.RUBRIC, ids=[name for name, _ in flaws.RUBRIC])
 def test_a_good_question_has_no_flaw(name, rule) -> None:
     assert rule(GOOD) is None, f"{name}: {rule(GOOD)}"
 
@@ -348,7 +348,7 @@ CLEAN = [  # one near-miss per rule: looks like the flaw, is not
 
 @pytest.mark.parametrize(("name", "question"), CLEAN, ids=[c[0] for c in CLEAN])
 def test_near_misses_are_not_flaws(name, question) -> None:
-    assert checks.flaws(question) == [], f"{name}: {[str(f) for f in checks.flaws(question)]}"
+    assert flaws.flaws(question) == [], f"{name}: {[str(f) for f in flaws.flaws(question)]}"
 
 
 def test_acceptable_is_at_most_one_flaw() -> None:
@@ -357,19 +357,19 @@ def test_acceptable_is_at_most_one_flaw() -> None:
         stem="Which of these does the learning rate not control in gradient descent?",
         options=["The size of each update", "Usually the number of layers", "The dataset size", "The order"],
     )
-    assert checks.is_acceptable(GOOD) and checks.is_acceptable(one)
-    assert len(checks.flaws(two)) == 2 and not checks.is_acceptable(two)
-    assert str(checks.flaws(one)[0]).startswith("vague terms: option B")
+    assert flaws.is_acceptable(GOOD) and flaws.is_acceptable(one)
+    assert len(flaws.flaws(two)) == 2 and not flaws.is_acceptable(two)
+    assert str(flaws.flaws(one)[0]).startswith("vague terms: option B")
 
 
 def test_malformed_question_is_a_flaw_not_a_crash() -> None:
     broken = Question.model_construct(stem="What is a loss function?", options=None, answer="A")
-    assert any("malformed" in f.reason for f in checks.flaws(broken))
+    assert any("malformed" in f.reason for f in flaws.flaws(broken))
 
 
 def test_rubric_names_are_the_papers() -> None:
-    assert len(checks.RUBRIC) == 17 and len({name for name, _ in checks.RUBRIC}) == 17
-    names = dict(checks.RUBRIC)
+    assert len(flaws.RUBRIC) == 17 and len({name for name, _ in flaws.RUBRIC}) == 17
+    names = dict(flaws.RUBRIC)
     assert {"word repeats", "longest option correct", "implausible distractors", "lost sequence"} <= names.keys()
 
 
@@ -378,7 +378,7 @@ def test_markup_among_markup_is_not_debris() -> None:
         stem="Which slice of a Python list x drops its first element?",
         options=["x[1:]", "x[:-1]", "x[0]", "x[-1]"],
     )
-    assert checks.implausible_distractors(code) is None
+    assert flaws.implausible_distractors(code) is None
 
 
 # --- Embeddings, on real text ------------------------------------------------------------------------------------
@@ -398,16 +398,16 @@ QUIZ_STEMS = [
 
 
 def test_near_duplicates_finds_reworded_stems_only() -> None:
-    pairs = checks.near_duplicates(QUIZ_STEMS)
+    pairs = flaws.near_duplicates(QUIZ_STEMS)
     assert [(i, j) for i, j, _ in pairs] == [(0, 2), (3, 5)], pairs
-    assert all(checks.NEAR_DUPLICATE_EMBEDDING <= s <= 1.0 + 1e-6 for _, _, s in pairs)
-    assert checks.near_duplicates(QUIZ_STEMS, threshold=1.01) == [] and checks.near_duplicates(QUIZ_STEMS[:1]) == []
+    assert all(flaws.NEAR_DUPLICATE_EMBEDDING <= s <= 1.0 + 1e-6 for _, _, s in pairs)
+    assert flaws.near_duplicates(QUIZ_STEMS, threshold=1.01) == [] and flaws.near_duplicates(QUIZ_STEMS[:1]) == []
 
 
 def test_near_duplicates_on_a_real_question_bank(data_dir) -> None:
     rows = (data_dir / "openbookqa" / "openbookqa_test.jsonl").read_text().splitlines()
     stems = [json.loads(row)["question"]["stem"] for row in rows]
-    pairs = {(stems[i], stems[j]) for i, j, _ in checks.near_duplicates(stems)}
+    pairs = {(stems[i], stems[j]) for i, j, _ in flaws.near_duplicates(stems)}
     assert ("What do tuna eat?", "Tuna primarily eat") in pairs or ("Tuna primarily eat", "What do tuna eat?") in pairs
     assert len(pairs) <= 15, f"{len(pairs)} of {len(stems) * (len(stems) - 1) // 2} pairs flagged: threshold too low"
 
@@ -444,7 +444,7 @@ def test_the_junk_issue_13_reports_is_not_acceptable() -> None:
             "] }, `difficulty`: [1,2], `source`:None }. Please!",
         ],
     )
-    assert "names nothing specific" in checks.ambiguous_or_unclear(junk)
-    assert not checks.is_acceptable(junk), [str(f) for f in checks.flaws(junk)]
+    assert "names nothing specific" in flaws.ambiguous_or_unclear(junk)
+    assert not flaws.is_acceptable(junk), [str(f) for f in flaws.flaws(junk)]
     clean_stem = junk.model_copy(update={"stem": "Which technique randomly zeroes activations during training?"})
-    assert "option A holds template or schema text ('None}')" in checks.ambiguous_or_unclear(clean_stem)
+    assert "option A holds template or schema text ('None}')" in flaws.ambiguous_or_unclear(clean_stem)
