@@ -19,7 +19,7 @@ $(BIN)/python:
 $(STAMP): pyproject.toml scripts/build_llama_cpp.sh | $(BIN)/python
 	bash scripts/build_llama_cpp.sh $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[gpu,dev]"
-	$(BIN)/ta doctor
+	$(BIN)/python -m tutor.doctor   # = ta doctor, without depending on the entry point
 	touch $(STAMP)
 
 install: $(STAMP)
