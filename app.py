@@ -320,7 +320,7 @@ def _quiz_tab(
             shown = show(state, 0) if first else (gr.skip(),) * 4
             yield state, grade.progress_markdown(state, request.n), *shown, grade.score_markdown(state)
 
-    def answer(state: QuizSession, index: int, letter: str | None) -> tuple[str, str]:
+    def check_answer(state: QuizSession, index: int, letter: str | None) -> tuple[str, str]:
         if not state.total:
             raise gr.Error("generate a quiz first")
         if not letter:
@@ -339,7 +339,7 @@ def _quiz_tab(
         start, [topic, count, level, picked], [session, progress, *view, score], api_visibility="private", **lane
     )
     stop.click(None, cancels=[started], **free)
-    check.click(answer, [session, current, options], [feedback, score], **free)
+    check.click(check_answer, [session, current, options], [feedback, score], **free)
     prev.click(lambda s, i: step(s, i, -1), [session, current], view, **free)
     nxt.click(lambda s, i: step(s, i, 1), [session, current], view, **free)
     download.click(save, [session, fmt], [file], **free)
@@ -360,15 +360,26 @@ def _notes(gr: Any, tutors: Tutors, tutor_kb: Any, quiz_kb: Any) -> None:
         add = gr.Button("Add to knowledge base", elem_id="kb-add")
         added = gr.Markdown(elem_id="kb-status")
 
-    def add_files(kb_name: str, paths: list[str] | None) -> tuple:
-        with on_page():
-            kb, report = add_notes(kb_name, paths or [])
-        said = f"✓ {added_text(kb, report)}. Pick **{kb.name}** as the knowledge base."
-        return said, gr.update(choices=choices(), value=kb.name), gr.update(choices=tutors.choices()), None
+    def add_files(kb_name: str, paths: list[str] | None) -> tuple[str, str]:
+        if not paths:  # also what a click during the upload sends
+            raise gr.Error(f"choose the files to add first ({', '.join(SUPPORTED)}) and wait until they have uploaded")
+        try:
+            kb, report = add_notes(kb_name, paths)
+        except (TutorError, ValueError) as exc:  # name each upload as the student does, not by the server's copy
+            message = str(exc)
+            for path in paths:
+                message = message.replace(path, Path(path).name)
+            raise gr.Error(message) from exc
+        return f"✓ {added_text(kb, report)}. Quizzes now read **{kb.name}**; pick it in the Tutor tab too.", kb.name
+
+    def offer(kb_name: str) -> tuple:  # only after a success: an error would mark the lists, not the message
+        return gr.update(choices=choices(), value=kb_name), gr.update(choices=tutors.choices()), None
 
     # Indexing embeds passages on the CPU, not the model: a lane of its own, so the model's queue never waits on it.
     notes = {"concurrency_id": "knowledge", "concurrency_limit": 1, "api_visibility": "private"}
-    add.click(add_files, [name, upload], [added, quiz_kb, tutor_kb, upload], **notes)
+    made = gr.State()  # the knowledge base's name as stored (lower case)
+    added_ok = add.click(add_files, [name, upload], [added, made], **notes)
+    added_ok.success(offer, [made], [quiz_kb, tutor_kb, upload], concurrency_limit=None, api_visibility="private")
 
 
 def _results_tab(gr: Any, root: Path, free: dict, files: Path) -> None:

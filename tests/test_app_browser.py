@@ -17,6 +17,7 @@ import time
 import pytest
 
 import app
+from tutor.knowledge import KnowledgeBase
 from tutor.tutors import NO_KB
 
 CHROMIUM_ARGS = [
@@ -201,17 +202,22 @@ def test_notes_added_on_the_page_are_offered_in_both_tabs_and_a_bad_file_is_name
     page.get_by_text("Add notes").click()
     page.fill("#kb-name textarea", "week1")
     page.set_input_files("#kb-files input[type=file]", str(notes))
-    page.wait_for_selector("#kb-files :text('week1.md')", timeout=30_000)
+    page.wait_for_selector("#kb-files a[download='week1.md']", timeout=30_000)  # uploaded, not still uploading
     page.click("#kb-add")
-    page.wait_for_selector("#kb-status :text('week1: added week1.md')", timeout=60_000)
+    page.locator("#kb-status :text('week1: added week1.md'), [data-testid=toast-text]").first.wait_for(timeout=60_000)
+    errors = page.locator("[data-testid=toast-text]").all_inner_texts()
+    assert "week1: added week1.md" in page.inner_text("#kb-status"), errors
     page.screenshot(path=tmp_path / "notes-added.png")
     assert page.input_value("#quiz-kb input") == "week1", "the new knowledge base is picked for the next quiz"
 
     page.set_input_files("#kb-files input[type=file]", str(scan))
-    page.wait_for_selector("#kb-files :text('scan.pdf')", timeout=30_000)
+    page.wait_for_selector("#kb-files a[download='scan.pdf']", timeout=30_000)
     page.click("#kb-add")
-    page.wait_for_selector(":text('scan.pdf:')", timeout=60_000)  # the error toast names the file
+    toast = page.locator("[data-testid=toast-text]", has_text="scan.pdf")
+    toast.wait_for(timeout=60_000)
     page.screenshot(path=tmp_path / "notes-refused.png")
+    assert toast.inner_text().startswith("scan.pdf: not a readable PDF"), "the file as the student named it"
+    assert KnowledgeBase("week1").documents() == ["week1.md"], "a refused file leaves the knowledge base as it was"
 
     page.get_by_role("tab", name="Tutor").click()
     page.click("#tutor-kb input")

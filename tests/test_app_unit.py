@@ -513,6 +513,8 @@ def test_both_tabs_offer_the_knowledge_bases_and_adding_notes_never_waits_for_th
         assert [value for _, value in pickers[elem_id].choices] == [COURSE, "mine", NO_KB], elem_id
         assert pickers[elem_id].value == COURSE, elem_id
     fns = list(demo.fns.values())
+    public = {fn.api_name for fn in fns if fn.api_visibility == "public"}
+    assert public == {"chat", "quiz", "answer"}, "a page handler took a public endpoint's name"
     model_fns = sorted(fn.name for fn in fns if fn.concurrency_id == app.MODEL_LANE)
     assert model_fns == ["chat_api", "quiz_api", "respond", "respond", "start"]
     add = next(fn for fn in fns if fn.name == "add_files")
