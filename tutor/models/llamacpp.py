@@ -62,6 +62,9 @@ class LlamaCppModel(Model):
                 model_path=str(self.path),
                 n_ctx=n_ctx,
                 n_threads=n_threads or os.cpu_count() or 1,
+                # Prompt evaluation has its own pool, all cores by default: --threads must bound it too (on a
+                # busy machine llama.cpp's threads spin at a barrier every batch, and more threads are slower).
+                n_threads_batch=n_threads or os.cpu_count() or 1,
                 seed=seed,
                 verbose=False,
             )
