@@ -47,7 +47,7 @@ def fake(monkeypatch):
 
 
 def test_json_format_prints_exactly_one_document(fake, capsys) -> None:
-    assert main(["quiz", "gradient", "descent", "-n", "3", "--format", "json", "--seed", "1"]) == 0
+    assert main(["quiz", "--ungrounded", "gradient", "descent", "-n", "3", "--format", "json", "--seed", "1"]) == 0
     out, err = capsys.readouterr()
     doc = json.loads(out)  # the whole of stdout is one JSON document
     assert doc["topic"] == "gradient descent" and len(doc["questions"]) == 3
@@ -57,23 +57,25 @@ def test_json_format_prints_exactly_one_document(fake, capsys) -> None:
 
 @pytest.mark.parametrize("fmt", ["gift", "anki", "text"])
 def test_text_formats_to_stdout(fake, capsys, fmt) -> None:
-    assert main(["quiz", "overfitting", "-n", "2", "--format", fmt, "--seed", "2"]) == 0
+    assert main(["quiz", "--ungrounded", "overfitting", "-n", "2", "--format", fmt, "--seed", "2"]) == 0
     out = capsys.readouterr().out
     assert STEMS[0] in out or STEMS[0].replace("?", "") in out
 
 
 def test_qti_needs_an_output_file_and_writes_a_zip(fake, capsys, tmp_path) -> None:
-    assert main(["quiz", "overfitting", "-n", "2", "--format", "qti"]) == 2
+    assert main(["quiz", "--ungrounded", "overfitting", "-n", "2", "--format", "qti"]) == 2
     assert "pass -o quiz.zip" in capsys.readouterr().err
     path = tmp_path / "quiz.zip"
-    assert main(["quiz", "overfitting", "-n", "2", "--format", "qti", "-o", str(path), "--seed", "3"]) == 0
+    assert (
+        main(["quiz", "--ungrounded", "overfitting", "-n", "2", "--format", "qti", "-o", str(path), "--seed", "3"]) == 0
+    )
     with zipfile.ZipFile(path) as archive:
         assert "imsmanifest.xml" in archive.namelist() and "items/q2.xml" in archive.namelist()
 
 
 def test_take_reads_answers_from_stdin(fake, capsys, monkeypatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("x\nA\nB\nq\n"))
-    assert main(["quiz", "overfitting", "-n", "3", "--take", "--seed", "4"]) == 0
+    assert main(["quiz", "--ungrounded", "overfitting", "-n", "3", "--take", "--seed", "4"]) == 0
     out = capsys.readouterr().out
     assert "Please answer A, B, C or D" in out, "an invalid answer is asked again"
     assert out.count("Your answer:") == 4
@@ -84,7 +86,25 @@ def test_take_reads_answers_from_stdin(fake, capsys, monkeypatch) -> None:
 def test_take_saves_the_questions_written_with_their_metadata(fake, capsys, monkeypatch, tmp_path) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("A\nq\n"))
     path = tmp_path / "taken.json"
-    assert main(["quiz", "overfitting", "-n", "3", "--take", "--seed", "5", "-o", str(path), "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "quiz",
+                "--ungrounded",
+                "overfitting",
+                "-n",
+                "3",
+                "--take",
+                "--seed",
+                "5",
+                "-o",
+                str(path),
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     quiz = from_json(path.read_text())
     assert len(quiz.questions) == 2, "the question on screen when the student quit is saved too"
     assert quiz.metadata.extra["attempts"] == [item.attempts for item in quiz.questions]
@@ -94,7 +114,7 @@ def test_take_saves_the_questions_written_with_their_metadata(fake, capsys, monk
 
 def test_take_ends_cleanly_at_end_of_input(fake, capsys, monkeypatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    assert main(["quiz", "overfitting", "-n", "2", "--take"]) == 0
+    assert main(["quiz", "--ungrounded", "overfitting", "-n", "2", "--take"]) == 0
     assert "Score: 0/1 correct (0 answered)" in capsys.readouterr().out, "EOF stops the quiz: nothing more is written"
 
 
@@ -105,7 +125,10 @@ def test_take_ends_cleanly_at_end_of_input(fake, capsys, monkeypatch) -> None:
         (["quiz", "x" * 50_000], "50,000 characters"),
         (["quiz", "overfitting", "-n", "0"], "between 1 and 50"),
         (["quiz", "overfitting", "-n", "1000"], "between 1 and 50"),
-        (["quiz", "overfitting", "--source", "/no/such/notes.txt"], "no file at /no/such/notes.txt"),
+        (["quiz", "overfitting", "--source", "/no/such/notes.txt"], "/no/such/notes.txt: no such file"),
+        (["quiz", "--ungrounded", "overfitting", "--source", "/no/such/notes.txt"], "no file at /no/such/notes.txt"),
+        (["quiz", "overfitting", "--kb", "nosuchkb"], "nosuchkb"),
+        (["quiz", "sourdough bread baking"], "has nothing on 'sourdough bread baking'"),
         (["quiz", "overfitting", "--temperature", "5"], "temperature"),
     ],
 )
@@ -118,22 +141,22 @@ def test_bad_input_is_one_clear_line(fake, capsys, argv, message) -> None:
 def test_binary_and_empty_source_files(fake, capsys, tmp_path) -> None:
     binary = tmp_path / "notes.pdf"
     binary.write_bytes(b"%PDF-1.4\x00\x01\x02\xff")
-    assert main(["quiz", "overfitting", "--source", str(binary)]) == 2
+    assert main(["quiz", "--ungrounded", "overfitting", "--source", str(binary)]) == 2
     assert "binary file" in capsys.readouterr().err
     latin = tmp_path / "latin.txt"
     latin.write_bytes("caf\xe9 notes".encode("latin-1"))
-    assert main(["quiz", "overfitting", "--source", str(latin)]) == 2
+    assert main(["quiz", "--ungrounded", "overfitting", "--source", str(latin)]) == 2
     assert "UTF-8" in capsys.readouterr().err
     empty = tmp_path / "empty.txt"
     empty.write_text("  \n")
-    assert main(["quiz", "overfitting", "--source", str(empty)]) == 2
+    assert main(["quiz", "--ungrounded", "overfitting", "--source", str(empty)]) == 2
     assert "is empty" in capsys.readouterr().err
 
 
 def test_source_file_is_quizzed_on(fake, capsys, tmp_path) -> None:
     notes = tmp_path / "notes.md"
     notes.write_text("# Notes\nThe learning rate sets the step size.\n")
-    assert main(["quiz", "learning rate", "-n", "1", "--source", str(notes), "--format", "json"]) == 0
+    assert main(["quiz", "--ungrounded", "learning rate", "-n", "1", "--source", str(notes), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["metadata"]["source"].startswith("# Notes")
 
 
@@ -141,11 +164,12 @@ def test_quiz_eval_prints_the_report(fake, capsys, tmp_path) -> None:
     topics = tmp_path / "topics.txt"
     topics.write_text("# two topics\noverfitting\n\ngradient descent\n")
     report = tmp_path / "report.json"
-    assert main(["quiz-eval", "--topics", str(topics), "-n", "2", "-o", str(report)]) == 0
+    assert main(["quiz-eval", "--ungrounded", "--topics", str(topics), "-n", "2", "-o", str(report)]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + 2 + 1, "header, one row per topic, total"
-    assert "| overfitting | 2 | 100% |" in out and "**total** | 4 | 100% |" in out
+    # questions/asked, grounded (none: --ungrounded), checks passed
+    assert "| overfitting | 2/2 | 0% | 100% |" in out and "**total** | 4/4 | 0% | 100% |" in out
     saved = json.loads(report.read_text())
     assert saved["reports"][-1]["questions"] == 4 and saved["reports"][-1]["crashes"] == 0
     assert len(saved["quizzes"]) == 2
