@@ -23,22 +23,23 @@ import dataclasses
 import json
 import logging
 import os
-import queue
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from benchmarks.report import compare_runs, list_runs
 from quizgen import grade
 from quizgen.grade import QuizSession
 from quizgen.request import DEFAULT_QUESTIONS, MAX_QUESTIONS, QuizRequest
 from quizgen.schema import DIFFICULTIES, Quiz
 from tutor.cli import CLIError, add_model_args, load_from_args
+from tutor.engine import keep_no_call_history
 from tutor.errors import TutorError
 from tutor.knowledge import COURSE, MAX_FILE_MB, SUPPORTED
+from tutor.threads import in_one_thread, limit_malloc_arenas
 from tutor.tutors import NO_KB, Tutors, add_notes, added_text, choices, pick
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from tutor.explain import Tutor
 
 MODEL_LANE = "model"  # the concurrency_id of every event that runs the model: one request at a time per model
+LANE = {"concurrency_id": MODEL_LANE, "concurrency_limit": 1}  # an event that runs the model
+FREE = {"concurrency_limit": None, "api_visibility": "private"}  # an event that never waits for the model
 QUEUE_MAX = 16  # requests waiting beyond this are told the app is busy instead of waiting for minutes
 MAX_UPLOAD = f"{MAX_FILE_MB}mb"  # the knowledge base's cap on one file: a larger upload never reaches the app
 NEW_KB = "mynotes"  # the name the Add notes box suggests
@@ -60,48 +63,13 @@ KB_INFO = "answers come from this course material, with their sources; none: the
 
 @contextlib.contextmanager
 def on_page() -> Iterator[None]:
-    """A mistake the user can fix (a TutorError, or a ValueError from a check) becomes a message on the page."""
+    """A mistake the user can fix (a TutorError) becomes a message on the page; a bug keeps its traceback."""
     import gradio as gr
 
     try:
         yield
-    except (TutorError, ValueError) as exc:
+    except TutorError as exc:
         raise gr.Error(str(exc)) from exc
-
-
-def in_one_thread(make: Callable[[], Generator[Any, None, None]]) -> Iterator[Any]:
-    """Iterate ``make()`` on a thread of its own and yield what it yields.
-
-    Gradio runs each step of a sync generator on whichever pool thread is free, but a model stream holds the
-    model's lock across steps, and a lock must be released by the thread that took it. Stepping (and closing)
-    the stream on one thread keeps that true; when the page stops listening, the stream stops at its next piece.
-    """
-    pieces: queue.Queue = queue.Queue()
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            with contextlib.closing(make()) as stream:
-                for piece in stream:
-                    pieces.put((True, piece))
-                    if stop.is_set():
-                        break
-        except BaseException as exc:  # handed to the consumer, which raises it on the request's thread
-            pieces.put((False, exc))
-            return
-        pieces.put((False, None))
-
-    threading.Thread(target=produce, name="model-stream", daemon=True).start()
-    try:
-        while True:
-            ok, piece = pieces.get()
-            if not ok:
-                if piece is not None:
-                    raise piece
-                return
-            yield piece
-    finally:
-        stop.set()
 
 
 def stream_reply(tutor: Any, message: str, history: Sequence[Any] | None) -> Iterator[str]:
@@ -110,7 +78,7 @@ def stream_reply(tutor: Any, message: str, history: Sequence[Any] | None) -> Ite
 
     past = recent(normalize_history(history))
     text = ""
-    with on_page():  # ValueError: the tutor's own check ("the question is empty")
+    with on_page():  # InputError: the tutor's own check ("the question is empty")
         for piece in in_one_thread(lambda: tutor.stream(message, past)):
             text += piece
             yield text
@@ -150,43 +118,6 @@ def write_quiz(agent: QuizAgent, request: QuizRequest) -> Iterator[QuizSession]:
     yield session
 
 
-# ---------------------------------------------------------------- benchmark results
-
-
-def list_runs(root: Path) -> list[str]:
-    """Names of the benchmark run directories under ``root`` (those with a config or summary), newest first."""
-    if not root.is_dir():
-        return []
-    dirs = [p for p in root.iterdir() if (p / "summary.json").is_file() or (p / "config.json").is_file()]
-    return [p.name for p in sorted(dirs, key=lambda p: p.stat().st_mtime, reverse=True)]
-
-
-def resolve_runs(names: Sequence[str] | None, root: Path) -> list[Path]:
-    """The chosen run names as directories, accepting only names listed under ``root`` (no paths from the page)."""
-    known = set(list_runs(root))
-    unknown = [n for n in names or [] if n not in known]
-    if unknown:
-        raise ValueError(f"no run named {', '.join(unknown)} under {root}: press Refresh and pick from the list")
-    return [root / n for n in names or []]
-
-
-def compare_runs(names: Sequence[str] | None, root: Path, folder: Path) -> tuple[str, str]:
-    """The comparison table (markdown) and chart (a PNG under ``folder``) of the chosen runs."""
-    try:
-        from benchmarks import report
-    except ImportError as exc:
-        raise ValueError(f"benchmark reports are unavailable on this server ({exc})") from exc
-    dirs = resolve_runs(names, root)
-    if not dirs:
-        raise ValueError("pick one or more runs first")
-    folder.mkdir(parents=True, exist_ok=True)
-    png = Path(tempfile.mkdtemp(prefix="chart-", dir=folder)) / "compare.png"
-    try:
-        return report.compare_table(dirs), str(report.plot(dirs, png))
-    except (ValueError, RuntimeError, OSError, KeyError) as exc:  # RunError: a broken or foreign directory
-        raise ValueError(f"cannot compare these runs: {exc}") from exc
-
-
 # ---------------------------------------------------------------- the page
 
 
@@ -217,32 +148,30 @@ def build_app(
 
     files = Path(tempfile.mkdtemp(prefix="ta-app-"))
     tutors = Tutors(tutor, grounded)
-    lane = {"concurrency_id": MODEL_LANE, "concurrency_limit": 1}
-    free = {"concurrency_limit": None, "api_visibility": "private"}
 
     with gr.Blocks(title=title) as demo:
         gr.Markdown(f"# {title}\nAsk about a machine-learning concept, or take a quiz with instant feedback.")
         with gr.Tab("Tutor", id="tutor"):
-            tutor_kb = _chat_tab(gr, tutors, lane, free)
+            tutor_kb = _chat_tab(gr, tutors)
         with gr.Tab("Quiz", id="quiz"):
             session = gr.State(QuizSession(Quiz(topic="")))
-            quiz_kb = _quiz_tab(gr, quiz_agent, session, tutors, tutor_kb, lane, free, files)
+            quiz_kb = _quiz_tab(gr, quiz_agent, session, tutors, tutor_kb, files)
         with gr.Tab("Results", id="results"):
-            _results_tab(gr, Path(runs_dir), free, files)
-        _api(gr, tutors, quiz_agent, session, lane)
+            _results_tab(gr, Path(runs_dir), files)
+        _api(gr, tutors, quiz_agent, session)
         gr.Markdown(
             f"<small>One model answers one request at a time; up to {queue_max} wait in line, and beyond that "
             "the page says it is busy: try again in a minute.</small>"
         )
         # Each visit lists the knowledge bases made since the page was built (here, or by `ta kb add`).
-        demo.load(lambda: gr.update(choices=tutors.choices()), None, [tutor_kb], **free)
+        demo.load(lambda: gr.update(choices=tutors.choices()), None, [tutor_kb], **FREE)
         if quiz_kb is not None:
-            demo.load(lambda: gr.update(choices=choices()), None, [quiz_kb], **free)
+            demo.load(lambda: gr.update(choices=choices()), None, [quiz_kb], **FREE)
     demo.queue(max_size=queue_max, default_concurrency_limit=1)
     return demo
 
 
-def _chat_tab(gr: Any, tutors: Tutors, lane: dict, free: dict) -> Any:
+def _chat_tab(gr: Any, tutors: Tutors) -> Any:
     picked = gr.Dropdown(
         tutors.choices(), value=tutors.default, label="Knowledge base", info=KB_INFO, elem_id="tutor-kb"
     )
@@ -264,18 +193,16 @@ def _chat_tab(gr: Any, tutors: Tutors, lane: dict, free: dict) -> Any:
             yield [*shown, {"role": "assistant", "content": text}], ""
 
     events = [
-        trigger(respond, [box, chatbot, picked], [chatbot, box], api_visibility="private", **lane)
+        trigger(respond, [box, chatbot, picked], [chatbot, box], api_visibility="private", **LANE)
         for trigger in (box.submit, send.click)
     ]
-    stop.click(None, cancels=events, **free)
+    stop.click(None, cancels=events, **FREE)
     # Cancel first, then clear: cleared in the same event, a cancelled stream's last update could land after it.
-    clear.click(None, cancels=events, **free).then(lambda: ([], ""), None, [chatbot, box], **free)
+    clear.click(None, cancels=events, **FREE).then(lambda: ([], ""), None, [chatbot, box], **FREE)
     return picked
 
 
-def _quiz_tab(
-    gr: Any, agent: QuizAgent | None, session: Any, tutors: Tutors, tutor_kb: Any, lane: dict, free: dict, files: Path
-) -> Any:
+def _quiz_tab(gr: Any, agent: QuizAgent | None, session: Any, tutors: Tutors, tutor_kb: Any, files: Path) -> Any:
     if agent is None:
         gr.Markdown("⚠️ **Quizzes are unavailable on this server**: it was started without the quiz generator.")
         return None
@@ -336,13 +263,13 @@ def _quiz_tab(
             return grade.save_quiz(state, kind, files)
 
     started = generate.click(
-        start, [topic, count, level, picked], [session, progress, *view, score], api_visibility="private", **lane
+        start, [topic, count, level, picked], [session, progress, *view, score], api_visibility="private", **LANE
     )
-    stop.click(None, cancels=[started], **free)
-    check.click(check_answer, [session, current, options], [feedback, score], **free)
-    prev.click(lambda s, i: step(s, i, -1), [session, current], view, **free)
-    nxt.click(lambda s, i: step(s, i, 1), [session, current], view, **free)
-    download.click(save, [session, fmt], [file], **free)
+    stop.click(None, cancels=[started], **FREE)
+    check.click(check_answer, [session, current, options], [feedback, score], **FREE)
+    prev.click(lambda s, i: step(s, i, -1), [session, current], view, **FREE)
+    nxt.click(lambda s, i: step(s, i, 1), [session, current], view, **FREE)
+    download.click(save, [session, fmt], [file], **FREE)
     return picked
 
 
@@ -365,7 +292,7 @@ def _notes(gr: Any, tutors: Tutors, tutor_kb: Any, quiz_kb: Any) -> None:
             raise gr.Error(f"choose the files to add first ({', '.join(SUPPORTED)}) and wait until they have uploaded")
         try:
             kb, report = add_notes(kb_name, paths)
-        except (TutorError, ValueError) as exc:  # name each upload as the student does, not by the server's copy
+        except TutorError as exc:  # name each upload as the student does, not by the server's copy
             message = str(exc)
             for path in paths:
                 message = message.replace(path, Path(path).name)
@@ -382,7 +309,7 @@ def _notes(gr: Any, tutors: Tutors, tutor_kb: Any, quiz_kb: Any) -> None:
     added_ok.success(offer, [made], [quiz_kb, tutor_kb, upload], concurrency_limit=None, api_visibility="private")
 
 
-def _results_tab(gr: Any, root: Path, free: dict, files: Path) -> None:
+def _results_tab(gr: Any, root: Path, files: Path) -> None:
     gr.Markdown(f"Benchmark runs found under `{root}` (written by `ta bench`).")
     with gr.Row():
         picked = gr.Dropdown(list_runs(root), multiselect=True, label="Runs", scale=4)
@@ -395,11 +322,11 @@ def _results_tab(gr: Any, root: Path, free: dict, files: Path) -> None:
         with on_page():
             return compare_runs(names, root, files)
 
-    refresh.click(lambda: gr.update(choices=list_runs(root)), None, [picked], **free)
-    compare.click(show, [picked], [table, chart], **free)
+    refresh.click(lambda: gr.update(choices=list_runs(root)), None, [picked], **FREE)
+    compare.click(show, [picked], [table, chart], **FREE)
 
 
-def _api(gr: Any, tutors: Tutors, quiz_agent: QuizAgent | None, session: Any, lane: dict) -> None:
+def _api(gr: Any, tutors: Tutors, quiz_agent: QuizAgent | None, session: Any) -> None:
     """Endpoints for gradio_client, on hidden components: ``/chat``, ``/quiz``, ``/answer``.
 
     ``/chat`` and ``/quiz`` take a knowledge base last, optional: a name the page lists (default: the course).
@@ -439,8 +366,8 @@ def _api(gr: Any, tutors: Tutors, quiz_agent: QuizAgent | None, session: Any, la
             fb = state.answer(int(index) - 1, choice or "")
         return json.dumps(dataclasses.asdict(fb) | {"score": state.score})
 
-    chat.click(chat_api, [message, chat_kb, history], [reply, history], api_name="chat", **lane)
-    quiz.click(quiz_api, [topic, count, level, quiz_kb], [quiz_json, session], api_name="quiz", **lane)
+    chat.click(chat_api, [message, chat_kb, history], [reply, history], api_name="chat", **LANE)
+    quiz.click(quiz_api, [topic, count, level, quiz_kb], [quiz_json, session], api_name="quiz", **LANE)
     answer.click(answer_api, [number, letter, session], [feedback], api_name="answer", concurrency_limit=None)
 
 
@@ -463,36 +390,6 @@ def make_programs(model: Any) -> Programs:
     from tutor.knowledge import open_kb
 
     return Programs(Tutor(model), QuizAgent(model), lambda name: GroundedTutor(model, open_kb(name)))
-
-
-def limit_malloc_arenas(arenas: int = 2) -> bool:
-    """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX does); True when applied.
-
-    glibc gives each thread that allocates its own arena, and Gradio runs requests on a pool of up to 40
-    threads: with 8 concurrent clients resident memory grew 12% after warm-up (scripts/app_load.py); with 2
-    arenas it grew 8% and was flat after the first dozen requests. No effect off glibc.
-    """
-    import ctypes
-    import ctypes.util
-
-    m_arena_max = -8  # from glibc's malloc.h
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(m_arena_max, arenas))
-    except (OSError, AttributeError):
-        return False
-
-
-def keep_no_call_history() -> None:
-    """Stop DSPy recording every model call (prompt, reply) in its in-memory histories.
-
-    DSPy keeps up to 10,000 calls globally and per LM: in a server that answers for days that is memory
-    growing with every request, holding students' questions. ``lm.inspect_history()`` is for debugging a
-    program, not for serving it. Call it from the thread that starts the server (DSPy's rule for configure).
-    """
-    import dspy
-
-    dspy.configure(disable_history=True)
 
 
 def launch(demo: Any, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> Any:

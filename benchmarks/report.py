@@ -3,18 +3,21 @@
 One row per model (with its adapter and scoring mode), one column per task found among the runs (in the
 registry's order, under each task's title), each cell the accuracy with its 95% interval; a parse-failure
 column counts the answers no method could read. A run without a summary (interrupted) is shown from its
-predictions and marked partial.
+predictions and marked partial. :func:`list_runs` and :func:`compare_runs` offer the runs under one folder by
+name only (what the web page's Results tab shows).
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.run import RunError, read_predictions, summarize
 from benchmarks.tasks import TASKS
+from tutor.errors import InputError
 
 
 def title(task: str) -> str:
@@ -110,3 +113,33 @@ def plot(run_dirs: Sequence[Path | str], png_path: Path | str) -> Path:
     fig.savefig(png_path, dpi=120)
     plt.close(fig)
     return png_path
+
+
+def list_runs(root: Path) -> list[str]:
+    """Names of the run directories under ``root`` (those with a config or summary), newest first."""
+    if not root.is_dir():
+        return []
+    dirs = [p for p in root.iterdir() if (p / "summary.json").is_file() or (p / "config.json").is_file()]
+    return [p.name for p in sorted(dirs, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+
+def resolve_runs(names: Sequence[str] | None, root: Path) -> list[Path]:
+    """The chosen run names as directories, accepting only names listed under ``root`` (never a path)."""
+    known = set(list_runs(root))
+    unknown = [n for n in names or [] if n not in known]
+    if unknown:
+        raise InputError(f"no run named {', '.join(unknown)} under {root}: press Refresh and pick from the list")
+    return [root / n for n in names or []]
+
+
+def compare_runs(names: Sequence[str] | None, root: Path, folder: Path) -> tuple[str, str]:
+    """The table (markdown) and chart (a PNG in a new directory under ``folder``) of the runs named under ``root``."""
+    dirs = resolve_runs(names, root)
+    if not dirs:
+        raise InputError("pick one or more runs first")
+    folder.mkdir(parents=True, exist_ok=True)
+    png = Path(tempfile.mkdtemp(prefix="chart-", dir=folder)) / "compare.png"  # one per request: no overwrites
+    try:
+        return compare_table(dirs), str(plot(dirs, png))
+    except (ValueError, RuntimeError, OSError, KeyError) as exc:  # a broken or foreign directory (RunError too)
+        raise RunError(f"cannot compare these runs: {exc}") from exc

@@ -8,6 +8,7 @@ import app
 from quizgen import QuizRequest, grade, schema
 from quizgen.grade import QuizSession, feedback_markdown, option_choices, question_markdown, score_markdown
 from quizgen.schema import Quiz, Source
+from tutor.errors import InputError
 from tutor.knowledge import COURSE, KnowledgeBase, KnowledgeError
 from tutor.tutors import NO_KB, Tutors, add_notes, added_text, choices, pick
 
@@ -51,7 +52,7 @@ class EchoTutor:
 
     def stream(self, question: str, history=None):
         if not question.strip():
-            raise ValueError("the question is empty: type a question")
+            raise InputError("the question is empty: type a question")  # as the real tutors check
         self.histories.append(history)
         for word in question.split():
             yield word + " "
@@ -68,27 +69,32 @@ def test_stream_reply_grows_and_turns_bad_input_into_a_page_error():
         list(app.stream_reply(tutor, "  ", []))
 
 
-def write_run(root, name: str, task: str, accuracy: float):
-    """A finished benchmark run directory, as `ta bench run` leaves it (only what the report reads)."""
-    run = root / name
-    run.mkdir()
-    summary = {"task": task, "model": "smollm2", "mode": "letter", "adapter": None, "accuracy": accuracy, "n": 50}
-    summary |= {"ci95": [accuracy - 0.1, accuracy + 0.1], "parse_failures": 0, "complete": True}
-    (run / "summary.json").write_text(__import__("json").dumps(summary))
-    return run
+def test_a_bug_in_a_tutor_keeps_its_traceback_instead_of_becoming_a_page_message():
+    import gradio as gr
+
+    class BrokenTutor:
+        def stream(self, question: str, history=None):
+            yield "a"
+            raise ValueError("a bug of ours, not the student's mistake")
+
+    with pytest.raises(ValueError, match="a bug of ours") as raised:
+        list(app.stream_reply(BrokenTutor(), "q", []))
+    assert not isinstance(raised.value, gr.Error)
 
 
-def test_resolve_runs_accepts_only_listed_run_names(tmp_path):
-    write_run(tmp_path, "run-a", "arc_challenge", 0.3)
-    write_run(tmp_path, "run-b", "truthfulqa_mc1", 0.25)
-    (tmp_path / "not-a-run").mkdir()
-    (tmp_path / "file.txt").write_text("not a run")
-    assert sorted(app.list_runs(tmp_path)) == ["run-a", "run-b"]
-    assert app.resolve_runs(["run-a"], tmp_path) == [tmp_path / "run-a"]
-    for bad in (["../etc"], ["/etc"], ["file.txt"], ["not-a-run"]):
-        with pytest.raises(ValueError, match="Refresh"):
-            app.resolve_runs(bad, tmp_path)
-    assert app.list_runs(tmp_path / "missing") == []
+def test_the_results_tab_lists_runs_by_name_and_a_bad_pick_is_a_message_on_the_page(tmp_path):
+    import gradio as gr
+
+    (tmp_path / "runs" / "arc-letter").mkdir(parents=True)
+    (tmp_path / "runs" / "arc-letter" / "config.json").write_text("{}")  # a run that has started
+    demo = app.build_app(EchoTutor(), None, runs_dir=tmp_path / "runs")
+    picker = next(b for b in demo.blocks.values() if getattr(b, "label", None) == "Runs")
+    assert [value for _, value in picker.choices] == ["arc-letter"]
+    compare = next(fn.fn for fn in demo.fns.values() if fn.name == "show")
+    with pytest.raises(gr.Error, match="pick one or more runs first"):
+        compare([])
+    with pytest.raises(gr.Error, match="Refresh and pick from the list"):
+        compare(["../runs/arc-letter"])
 
 
 def test_an_empty_session_shows_nothing_and_rejects_answers():
@@ -116,42 +122,6 @@ def test_quiz_tab_degrades_with_a_clear_message_without_an_agent():
     demo = app.build_app(EchoTutor(), None)
     texts = [str(block.value) for block in demo.blocks.values() if type(block).__name__ == "Markdown"]
     assert any("Quizzes are unavailable" in t for t in texts)
-
-
-def test_in_one_thread_steps_and_closes_a_stream_on_one_thread_whatever_thread_asks():
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    seen: list[int] = []
-    closed = threading.Event()
-
-    def stream():
-        try:
-            for i in range(100):
-                seen.append(threading.get_ident())
-                yield i
-        finally:
-            seen.append(threading.get_ident())
-            closed.set()
-
-    wrapped = app.in_one_thread(stream)
-    with ThreadPoolExecutor(4) as pool:  # as Gradio does: each step on whichever pool thread is free
-        got = [pool.submit(next, wrapped).result() for _ in range(5)]
-        pool.submit(wrapped.close).result()
-    assert got == [0, 1, 2, 3, 4]
-    assert closed.wait(5), "closing the consumer stops the stream"
-    assert len(set(seen)) == 1 and seen[0] != threading.get_ident()
-
-
-def test_in_one_thread_raises_the_streams_error_in_the_consumer():
-    def broken():
-        yield "a"
-        raise ValueError("model failed: reload it")
-
-    wrapped = app.in_one_thread(broken)
-    assert next(wrapped) == "a"
-    with pytest.raises(ValueError, match="reload"):
-        next(wrapped)
 
 
 def sample_session(n: int = 2) -> QuizSession:
@@ -247,19 +217,6 @@ def test_export_writes_each_format_and_json_round_trips(tmp_path):
         grade.save_quiz(session, "../../etc/passwd", tmp_path)
     with pytest.raises(ValueError, match="generate one first"):
         grade.save_quiz(QuizSession(Quiz(topic="")), "json", tmp_path)
-
-
-def test_compare_runs_gives_the_table_and_chart_of_the_chosen_runs(tmp_path):
-    pytest.importorskip("benchmarks.report", reason="benchmarks is not installed")
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    write_run(runs, "arc", "arc_challenge", 0.31)
-    write_run(runs, "tqa", "truthfulqa_mc1", 0.24)
-    table, png = app.compare_runs(["arc", "tqa"], runs, tmp_path / "out")
-    assert "ARC-Challenge" in table and "TruthfulQA MC1" in table and "31.0" in table
-    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(ValueError, match="pick one or more"):
-        app.compare_runs([], runs, tmp_path / "out")
 
 
 def test_stream_reply_gives_the_tutor_only_the_recent_normalised_history():

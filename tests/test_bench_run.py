@@ -5,17 +5,19 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from benchmarks.errors import BenchError
-from benchmarks.report import compare_table, load_summary, plot
+from benchmarks.report import compare_runs, compare_table, list_runs, load_summary, plot, resolve_runs
 from benchmarks.run import RunError, RunSpec, read_predictions, run, wilson
 from benchmarks.tasks import load_task
 from benchmarks.tasks.common import render_mc
 from tutor.cli import main
+from tutor.errors import InputError
 from tutor.models import FakeModel
 
 
@@ -173,6 +175,31 @@ def test_compare_table_and_plot(data_dir: Path, tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(RunError, match="not a run directory"):
         compare_table([tmp_path])
+
+
+def test_runs_under_a_folder_are_listed_and_compared_by_name_only(data_dir: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for name, task in (("arc", "arc_challenge"), ("tqa", "truthfulqa_mc1")):
+        run(FakeModel(), RunSpec(task, "letter", data=data_dir, limit=4, out=runs / name), progress=False)
+    os.utime(runs / "arc", (1_000_000, 1_000_000))  # the older run
+    (runs / "not-a-run").mkdir()
+    (runs / "file.txt").write_text("not a run")
+    assert list_runs(runs) == ["tqa", "arc"], "run directories only, newest first"
+    assert list_runs(tmp_path / "missing") == []
+    assert resolve_runs(["arc"], runs) == [runs / "arc"]
+    for bad in (["../etc"], ["/etc"], ["file.txt"], ["not-a-run"], ["arc", str(runs / "tqa")]):
+        with pytest.raises(InputError, match="Refresh and pick from the list"):
+            resolve_runs(bad, runs)
+
+    table, png = compare_runs(["arc", "tqa"], runs, tmp_path / "out")
+    assert "| fake (letter) | 100.0 [51.0, 100.0] (n=4) | " in table and "TruthfulQA MC1" in table
+    assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and Path(png).parent.parent == tmp_path / "out"
+    assert compare_runs(["arc"], runs, tmp_path / "out")[1] != png, "each comparison draws its own chart"
+    with pytest.raises(InputError, match="pick one or more runs first"):
+        compare_runs([], runs, tmp_path / "out")
+    (runs / "tqa" / "summary.json").write_text("{}")  # a foreign summary: no model, no task
+    with pytest.raises(RunError, match="cannot compare these runs"):
+        compare_runs(["arc", "tqa"], runs, tmp_path / "out")
 
 
 @pytest.fixture

@@ -125,3 +125,15 @@ def make_lm(model: Model, sampling: dict[str, Any] | None = None, **kwargs: Any)
     kwargs.setdefault("cache", False)
     kwargs.setdefault("num_retries", 0)
     return dspy.LM(f"tutor/{model.backend}", engine=TutorEngine(model, **(sampling or {})), **kwargs)
+
+
+def keep_no_call_history() -> None:
+    """Stop DSPy recording every model call (prompt, reply) in its in-memory histories.
+
+    DSPy keeps up to 10,000 calls globally and per LM: in a server that answers for days that is memory
+    growing with every request, holding students' questions. ``lm.inspect_history()`` is for debugging a
+    program, not for serving it. Call it from the thread that starts the server (DSPy's rule for configure).
+    """
+    import dspy
+
+    dspy.configure(disable_history=True)
