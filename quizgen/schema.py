@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
@@ -44,15 +44,26 @@ REASON_MAX = 400
 OBJECTIVE_MAX = 200
 TOPIC_MAX = 200
 
-DraftStem = Annotated[str, StringConstraints(min_length=10, max_length=DRAFT_STEM_MAX)]
-DraftOption = Annotated[str, StringConstraints(min_length=1, max_length=DRAFT_OPTION_MAX)]
-DraftExplanation = Annotated[str, StringConstraints(min_length=1, max_length=DRAFT_EXPLANATION_MAX)]
-DraftReason = Annotated[str, StringConstraints(min_length=1, max_length=DRAFT_REASON_MAX)]
-Stem = Annotated[str, StringConstraints(min_length=10, max_length=STEM_MAX)]
-OptionText = Annotated[str, StringConstraints(min_length=1, max_length=OPTION_MAX)]
-Explanation = Annotated[str, StringConstraints(min_length=1, max_length=EXPLANATION_MAX)]
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=REASON_MAX)]
-ObjectiveText = Annotated[str, StringConstraints(min_length=3, max_length=OBJECTIVE_MAX)]
+
+def _clean(value: object) -> object:
+    # The JSON grammar allows "\f" and "\u0000" in strings, and a small model writes them: one rule
+    # (quizgen.text.clean: line breaks as "\n", other control characters dropped) before the bounds are checked,
+    # so no model output can make an export invalid. The JSON schema the grammar is built from does not change.
+    from quizgen.text import clean
+
+    return clean(value) if isinstance(value, str) else value
+
+
+Clean = BeforeValidator(_clean)
+DraftStem = Annotated[str, StringConstraints(min_length=10, max_length=DRAFT_STEM_MAX), Clean]
+DraftOption = Annotated[str, StringConstraints(min_length=1, max_length=DRAFT_OPTION_MAX), Clean]
+DraftExplanation = Annotated[str, StringConstraints(min_length=1, max_length=DRAFT_EXPLANATION_MAX), Clean]
+DraftReason = Annotated[str, StringConstraints(min_length=1, max_length=DRAFT_REASON_MAX), Clean]
+Stem = Annotated[str, StringConstraints(min_length=10, max_length=STEM_MAX), Clean]
+OptionText = Annotated[str, StringConstraints(min_length=1, max_length=OPTION_MAX), Clean]
+Explanation = Annotated[str, StringConstraints(min_length=1, max_length=EXPLANATION_MAX), Clean]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=REASON_MAX), Clean]
+ObjectiveText = Annotated[str, StringConstraints(min_length=3, max_length=OBJECTIVE_MAX), Clean]
 
 
 class Source(BaseModel):
@@ -159,7 +170,7 @@ class QuizItem(BaseModel):
     verified: bool = False  # the model, answering blind, agreed with the key, and every check passed
     attempts: int = Field(default=1, ge=1)  # how many drafts were written for it
     issues: list[str] = Field(default_factory=list)  # readable reasons it is flagged (empty when it passed)
-    seconds: float = 0.0  # time spent writing, checking and verifying it
+    seconds: float = Field(default=0.0, allow_inf_nan=False)  # time spent writing, checking and verifying it
     blind_answer: Letter | None = None  # the letter the model chose without the source: a difficulty signal only
 
     @property
@@ -176,9 +187,9 @@ class QuizMetadata(BaseModel):
 
     model: str = ""
     seed: int | None = None
-    temperature: float = 0.0
+    temperature: float = Field(default=0.0, allow_inf_nan=False)
     difficulty: Difficulty = "medium"
-    seconds: float = 0.0
+    seconds: float = Field(default=0.0, allow_inf_nan=False)
     created: str = ""  # ISO 8601 time
     source: str | None = None  # the first characters of the source text, when there was one
     extra: dict[str, Any] = Field(default_factory=dict)

@@ -17,7 +17,6 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -303,7 +302,7 @@ REGRESSIONS = [
     # GIFT: a leading "[name]" is a text format to Moodle, a blank option is trimmed to nothing.
     one(q(stem="[markdown] is *this* the stem?", options=["[html]<b>", " %50% wrong", "%-5%x", "   "])),
     # QTI: "---" in the topic made a comment with "--" in it (not well-formed).
-    one(q(stem="Is a\fform feed\x00 ok]]>?", options=["<a>", "&", "]]>", "\x1b"]), topic="a---b--"),
+    one(q(stem="Is a\fform feed\x00 ok]]>?", options=["<a>", "&", "]]>", "x\x1b"]), topic="a---b--"),
     # Anki: a line that starts with "#" is a comment to Anki's reader: the note vanished.
     one(q(stem="# not a comment, a stem?"), topic="# topic"),
     # text: a stem whose lines looked like a question or a source line; a terminal escape sequence.
@@ -337,11 +336,6 @@ def test_every_format_reads_back_what_was_written(quiz: Quiz) -> None:
     check_text(quiz)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schema: QuizMetadata/QuizItem floats accept NaN and infinity, which JSON writes as null and cannot read "
-    "back; the lead is asked to add allow_inf_nan=False (then this test passes: remove the mark)",
-)
 def test_non_finite_numbers_never_make_an_unreadable_quiz() -> None:
     try:
         quiz = Quiz(topic="t", metadata=QuizMetadata(seconds=math.inf))
@@ -353,3 +347,18 @@ def test_non_finite_numbers_never_make_an_unreadable_quiz() -> None:
 def test_xml_comment_text_never_holds_two_hyphens() -> None:
     for topic in ("a--b", "a---b", "----", "-", "x-\x00-y"):
         assert "--" not in xml_comment_text(topic), topic
+
+
+def test_the_schema_cleans_control_characters_a_model_may_write() -> None:
+    from quizgen.schema import Question
+
+    q = Question(
+        stem="What\fdoes dropout\x00 do?\r\nAsk it.",
+        options=["A\x0b", "B", "C", "D"],
+        answer="A",
+        explanation="Because\u2028it drops.",
+        wrong_reasons={"B": "b", "C": "c", "D": "d"},
+        objective="Recall dropout",
+    )
+    assert q.stem == "What\ndoes dropout do?\nAsk it." and q.options[0] == "A\n"
+    assert q.explanation == "Because\nit drops."
