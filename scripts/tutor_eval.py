@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="the first N questions only")
     parser.add_argument("--modes", default="ungrounded,extractive,generative")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--threads", type=int, help="llama.cpp CPU threads (default: llama.cpp's choice)")
     args = parser.parse_args(argv)
 
     from tutor.explain import Tutor
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from tutor.knowledge import open_kb
     from tutor.models import load_model
 
-    model = load_model(args.model)
+    model = load_model(args.model, **({"n_threads": args.threads} if args.threads else {}))
     kb = open_kb(args.kb)
     questions = read_jsonl(DATA / "tutor_eval.jsonl")[: args.limit]
     offtopic = read_jsonl(DATA / "tutor_offtopic.jsonl")
