@@ -1,14 +1,18 @@
 """Load test of the web app: concurrent gradio_client sessions, chat and quiz mixed, against one app.
 
-    .venv/bin/python scripts/app_load.py                    # 8 sessions, the default queue
+    .venv/bin/python scripts/app_load.py                    # 8 sessions on the course, the default queue
     .venv/bin/python scripts/app_load.py --queue-max 4      # a small queue: some requests are told it is full
+    .venv/bin/python scripts/app_load.py --kb "none (model only)"   # the model alone (ungrounded), as before
 
 Starts the app as its own process (``ta serve``, on the embedded model), so that the memory measured is the
 server's alone, not the clients'. Then runs N sessions at once; each asks the tutor a question, takes a quiz
-on its own topic and answers its first question. It checks that every request was answered or told the
-queue is full, that no session saw another's quiz (the quiz's topic and the graded explanation are the
-session's own), and that the server's resident memory at the end is within 10% of its memory after the
-first request. ``--warmup`` first runs one chat and one quiz alone and also reports growth from there.
+on its own topic and answers its first question, all from the knowledge base ``--kb`` names (default: the
+shipped course, what the page does unless a student picks otherwise). Every topic is one the course covers:
+a grounded quiz refuses a topic its knowledge base has nothing on. It checks that every request was answered
+or told the queue is full, that no session saw another's quiz (the quiz's topic and the graded explanation
+are the session's own; past the ten topics sessions share a topic and only the graded explanation tells them
+apart), and that the server's resident memory at the end is within 10% of its memory after the first
+request. ``--warmup`` first runs one chat and one quiz alone and also reports growth from there.
 Prints a JSON summary; exits 1 if a check fails. This is a measurement script, not a timed test.
 """
 
@@ -28,7 +32,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-TOPICS = [
+from tutor.knowledge import COURSE  # noqa: E402 - after the path, so the script runs from a checkout
+from tutor.tutors import NO_KB  # noqa: E402
+
+TOPICS = [  # one per session, each covered by the starter course (a grounded quiz on anything else is refused)
     "overfitting",
     "gradient descent",
     "the softmax function",
@@ -101,15 +108,17 @@ def session(url: str, index: int, args: argparse.Namespace, tally: Tally, mixups
     from quizgen import export
 
     client = Client(url, verbose=False)
-    topic = f"{TOPICS[index % len(TOPICS)]} (session {index})"
+    topic = TOPICS[index % len(TOPICS)]
     for rnd in range(args.rounds):
         steps = ["chat", "quiz"] if (index + rnd) % 2 == 0 else ["quiz", "chat"]
         for step in steps:
             if step == "chat":
-                question = QUESTIONS[rnd % len(QUESTIONS)].format(t=TOPICS[index % len(TOPICS)])
-                call(tally, index, "chat", lambda q=question: client.predict(q, api_name="/chat"))
+                question = QUESTIONS[rnd % len(QUESTIONS)].format(t=topic)
+                call(tally, index, "chat", lambda q=question: client.predict(q, args.kb, api_name="/chat"))
                 continue
-            text = call(tally, index, "quiz", lambda: client.predict(topic, args.questions, "easy", api_name="/quiz"))
+            text = call(
+                tally, index, "quiz", lambda: client.predict(topic, args.questions, "easy", args.kb, api_name="/quiz")
+            )
             if text is None:
                 continue
             quiz = export.from_json(text)
@@ -200,6 +209,12 @@ def main() -> int:
     parser.add_argument("--questions", type=int, default=2, help="questions per quiz")
     parser.add_argument("--queue-max", type=int, default=None, help="the app's queue size (default: the app's)")
     parser.add_argument("--model", default="default")
+    parser.add_argument(
+        "--kb",
+        default=COURSE,
+        help=f"the knowledge base every chat and quiz reads: {COURSE!r} (default), a student's own, "
+        f"or {NO_KB!r} for the model alone",
+    )
     parser.add_argument("--warmup", action="store_true", help="one chat and one quiz alone before the sessions")
     args = parser.parse_args()
 
