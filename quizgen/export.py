@@ -22,6 +22,7 @@ from xml.etree import ElementTree as ET
 
 from quizgen.schema import LETTERS, Question, Quiz, QuizItem, Source
 from quizgen.text import clean
+from tutor.errors import InputError
 
 QTI_NS = "http://www.imsglobal.org/xsd/imsqti_v2p1"
 CP_NS = "http://www.imsglobal.org/xsd/imscp_v1p1"
@@ -40,14 +41,14 @@ def from_json(text: str | bytes) -> Quiz:
     """Read a quiz written by :func:`to_json` (validated against the schema).
 
     Raises:
-        ValueError: when the text is not a quiz, saying where it breaks.
+        InputError: when the text is not a quiz, saying where it breaks (a ``ValueError`` too).
     """
     from pydantic import ValidationError
 
     try:
         return Quiz.model_validate_json(text)
     except ValidationError as exc:
-        raise ValueError(f"not a quiz JSON document: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}") from exc
+        raise InputError(f"not a quiz JSON document: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}") from exc
 
 
 # ---- sources -------------------------------------------------------------------------------------
@@ -289,5 +290,5 @@ FORMATS: dict[str, Callable[[Quiz], str | bytes]] = {
 def dumps(quiz: Quiz, fmt: str) -> str | bytes:
     """The quiz in format ``fmt`` (one of :data:`FORMATS`); QTI is bytes, the rest text."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+        raise InputError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     return FORMATS[fmt](quiz)

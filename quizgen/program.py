@@ -50,7 +50,7 @@ from quizgen.schema import (
     QuizItem,
     QuizMetadata,
 )
-from tutor.errors import TutorError
+from tutor.errors import InputError, TutorError
 from tutor.models.base import Model
 from tutor.models.constraints import ConstraintViolation
 
@@ -204,15 +204,15 @@ class QuizAgent(dspy.Module):
             kb: a knowledge base every grounded request is written from (default: the request's ``kb``).
 
         Raises:
-            ValueError: for ``max_attempts`` under 1 or a negative ``repair_budget``.
+            InputError: for ``max_attempts`` under 1 or a negative ``repair_budget`` (a ``ValueError`` too).
         """
         super().__init__()
         from tutor.engine import make_lm
 
         if max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+            raise InputError(f"max_attempts must be at least 1, got {max_attempts}")
         if repair_budget < 0:
-            raise ValueError(f"repair_budget must be at least 0, got {repair_budget}")
+            raise InputError(f"repair_budget must be at least 0, got {repair_budget}")
         self.model = model
         self.max_attempts = max_attempts
         self.repair_budget = repair_budget

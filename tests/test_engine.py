@@ -9,6 +9,7 @@ import pytest
 
 from tutor.engine import TutorEngine, constraint_of, make_lm
 from tutor.models import FakeModel
+from tutor.models.constraints import OutputTypeError
 
 
 class Triage(dspy.Signature):
@@ -27,8 +28,10 @@ def test_response_format_shapes() -> None:
     assert constraint_of({"type": "json_schema", "json_schema": {"name": "X", "schema": schema}}) == schema
     assert constraint_of({"type": "json_object"}) == {"type": "object"}
     assert constraint_of(None) is None
-    with pytest.raises(ValueError, match="unsupported response_format"):
+    with pytest.raises(OutputTypeError, match="unsupported response_format"):
         constraint_of({"type": "xml"})
+    with pytest.raises(OutputTypeError, match="carries no schema"):
+        constraint_of({"type": "json_schema", "name": "X"})
 
 
 def test_predict_passes_schema_and_sampling_to_the_model() -> None:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tutor.errors import InputError
 from tutor.explain import (
     ChatTurnsAdapter,
     Explain,
@@ -90,7 +91,7 @@ def test_tutor_logic_with_fake_model() -> None:
     assert streamed == "Like a student who memorises."
     # The history reached the prompt of the second call.
     assert "Overfitting is memorising." in json.dumps(fake.calls[1][0])
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(InputError, match="empty"):
         tutor(question="   ")
 
 

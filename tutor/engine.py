@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tutor.models.base import Model
+from tutor.models.constraints import OutputTypeError
 
 DEFAULT_MAX_TOKENS = 1024
 
@@ -31,13 +32,13 @@ def constraint_of(response_format: Any) -> dict[str, Any] | None:
         spec = response_format.get("json_schema", response_format)
         schema = spec.get("schema")
         if not isinstance(schema, dict) or not schema:
-            raise ValueError(f"response_format json_schema carries no schema: {response_format!r}")
+            raise OutputTypeError(f"response_format json_schema carries no schema: {response_format!r}")
         return schema
     if kind == "json_object":
         return {"type": "object"}
     if kind == "text":
         return None
-    raise ValueError(f"unsupported response_format {response_format!r}: use json_schema, json_object or text")
+    raise OutputTypeError(f"unsupported response_format {response_format!r}: use json_schema, json_object or text")
 
 
 def request_messages(request: Any) -> list[dict[str, str]]:

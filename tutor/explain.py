@@ -16,6 +16,7 @@ from typing import Any
 
 import dspy
 
+from tutor.errors import InputError
 from tutor.models.base import Model
 
 INSTRUCTIONS = """You are a patient, precise teaching assistant for a machine-learning course.
@@ -181,5 +182,5 @@ class Tutor(dspy.Module):
 
 def _check_question(question: str) -> str:
     if not isinstance(question, str) or not question.strip():
-        raise ValueError("the question is empty: type a question or a concept to explain")
+        raise InputError("the question is empty: type a question or a concept to explain")
     return question.strip()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tutor.knowledge import vectors
+from tutor.knowledge.errors import KnowledgeError
 from tutor.knowledge.passages import split_sentences
 
 MODE = "hybrid"  # the default ranking
@@ -117,7 +118,7 @@ def rank(
     """The top ``k`` hits for ``query`` in one knowledge base (see the module docstring for the modes)."""
     mode = mode or MODE
     if mode not in MODES:
-        raise ValueError(f"unknown ranking mode {mode!r}: use one of {', '.join(MODES)}")
+        raise KnowledgeError(f"unknown ranking mode {mode!r}: use one of {', '.join(MODES)}")
     match = fts_query(query)
     if not match:
         return []
