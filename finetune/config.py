@@ -13,9 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tutor.errors import TutorError
+
 CONFIGS = Path(__file__).resolve().parent / "configs"
 ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 MLP = ["gate_proj", "up_proj", "down_proj"]
+
+
+class RecipeError(TutorError, ValueError):
+    """A recipe the user can fix (a missing file, an unknown key, a value of the wrong type); the message says how.
+
+    A ``ValueError`` too, so that callers written against the plain ``ValueError`` still catch it.
+    """
 
 
 @dataclass
@@ -89,23 +98,23 @@ class Recipe:
     def __post_init__(self) -> None:
         check_types(self)
         if self.path not in ("trl", "unsloth"):
-            raise ValueError(f"path must be 'trl' or 'unsloth', got {self.path!r}")
+            raise RecipeError(f"path must be 'trl' or 'unsloth', got {self.path!r}")
         if self.dtype not in ("auto", "float32", "float16", "bfloat16"):
-            raise ValueError(f"dtype must be auto, float32, float16 or bfloat16, got {self.dtype!r}")
+            raise RecipeError(f"dtype must be auto, float32, float16 or bfloat16, got {self.dtype!r}")
         for name in ("max_seq_len", "lora_r", "lora_alpha", "batch_size", "grad_accum", "logging_steps"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise RecipeError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.eval_size < 0:
-            raise ValueError(f"eval_size must be a count or a fraction >= 0, got {self.eval_size}")
+            raise RecipeError(f"eval_size must be a count or a fraction >= 0, got {self.eval_size}")
 
 
 def check_types(recipe: Recipe) -> None:
-    """Raise ``ValueError`` naming the first field whose value does not match its annotation."""
+    """Raise :class:`RecipeError` naming the first field whose value does not match its annotation."""
     hints = typing.get_type_hints(Recipe)
     for f in dataclasses.fields(recipe):
         value = getattr(recipe, f.name)
         if not _matches(value, hints[f.name]):
-            raise ValueError(f"recipe field {f.name!r} expects {_describe(hints[f.name])}, got {value!r}")
+            raise RecipeError(f"recipe field {f.name!r} expects {_describe(hints[f.name])}, got {value!r}")
 
 
 def _matches(value: Any, hint: Any) -> bool:
@@ -142,7 +151,7 @@ def from_dict(values: dict[str, Any], *, source: str = "recipe") -> Recipe:
     """Build a :class:`Recipe`, rejecting keys it does not know."""
     unknown = sorted(set(values) - set(field_names()))
     if unknown:
-        raise ValueError(f"{source}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(field_names())}")
+        raise RecipeError(f"{source}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(field_names())}")
     floats = {k for k, h in typing.get_type_hints(Recipe).items() if h in (float, float | None)}
     # An int where a float is expected is promoted so the resolved recipe reads back the same way.
     clean = {k: float(v) if k in floats and type(v) is int else v for k, v in values.items()}
@@ -155,11 +164,11 @@ def parse_override(item: str) -> tuple[str, Any]:
 
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
-        raise ValueError(f"--set expects key=value, got {item!r} (e.g. --set learning_rate=1e-4)")
+        raise RecipeError(f"--set expects key=value, got {item!r} (e.g. --set learning_rate=1e-4)")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise ValueError(f"--set {key}: the value {raw!r} is not valid YAML: {exc}") from exc
+        raise RecipeError(f"--set {key}: the value {raw!r} is not valid YAML: {exc}") from exc
     if isinstance(value, str) and _is_number(raw):  # YAML 1.1 reads "1e-4" as a string
         value = float(raw)
     return key.strip(), value
@@ -177,20 +186,20 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     """Read a recipe YAML file and apply ``key=value`` overrides.
 
     Raises:
-        ValueError: for a missing or malformed file, an unknown key or a value of the wrong type.
+        RecipeError: for a missing or malformed file, an unknown key or a value of the wrong type.
     """
     import yaml
 
     path = Path(path)
     if not path.is_file():
         shipped = ", ".join(p.name for p in sorted(CONFIGS.glob("*.yaml")))
-        raise ValueError(f"no recipe at {path}: pass a YAML file, e.g. finetune/configs/ ({shipped})")
+        raise RecipeError(f"no recipe at {path}: pass a YAML file, e.g. finetune/configs/ ({shipped})")
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path} is not valid YAML: {exc}") from exc
+        raise RecipeError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(values, dict):
-        raise ValueError(f"{path} must be a mapping of recipe keys, got {type(values).__name__}")
+        raise RecipeError(f"{path} must be a mapping of recipe keys, got {type(values).__name__}")
     values = {k: _number(v) for k, v in values.items()}
     for item in overrides:
         key, value = parse_override(item)

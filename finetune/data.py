@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tutor.errors import TutorError
+
 IGNORE = -100
 SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
 FORMATS_HELP = (
@@ -33,8 +35,11 @@ FORMATS_HELP = (
 )
 
 
-class DataFormatError(ValueError):
-    """Rows in none of the known formats; the message names the formats."""
+class DataFormatError(TutorError, ValueError):
+    """Data the user can fix (rows in no known format, nothing usable left); the message says what to pass.
+
+    A ``ValueError`` too, so that callers written against the plain ``ValueError`` still catch it.
+    """
 
 
 @dataclass
@@ -182,7 +187,10 @@ def assistant_spans(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str
         start = len(tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True))
         upto = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
         if not text.startswith(upto) or not upto.startswith(text[:start]):
-            raise ValueError("the chat template renders a prefix of the chat differently: cannot mask labels")
+            raise DataFormatError(
+                "the chat template renders a prefix of the chat differently, so the assistant turns cannot be "
+                "masked: train from a model whose chat template renders each turn the same way whatever follows"
+            )
         end = upto.find(eot, start + len(message["content"]) - 1)
         spans.append((start, end + len(eot) if end >= 0 else len(upto)))
     return text, spans

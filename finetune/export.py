@@ -39,12 +39,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tutor.errors import TutorError
+
 QUANTS = ("f16", "q8_0", "q4_k_m")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 INDEX = "model.safetensors.index.json"
 
 
-class AdapterMismatchError(ValueError):
+class ExportError(TutorError, ValueError):
+    """An export the user can fix (no adapter, an unsupported one, a missing converter); the message says how.
+
+    A ``ValueError`` too, so that callers written against the plain ``ValueError`` still catch it.
+    """
+
+
+class AdapterMismatchError(ExportError):
     """The adapter does not fit the base model it names (made for another model)."""
 
 
@@ -68,8 +77,8 @@ def adapter_dir(run: str | Path) -> Path:
         if (candidate / "adapter_config.json").is_file():
             return candidate
     if run.with_name(run.name + ".partial").exists():
-        raise ValueError(f"{run} is unfinished ({run.name}.partial): finish or resume the run before exporting")
-    raise ValueError(f"no adapter in {run}: pass a run directory written by `ta finetune` (it holds adapter/)")
+        raise ExportError(f"{run} is unfinished ({run.name}.partial): finish or resume the run before exporting")
+    raise ExportError(f"no adapter in {run}: pass a run directory written by `ta finetune` (it holds adapter/)")
 
 
 def base_checkpoint(name: str) -> Path:
@@ -89,7 +98,7 @@ def base_checkpoint(name: str) -> Path:
     try:
         return Path(snapshot_download(name, allow_patterns=patterns))
     except Exception as exc:  # offline or unknown: say which model and how to point at a local copy
-        raise ValueError(
+        raise ExportError(
             f"cannot find the base model {name!r} ({exc}): pass a local checkpoint with --base DIR"
         ) from exc
 
@@ -103,7 +112,7 @@ def weight_files(base: Path) -> list[Path]:
     single = base / "model.safetensors"
     if single.is_file():
         return [single]
-    raise ValueError(f"{base} has no safetensors weights: the streamed merge reads .safetensors checkpoints only")
+    raise ExportError(f"{base} has no safetensors weights: the streamed merge reads .safetensors checkpoints only")
 
 
 # ---- the adapter -----------------------------------------------------------------------------------
@@ -115,22 +124,27 @@ def read_lora(adapter: Path) -> dict[str, Lora]:
 
     config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
     if config.get("peft_type", "LORA") != "LORA" or config.get("use_dora"):
-        raise ValueError(f"{adapter}: only plain LoRA adapters can be merged (got {config.get('peft_type')}, DoRA?)")
+        raise ExportError(f"{adapter}: only plain LoRA adapters can be merged (got {config.get('peft_type')}, DoRA?)")
     if config.get("modules_to_save"):
-        raise ValueError(f"{adapter}: modules_to_save ({config['modules_to_save']}) is not supported by the merge")
+        raise ExportError(f"{adapter}: modules_to_save ({config['modules_to_save']}) is not supported by the merge")
     tensors = load_file(str(adapter / "adapter_model.safetensors"))
     pairs: dict[str, dict[str, Any]] = {}
     for key, value in tensors.items():
         module, _, kind = key.removeprefix("base_model.model.").rpartition(".lora_")
         if not module:
-            raise ValueError(f"{adapter}: unexpected tensor {key!r} (embedding LoRA or extra weights cannot be merged)")
+            raise ExportError(
+                f"{adapter}: unexpected tensor {key!r} (embedding LoRA or extra weights cannot be merged)"
+            )
         pairs.setdefault(module, {})[kind.split(".")[0]] = value
     return {f"{m}.weight": _lora(m, p, config) for m, p in pairs.items()}
 
 
 def _lora(module: str, pair: dict[str, Any], config: dict[str, Any]) -> Lora:
     if set(pair) != {"A", "B"}:
-        raise ValueError(f"LoRA weights for {module} are incomplete: {sorted(pair)}")
+        raise ExportError(
+            f"LoRA weights for {module} are incomplete ({sorted(pair)}): the adapter file is damaged, "
+            "save or train it again"
+        )
     rank = _pattern(config.get("rank_pattern") or {}, module, config["r"])
     alpha = _pattern(config.get("alpha_pattern") or {}, module, config["lora_alpha"])
     scale = alpha / (rank**0.5 if config.get("use_rslora") else rank)
@@ -190,12 +204,12 @@ def merge(
 
     Raises:
         AdapterMismatchError: the adapter was made for another base model.
-        ValueError: no adapter, an unsupported adapter, or ``out`` already exists.
+        ExportError: no adapter, an unsupported adapter, or ``out`` already exists.
     """
     adapter = adapter_dir(run)
     out = Path(out)
     if out.exists():
-        raise ValueError(f"{out} already exists: pass another --merged DIR or remove it")
+        raise ExportError(f"{out} already exists: pass another --merged DIR or remove it")
     config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
     base = Path(base) if base else base_checkpoint(config.get("base_model_name_or_path") or "")
     loras = read_lora(adapter)
@@ -283,7 +297,7 @@ def llama_cpp_version() -> str:
     try:
         return version("llama-cpp-python")
     except PackageNotFoundError as exc:
-        raise ValueError("GGUF export needs llama-cpp-python: `pip install llama-cpp-python`") from exc
+        raise ExportError("GGUF export needs llama-cpp-python: `pip install llama-cpp-python`") from exc
 
 
 def converter() -> Path:
@@ -292,7 +306,7 @@ def converter() -> Path:
     if tree:
         script = Path(tree) / "convert_hf_to_gguf.py"
         if not script.is_file():
-            raise ValueError(f"$TUTOR_LLAMA_CPP={tree} holds no convert_hf_to_gguf.py: point it at a llama.cpp tree")
+            raise ExportError(f"$TUTOR_LLAMA_CPP={tree} holds no convert_hf_to_gguf.py: point it at a llama.cpp tree")
         return script
     from tutor.models import embedded
 
@@ -307,7 +321,7 @@ def _sdist() -> Path:
     given = os.environ.get("TUTOR_LLAMA_CPP_SDIST")
     if given:
         if not Path(given).is_file():
-            raise ValueError(f"$TUTOR_LLAMA_CPP_SDIST={given} is not a file: point it at llama_cpp_python-*.tar.gz")
+            raise ExportError(f"$TUTOR_LLAMA_CPP_SDIST={given} is not a file: point it at llama_cpp_python-*.tar.gz")
         return Path(given)
     version = llama_cpp_version()
     where = Path(tempfile.mkdtemp(prefix="llama-cpp-sdist-"))
@@ -316,7 +330,7 @@ def _sdist() -> Path:
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     found = sorted(where.glob("llama_cpp_python-*.tar.gz"))
     if done.returncode != 0 or not found:
-        raise ValueError(
+        raise ExportError(
             f"could not fetch llama-cpp-python=={version}'s source ({done.stderr.strip()[-300:]}): run "
             "`ta export --prepare` where a package index is reachable, or set TUTOR_LLAMA_CPP_SDIST to the "
             f"llama_cpp_python-{version}.tar.gz file"
@@ -336,7 +350,7 @@ def _extract(sdist: Path, home: Path) -> None:
                 member.name = inner
                 tar.extract(member, work, filter="data")
     if not (work / "convert_hf_to_gguf.py").is_file():
-        raise ValueError(f"{sdist} carries no vendor/llama.cpp/convert_hf_to_gguf.py: is it llama-cpp-python's sdist?")
+        raise ExportError(f"{sdist} carries no vendor/llama.cpp/convert_hf_to_gguf.py: is it llama-cpp-python's sdist?")
     home.parent.mkdir(parents=True, exist_ok=True)
     work.rename(home)
 
@@ -349,7 +363,7 @@ def convert(checkpoint: Path, out: Path) -> dict[str, Any]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0 or not out.is_file():
-        raise ValueError(f"llama.cpp's converter failed on {checkpoint}:\n{done.stderr.strip()[-2000:]}")
+        raise ExportError(f"llama.cpp's converter failed on {checkpoint}:\n{done.stderr.strip()[-2000:]}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {"convert_peak_rss_mb": round(max(peak, before) / 1024, 1)}
 
@@ -366,7 +380,10 @@ def quantize(source: Path, out: Path, quant: str) -> None:
     params.nthread = os.cpu_count() or 1
     status = llama_cpp.llama_model_quantize(str(source).encode(), str(out).encode(), ctypes.byref(params))
     if status != 0 or not out.is_file():
-        raise ValueError(f"llama_model_quantize({quant}) failed on {source} (status {status})")
+        raise ExportError(
+            f"llama_model_quantize({quant}) failed on {source} (status {status}): check the free disk space, "
+            "or export --gguf f16"
+        )
 
 
 def to_gguf(
@@ -389,7 +406,7 @@ def to_gguf(
         base: the base checkpoint directory, overriding the one the adapter names.
     """
     if quant not in QUANTS:
-        raise ValueError(f"unknown GGUF type {quant!r}: use one of {', '.join(QUANTS)}")
+        raise ExportError(f"unknown GGUF type {quant!r}: use one of {', '.join(QUANTS)}")
     run = Path(run)
     out = Path(out) if out else run / "gguf" / f"model-{quant}.gguf"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from finetune import card, data
-from finetune.config import Recipe, to_yaml
+from finetune.config import Recipe, RecipeError, to_yaml
+from tutor.errors import TutorError
+
+
+class TrainError(TutorError, ValueError):
+    """A run the user can fix (its directory exists, nothing to resume); the message says what to pass.
+
+    A ``ValueError`` too, so that callers written against the plain ``ValueError`` still catch it.
+    """
 
 
 def resolve_base(model: str) -> tuple[str, str]:
@@ -63,13 +71,15 @@ def train(recipe: Recipe, *, name: str = "run", out: str | Path | None = None, p
         progress: show trainer progress bars.
 
     Raises:
-        ValueError: an existing run directory, bad data, or a resume with nothing to resume.
+        TrainError: an existing run directory, or a resume with nothing to resume.
+        RecipeError: a base model without a chat template, or a training path whose packages are missing.
+        finetune.data.DataFormatError: data in no known format, or nothing usable left.
     """
     final, work = run_dirs(recipe, name, out)
     if final.exists():
-        raise ValueError(f"{final} already exists: pass --out DIR or --set run_name=NEW_NAME")
+        raise TrainError(f"{final} already exists: pass --out DIR or --set run_name=NEW_NAME")
     if recipe.path == "unsloth":
-        import unsloth  # noqa: F401  (must patch transformers before the model classes load)
+        _import_unsloth()  # must patch transformers before the model classes load
     base, base_name = resolve_base(recipe.model)
     tokenizer = load_tokenizer(base)
     train_set, eval_set, counts = prepare(recipe, tokenizer)  # bad data fails here, before any directory exists
@@ -112,7 +122,7 @@ def _start(work: Path, recipe: Recipe) -> str | None:
     checkpoints = sorted((work / "checkpoints").glob("checkpoint-*"), key=_step)
     if recipe.resume:
         if not checkpoints:
-            raise ValueError(f"resume: no checkpoint under {work}/checkpoints (set save_steps to save some)")
+            raise TrainError(f"resume: no checkpoint under {work}/checkpoints (set save_steps to save some)")
         _trim_metrics(work / "metrics.jsonl", _step(checkpoints[-1]))
         return str(checkpoints[-1])
     if work.exists():
@@ -169,7 +179,7 @@ def load_tokenizer(base: str) -> Any:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if not tokenizer.chat_template:
-        raise ValueError(f"{base} has no chat template: train from an instruct model's tokenizer")
+        raise RecipeError(f"{base} has no chat template: train from an instruct model's tokenizer")
     return tokenizer
 
 
@@ -205,7 +215,7 @@ def _nf4(recipe: Recipe) -> Any:
     try:
         import bitsandbytes  # noqa: F401
     except ImportError as exc:
-        raise ValueError(
+        raise RecipeError(
             "load_in_4bit needs bitsandbytes: `pip install bitsandbytes` (or set load_in_4bit=false)"
         ) from exc
     from transformers import BitsAndBytesConfig
@@ -218,11 +228,17 @@ def _nf4(recipe: Recipe) -> Any:
     )
 
 
-def _unsloth_model(recipe: Recipe, base: str) -> Any:
+def _import_unsloth() -> None:
     try:
-        from unsloth import FastLanguageModel
+        import unsloth  # noqa: F401
     except ImportError as exc:
-        raise ValueError("path: unsloth needs unsloth: `pip install -e .[gpu]`, or --set path=trl") from exc
+        raise RecipeError("path: unsloth needs unsloth: `pip install -e .[gpu]`, or --set path=trl") from exc
+
+
+def _unsloth_model(recipe: Recipe, base: str) -> Any:
+    _import_unsloth()
+    from unsloth import FastLanguageModel
+
     model, _ = FastLanguageModel.from_pretrained(
         model_name=base,
         max_seq_length=recipe.max_seq_len,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from finetune.config import CONFIGS, Recipe, from_dict, load_recipe, parse_override, to_yaml
+from finetune.config import CONFIGS, Recipe, RecipeError, from_dict, load_recipe, parse_override, to_yaml
+from tutor.errors import TutorError
 
 SHIPPED = sorted(CONFIGS.glob("*.yaml"))
 
@@ -77,19 +78,20 @@ def test_resolved_recipe_round_trips(tmp_path: Path):
     ],
 )
 def test_bad_recipes_are_clear_errors(values: dict, message: str):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(RecipeError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
         from_dict(values)
+    assert isinstance(caught.value, TutorError) and isinstance(caught.value, ValueError)  # one line in `ta`
 
 
 def test_bad_files_and_overrides(tmp_path: Path):
-    with pytest.raises(ValueError, match="no recipe at"):
+    with pytest.raises(RecipeError, match="no recipe at"):
         load_recipe(tmp_path / "missing.yaml")
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
-    with pytest.raises(ValueError, match="must be a mapping"):
+    with pytest.raises(RecipeError, match="must be a mapping"):
         load_recipe(tmp_path / "list.yaml")
-    with pytest.raises(ValueError, match="expects key=value"):
+    with pytest.raises(RecipeError, match="expects key=value"):
         load_recipe(CONFIGS / "smollm2-135m-lora-cpu.yaml", ["learning_rate"])
-    with pytest.raises(ValueError, match="unknown key"):
+    with pytest.raises(RecipeError, match="unknown key"):
         load_recipe(CONFIGS / "smollm2-135m-lora-cpu.yaml", ["lr=1e-3"])
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from finetune import export
 from finetune.config import CONFIGS
+from tutor.errors import TutorError
 
 PROMPTS = ["What is overfitting?", "Name three primary colors.", "Explain what a neural network is in one sentence."]
 
@@ -51,17 +52,18 @@ def test_converter_is_extracted_from_the_sdist_without_network(tmp_path: Path, m
 
 def test_converter_errors_say_what_to_do(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("TUTOR_LLAMA_CPP", str(tmp_path))
-    with pytest.raises(ValueError, match=r"holds no convert_hf_to_gguf\.py"):
+    with pytest.raises(export.ExportError, match=r"holds no convert_hf_to_gguf\.py"):
         export.converter()
     monkeypatch.delenv("TUTOR_LLAMA_CPP")
     monkeypatch.setenv("TUTOR_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("TUTOR_LLAMA_CPP_SDIST", str(tmp_path / "missing.tar.gz"))
-    with pytest.raises(ValueError, match=r"TUTOR_LLAMA_CPP_SDIST=.* is not a file"):
+    with pytest.raises(export.ExportError, match=r"TUTOR_LLAMA_CPP_SDIST=.* is not a file"):
         export.converter()
-    with pytest.raises(ValueError, match="unknown GGUF type"):
+    with pytest.raises(export.ExportError, match="unknown GGUF type"):
         export.to_gguf(tmp_path, "q2_k")
-    with pytest.raises(ValueError, match="no adapter in"):
+    with pytest.raises(export.ExportError, match="no adapter in") as caught:
         export.merge(tmp_path, tmp_path / "merged")
+    assert isinstance(caught.value, TutorError) and isinstance(caught.value, ValueError)  # one line in `ta`
 
 
 def test_export_cli_needs_a_target(tmp_path: Path, capsys):

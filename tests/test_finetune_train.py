@@ -126,6 +126,21 @@ def test_bad_data_leaves_no_run_directory(tmp_path: Path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.jsonl"]
 
 
+def test_run_directory_mistakes_are_one_line_errors(tmp_path: Path, data_dir: Path, capsys):
+    from finetune.config import load_recipe
+    from finetune.train import TrainError, train
+    from tutor.cli import main
+
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    with pytest.raises(TrainError, match="already exists"):
+        train(load_recipe(RECIPE), out=taken)
+    fresh = tmp_path / "fresh"
+    assert main(["finetune", str(RECIPE), "--data", _sharegpt(data_dir), "--out", str(fresh), "--resume", *TINY]) == 2
+    assert "resume: no checkpoint under" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
 def test_an_existing_run_is_never_overwritten(trl_run: Path, data_dir: Path, capsys):
     from tutor.cli import main
 
