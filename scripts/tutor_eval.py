@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="default")
     parser.add_argument("--kb", default="course")
     parser.add_argument("--limit", type=int, help="the first N questions only")
+    parser.add_argument("--every", type=int, default=1, metavar="K", help="every K-th question (2: one per lesson)")
     parser.add_argument("--modes", default="ungrounded,extractive,generative")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--threads", type=int, help="llama.cpp CPU threads (default: llama.cpp's choice)")
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model = load_model(args.model, **({"n_threads": args.threads} if args.threads else {}))
     kb = open_kb(args.kb)
-    questions = read_jsonl(DATA / "tutor_eval.jsonl")[: args.limit]
+    questions = read_jsonl(DATA / "tutor_eval.jsonl")[:: args.every][: args.limit]
     offtopic = read_jsonl(DATA / "tutor_offtopic.jsonl")
     modes = args.modes.split(",")
     ungrounded = Tutor(model)
