@@ -25,11 +25,12 @@ from tutor.models.constraints import Regex
 
 NOT_IN_COURSE = (
     "That is not in the course material I have. Try rephrasing with the course's terms, or add your notes "
-    "(`ta kb add NAME FILES...`, or the Notes box on the page) and ask again."
+    "(`ta kb add NAME FILES...`, or Add notes in the Quiz tab) and ask again."
 )
 MODES = ("extractive", "generative")
 SEARCH_K = 3  # passages an answer reads
-SENTENCE_CHOICES = 8  # sentences offered to the extractive grammar, most relevant first
+SENTENCE_CHOICES = 6  # sentences offered to the extractive grammar, most relevant first
+WORD_WEIGHT = 0.1  # a content word the sentence shares with the question counts this much beside the cosine
 MAX_SENTENCES = 3  # an extractive answer says at most this many
 MIN_DENSE = 0.25  # a question with words the course lacks and a best passage below this is not covered
 MISSING_SHARE = 0.5  # ... nor one of whose content words the course lacks at least this share
@@ -175,9 +176,14 @@ class GroundedTutor:
         pool = list(dict.fromkeys(pool))
         if not pool:
             pool = [(h.passage.text.strip(), h.passage.cite()) for h in hits]
+        from tutor.knowledge.search import content_terms
+
         vectors = embed([question] + [s for s, _ in pool])
         sims = vectors[1:] @ vectors[0]
-        order = sorted(range(len(pool)), key=lambda i: -sims[i])[:SENTENCE_CHOICES]
+        asked = {w[:5] for w in content_terms(question)}  # a crude stem: "clusters" meets "cluster"
+        shared = [len(asked & {w[:5] for w in content_terms(s)}) for s, _ in pool]
+        score = [float(sims[i]) + WORD_WEIGHT * shared[i] for i in range(len(pool))]
+        order = sorted(range(len(pool)), key=lambda i: -score[i])[:SENTENCE_CHOICES]
         return [pool[i] for i in order]
 
     def messages(self, question: str, hits: list[Any], history: Sequence[Any] | None) -> list[dict[str, str]]:
