@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -195,20 +196,22 @@ NOTES = """# Week 1
 
 
 def test_notes_added_on_the_page_are_offered_in_both_tabs_and_a_bad_file_is_named(page, tmp_path):
+    # A name of its own: knowledge bases outlive a run (TA_DATA_DIR), and a second run would find "week1" unchanged.
+    kb = f"week1-{uuid.uuid4().hex[:8]}"
     notes, scan = tmp_path / "week1.md", tmp_path / "scan.pdf"
     notes.write_text(NOTES)
     scan.write_bytes(b"%PDF-1.4 not really a pdf")
     page.get_by_role("tab", name="Quiz").click()
     page.get_by_text("Add notes").click()
-    page.fill("#kb-name textarea", "week1")
+    page.fill("#kb-name textarea", kb)
     page.set_input_files("#kb-files input[type=file]", str(notes))
     page.wait_for_selector("#kb-files a[download='week1.md']", timeout=30_000)  # uploaded, not still uploading
     page.click("#kb-add")
-    page.locator("#kb-status :text('week1: added week1.md'), [data-testid=toast-text]").first.wait_for(timeout=60_000)
+    page.locator(f"#kb-status :text('{kb}: added week1.md'), [data-testid=toast-text]").first.wait_for(timeout=60_000)
     errors = page.locator("[data-testid=toast-text]").all_inner_texts()
-    assert "week1: added week1.md" in page.inner_text("#kb-status"), errors
+    assert f"{kb}: added week1.md" in page.inner_text("#kb-status"), errors
     page.screenshot(path=tmp_path / "notes-added.png")
-    assert page.input_value("#quiz-kb input") == "week1", "the new knowledge base is picked for the next quiz"
+    assert page.input_value("#quiz-kb input") == kb, "the new knowledge base is picked for the next quiz"
 
     page.set_input_files("#kb-files input[type=file]", str(scan))
     page.wait_for_selector("#kb-files a[download='scan.pdf']", timeout=30_000)
@@ -217,9 +220,9 @@ def test_notes_added_on_the_page_are_offered_in_both_tabs_and_a_bad_file_is_name
     toast.wait_for(timeout=60_000)
     page.screenshot(path=tmp_path / "notes-refused.png")
     assert toast.inner_text().startswith("scan.pdf: not a readable PDF"), "the file as the student named it"
-    assert KnowledgeBase("week1").documents() == ["week1.md"], "a refused file leaves the knowledge base as it was"
+    assert KnowledgeBase(kb).documents() == ["week1.md"], "a refused file leaves the knowledge base as it was"
 
     page.get_by_role("tab", name="Tutor").click()
     page.click("#tutor-kb input")
-    assert page.get_by_role("option", name="week1", exact=True).is_visible(), "the Tutor tab offers it too"
+    assert page.get_by_role("option", name=kb, exact=True).is_visible(), "the Tutor tab offers it too"
     page.keyboard.press("Escape")
