@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from benchmarks.tasks.common import DataError, MCQuestion, Task, check_question, gold_index, letter_labels
+from benchmarks.tasks.common import (
+    DataError,
+    MCQuestion,
+    Task,
+    check_question,
+    gold_index,
+    letter_labels,
+    text_value,
+)
 
 N_CHOICES = (3, 5)
 
@@ -25,13 +33,14 @@ def parse_row(row: dict[str, Any], where: str) -> MCQuestion:
     choices = row.get("choices")
     if not isinstance(choices, dict) or not isinstance(choices.get("text"), list):
         raise DataError(f"{where}: no 'choices' {{'text': [...], 'label': [...]}}")
-    texts, labels = [str(t) for t in choices["text"]], choices.get("label") or []
-    if len(labels) != len(texts):
-        raise DataError(f"{where}: {len(texts)} choice texts but {len(labels)} labels")
+    texts = [text_value(t, where, "a choice text") for t in choices["text"]]
+    labels = choices.get("label") or []
+    if not isinstance(labels, list) or len(labels) != len(texts):
+        raise DataError(f"{where}: {len(texts)} choice texts but labels {labels!r}"[:300])
     labels = letter_labels(labels, where)
-    question = str(row.get("question") or "")
+    question = text_value(row.get("question"), where, "'question'")
     q = MCQuestion(
-        id=str(row.get("id") or ""),
+        id=text_value(row.get("id"), where, "'id'"),
         question=question,
         choices=tuple(texts),
         gold=(gold_index(labels, row.get("answerKey"), where),),

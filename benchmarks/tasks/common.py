@@ -8,6 +8,7 @@ of questions than the one it claims.
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -119,7 +120,33 @@ def check_question(q: MCQuestion, where: str, n_choices: tuple[int, int]) -> MCQ
         raise DataError(f"{where} (id {q.id}): an empty choice text")
     if not q.gold or any(not 0 <= g < len(q.choices) for g in q.gold):
         raise DataError(f"{where} (id {q.id}): no valid answer key")
+    for text in (q.id, q.question, *q.choices):
+        if _SURROGATE.search(text):  # JSON can escape one ("\ud800"); no tokenizer can encode it
+            raise DataError(
+                f"{where} (id {q.id!r}): a lone surrogate (a broken \\uD8xx escape) in {text!r}: fix the text"
+            )
     return q
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def text_value(value: Any, where: str, what: str) -> str:
+    """A row's text field: a string (a number is read as its digits, missing as ""); a list or object is an error."""
+    if value is None:
+        return ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise DataError(f"{where}: {what} must be text, got {type(value).__name__} {value!r}"[:300])
+    if _SURROGATE.search(value):  # JSON can escape one ("\ud800"); no tokenizer (nor hash) can encode it
+        raise DataError(f"{where}: a lone surrogate (a broken \\uD8xx escape) in {what}: {value!r}"[:300])
+    return value
+
+
+def _number(label: str) -> int | None:
+    # ASCII digits only: "²" and "١" pass str.isdigit(), and int("²") raises
+    return int(label) if label.isascii() and label.isdigit() else None
 
 
 def letter_labels(labels: Sequence[Any], where: str) -> list[str]:
@@ -127,8 +154,12 @@ def letter_labels(labels: Sequence[Any], where: str) -> list[str]:
     labels = [str(label).strip() for label in labels]
     if len(set(labels)) != len(labels):
         raise DataError(f"{where}: duplicate choice labels {labels}")
-    if all(label.isdigit() for label in labels):
-        labels = [LETTERS[int(label) - 1] if 1 <= int(label) <= len(LETTERS) else label for label in labels]
+    numbers = [_number(label) for label in labels]
+    if all(n is not None for n in numbers):
+        labels = [
+            LETTERS[n - 1] if n is not None and 1 <= n <= len(LETTERS) else label
+            for n, label in zip(numbers, labels, strict=True)
+        ]
     return labels
 
 
@@ -137,8 +168,9 @@ def gold_index(labels: list[str], key: Any, where: str) -> int:
     if key is None or str(key).strip() == "":
         raise DataError(f"{where}: missing answer key")
     key = str(key).strip()
-    if key.isdigit() and key not in labels:
-        key = LETTERS[int(key) - 1] if 1 <= int(key) <= len(LETTERS) else key
+    number = _number(key)
+    if number is not None and key not in labels:
+        key = LETTERS[number - 1] if 1 <= number <= len(LETTERS) else key
     if key not in labels:
         raise DataError(f"{where}: answer key {key!r} is not one of the labels {labels}")
     return labels.index(key)
@@ -157,6 +189,8 @@ def read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{where}: not valid JSON ({exc.msg})") from exc
+            except RecursionError as exc:  # "[[[[..." thousands deep: the parser recurses once per level
+                raise DataError(f"{where}: JSON nested too deeply to be a question row") from exc
             if not isinstance(row, dict):
                 raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
             found = True

@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from benchmarks.tasks.common import DataError, MCQuestion, Task, check_question, gold_index, letter_labels
+from benchmarks.tasks.common import (
+    DataError,
+    MCQuestion,
+    Task,
+    check_question,
+    gold_index,
+    letter_labels,
+    text_value,
+)
 
 N_CHOICES = (3, 5)
 
@@ -27,14 +35,18 @@ def _stem_and_choices(row: dict[str, Any], where: str) -> tuple[str, list[str], 
         if not isinstance(options, list) or not all(isinstance(o, dict) for o in options):
             raise DataError(f"{where}: no 'question.choices' list of {{'text', 'label'}}")
         return (
-            str(question.get("stem") or ""),
-            [str(o.get("text", "")) for o in options],
+            text_value(question.get("stem"), where, "'question.stem'"),
+            [text_value(o.get("text"), where, "a choice text") for o in options],
             [o.get("label") for o in options],
         )
     choices = row.get("choices")  # the hub's flattened rows
     if not isinstance(choices, dict) or not isinstance(choices.get("text"), list):
         raise DataError(f"{where}: neither 'question.choices' (AI2 JSONL) nor 'choices' (hub) present")
-    return str(row.get("question_stem") or ""), [str(t) for t in choices["text"]], list(choices.get("label") or [])
+    labels = choices.get("label") or []
+    if not isinstance(labels, list):
+        raise DataError(f"{where}: 'choices.label' must be a list of labels, got {labels!r}"[:300])
+    stem = text_value(row.get("question_stem"), where, "'question_stem'")
+    return stem, [text_value(t, where, "a choice text") for t in choices["text"]], labels
 
 
 def parse_row(row: dict[str, Any], where: str) -> MCQuestion:
@@ -45,7 +57,7 @@ def parse_row(row: dict[str, Any], where: str) -> MCQuestion:
     labels = letter_labels(labels, where)
     key = row.get("answerKey")
     q = MCQuestion(
-        id=str(row.get("id") or ""),
+        id=text_value(row.get("id"), where, "'id'"),
         question=stem,
         choices=tuple(texts),
         gold=(gold_index(labels, key.strip() if isinstance(key, str) else key, where),),

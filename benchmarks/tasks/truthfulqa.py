@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from benchmarks.tasks.common import DataError, MCQuestion, Task, check_question
+from benchmarks.tasks.common import DataError, MCQuestion, Task, check_question, text_value
 
 N_CHOICES = (2, 26)
 
@@ -45,16 +45,20 @@ def _field(row: dict[str, Any], csv_name: str) -> Any:
     return row[csv_name] if csv_name in row else row.get(hub_name)
 
 
-def _answers(value: Any) -> list[str]:
+def _answers(value: Any, where: str, what: str) -> list[str]:
     """A "; "-separated string (CSV) or a list (hub) -> distinct non-empty answers, in order."""
-    items = value if isinstance(value, list) else str(value or "").split(";")
-    return list(dict.fromkeys(a.strip() for a in items if str(a).strip()))
+    if isinstance(value, list):
+        items = [text_value(a, where, f"an answer in {what!r}") for a in value]
+    else:
+        items = text_value(value, where, repr(what)).split(";")
+    return list(dict.fromkeys(a.strip() for a in items if a.strip()))
 
 
 def _read(row: dict[str, Any], where: str) -> tuple[str, str, list[str], list[str]]:
-    question = str(_field(row, "Question") or "").strip()
-    best = str(_field(row, "Best Answer") or "").strip()
-    correct, incorrect = _answers(_field(row, "Correct Answers")), _answers(_field(row, "Incorrect Answers"))
+    question = text_value(_field(row, "Question"), where, "'Question'").strip()
+    best = text_value(_field(row, "Best Answer"), where, "'Best Answer'").strip()
+    correct = _answers(_field(row, "Correct Answers"), where, "Correct Answers")
+    incorrect = _answers(_field(row, "Incorrect Answers"), where, "Incorrect Answers")
     if not question:
         raise DataError(f"{where}: missing 'Question'")
     if not best:

@@ -1,0 +1,116 @@
+"""The fuzz tests' budget and the inputs they share (tests/test_fuzz_*.py).
+
+Budget: every fuzz test runs under :func:`budget`: a fixed number of examples and a per-example deadline (the
+default tier: all the fuzz tests together take well under a minute on a loaded machine). ``TA_FUZZ=long``
+multiplies every example count by 100 and lifts the deadline (a hang is still caught by the per-call ``timeout``
+the tests put around loops that could spin).
+
+The outcome rule of every boundary: an input either works or raises the project's clear error, a
+:class:`~tutor.errors.TutorError` whose message says what to do. :func:`clear_error_or_works` runs a call and
+returns its value, or None for a TutorError with a readable message; any other exception propagates (a bug: a
+traceback the user would see).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from tutor.errors import TutorError
+
+LONG = os.environ.get("TA_FUZZ") == "long"
+SCALE = 100 if LONG else 1
+T = TypeVar("T")
+
+
+def budget(examples: int, deadline_s: float = 2.0) -> settings:
+    """Settings for one fuzz test: ``examples`` examples (100x under ``TA_FUZZ=long``) and a per-example deadline."""
+    return settings(
+        max_examples=examples * SCALE,
+        deadline=None if LONG else timedelta(seconds=deadline_s),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    )
+
+
+def clear_error_or_works(call: Callable[[], T]) -> T | None:
+    """``call()``'s value, or None when it raised a TutorError with a message; anything else propagates."""
+    try:
+        return call()
+    except TutorError as exc:
+        message = str(exc)
+        assert message.strip(), f"{type(exc).__name__} with an empty message"
+        assert "Traceback" not in message, message
+        return None
+
+
+# Strings that have broken parsers somewhere: digits that are not ASCII (str.isdigit() is true, int() may refuse),
+# control characters, lone surrogates (JSON can carry them as \ud800), line separators, huge numbers as text.
+NASTY = [
+    "",
+    " ",
+    "\t",
+    "\n",
+    "\r\n",
+    "\x00",
+    "\x1b[2J",
+    "\x0c",
+    "\u2028",
+    "\u202e",
+    "\ufeff",
+    "\ud800",
+    "\udfff",
+    "😀",
+    "²",
+    "¹",
+    "١",
+    "𝟙",
+    "Ⅳ",
+    "0",
+    "-1",
+    "27",
+    "1e999",
+    "nan",
+    "inf",
+    "99999999999999999999",
+    "A",
+    "a",
+    " B ",
+    "null",
+    "true",
+    "[]",
+    "{}",
+    '"',
+    "\\",
+    "--",
+    "-h",
+    "..",
+    "../..",
+    "/",
+    "~",
+    "$HOME",
+    "%s",
+    "{0}",
+]
+nasty_text = st.sampled_from(NASTY) | st.text(max_size=20)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats()
+    | nasty_text
+)
+json_values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(nasty_text, inner, max_size=4), max_leaves=12
+)
+
+
+def json_line(value: Any) -> str:
+    """``value`` as one JSON line, NaN and lone surrogates included (JSON text can carry both)."""
+    return json.dumps(value, ensure_ascii=True)
