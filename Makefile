@@ -1,12 +1,13 @@
 # Two commands set everything up on a fresh machine (see README.md):
 #   make app    create .venv/, install everything, start the web app on the embedded model
 #   make test   create/update the same .venv/ and run the default test tier
+#   make test-ci    what CI runs (.ci/run): every tier but the GPU one, and nothing it needs may be missing
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: app test test-slow install lint clean
+.PHONY: app test test-slow test-ci test-gpu install lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,13 @@ test: install
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow
+
+# TA_CI=1: a missing data directory, chromium or registry is a failure, not a skip (tests/conftest.py, need()).
+test-ci: install
+	TA_CI=1 $(BIN)/python -m pytest -m "slow or not gpu"
+
+test-gpu: install
+	$(BIN)/python -m pytest -m gpu
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,6 +1,8 @@
 """Training: a 2-step LoRA run of each path on the embedded model; its adapter loads and changes the output.
 
-Runs are tiny (12 short conversations, 2 steps) but real: real data, the real model, the real trainer.
+Runs are tiny (12 short conversations, 2 steps) but real: the real model, the real trainer, conversations in
+FineTome's ShareGPT schema written for the tests (tests/data/instruct_tiny.jsonl), so no test here needs the shared
+data directory (the 30-step run on the shared ShareGPT sample is in test_finetune_export's slow tier).
 The unsloth path runs in a subprocess because importing unsloth patches transformers process-wide.
 """
 
@@ -35,21 +37,17 @@ TINY = ["--max-steps", "2", "--quiet"] + [
 RUN_FILES = {"adapter", "recipe.yaml", "metrics.jsonl", "loss.png", "README.md", "run.json"}
 
 
-def _sharegpt(data_dir: Path) -> str:
-    return str(data_dir / "instruct" / "sharegpt_sample.jsonl")
-
-
 @pytest.fixture(scope="module")
-def trl_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+def trl_run(tmp_path_factory: pytest.TempPathFactory, instruct_tiny: Path) -> Path:
     from tutor.cli import main
 
     out = tmp_path_factory.mktemp("trl") / "run"
-    assert main(["finetune", str(RECIPE), "--data", _sharegpt(data_dir), "--out", str(out), *TINY]) == 0
+    assert main(["finetune", str(RECIPE), "--data", str(instruct_tiny), "--out", str(out), *TINY]) == 0
     return out
 
 
 @pytest.fixture(scope="module")
-def unsloth_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+def unsloth_run(tmp_path_factory: pytest.TempPathFactory, instruct_tiny: Path) -> Path:
     pytest.importorskip("unsloth", reason="the unsloth path needs the [gpu] extra")
     out = tmp_path_factory.mktemp("unsloth") / "run"
     command = [
@@ -59,7 +57,7 @@ def unsloth_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Pat
         "finetune",
         str(RECIPE),
         "--data",
-        _sharegpt(data_dir),
+        str(instruct_tiny),
         "--out",
         str(out),
         "--set",
@@ -84,7 +82,7 @@ def _check_run(run: Path, path: str) -> None:
     assert config["base_model_name_or_path"] == "SmolLM2-135M-Instruct" and config["r"] == 16
     assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     card = (run / "README.md").read_text()
-    assert "SmolLM2-135M-Instruct" in card and "sharegpt_sample.jsonl" in card and path in card
+    assert "SmolLM2-135M-Instruct" in card and "instruct_tiny.jsonl" in card and path in card
 
 
 def _changes_output(run: Path, hf_model) -> None:
@@ -97,6 +95,7 @@ def _changes_output(run: Path, hf_model) -> None:
     assert before and after and before != after, (before, after)
 
 
+@pytest.mark.real_model  # trains the embedded model
 def test_trl_run_directory_is_complete(trl_run: Path):
     _check_run(trl_run, "trl")
 
@@ -105,6 +104,7 @@ def test_trl_adapter_loads_through_the_registry_and_changes_output(trl_run: Path
     _changes_output(trl_run, hf_model)
 
 
+@pytest.mark.real_model  # trains the embedded model
 def test_unsloth_run_directory_is_complete(unsloth_run: Path):
     _check_run(unsloth_run, "unsloth")
 
@@ -126,7 +126,7 @@ def test_bad_data_leaves_no_run_directory(tmp_path: Path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.jsonl"]
 
 
-def test_run_directory_mistakes_are_one_line_errors(tmp_path: Path, data_dir: Path, capsys):
+def test_run_directory_mistakes_are_one_line_errors(tmp_path: Path, instruct_tiny: Path, capsys):
     from finetune.config import load_recipe
     from finetune.train import TrainError, train
     from tutor.cli import main
@@ -136,22 +136,23 @@ def test_run_directory_mistakes_are_one_line_errors(tmp_path: Path, data_dir: Pa
     with pytest.raises(TrainError, match="already exists"):
         train(load_recipe(RECIPE), out=taken)
     fresh = tmp_path / "fresh"
-    assert main(["finetune", str(RECIPE), "--data", _sharegpt(data_dir), "--out", str(fresh), "--resume", *TINY]) == 2
+    assert main(["finetune", str(RECIPE), "--data", str(instruct_tiny), "--out", str(fresh), "--resume", *TINY]) == 2
     assert "resume: no checkpoint under" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 
-def test_an_existing_run_is_never_overwritten(trl_run: Path, data_dir: Path, capsys):
+def test_an_existing_run_is_never_overwritten(trl_run: Path, instruct_tiny: Path, capsys):
     from tutor.cli import main
 
     before = (trl_run / "run.json").read_text()
-    assert main(["finetune", str(RECIPE), "--data", _sharegpt(data_dir), "--out", str(trl_run), *TINY]) == 2
+    assert main(["finetune", str(RECIPE), "--data", str(instruct_tiny), "--out", str(trl_run), *TINY]) == 2
     assert "already exists" in capsys.readouterr().err
     assert (trl_run / "run.json").read_text() == before
 
 
+@pytest.mark.real_model  # trains the embedded model
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(
-    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    tmp_path: Path, instruct_tiny: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ):
     from transformers import TrainerCallback
 
@@ -171,7 +172,7 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(
 
     monkeypatch.setattr(ft, "make_trainer", interrupted)
     out = tmp_path / "run"
-    data = _sharegpt(data_dir)
+    data = str(instruct_tiny)
     command = ["finetune", str(RECIPE), "--data", data, "--out", str(out), *TINY, "--set", "save_steps=1"]
     assert main(command) == 130
     assert f"--out {out} --resume" in capsys.readouterr().err
@@ -191,6 +192,7 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(
 # ---- the streamed merge, on the run above ----------------------------------------------------------
 
 
+@pytest.mark.real_model  # trains the embedded model
 def test_streamed_merge_matches_peft_merge(trl_run: Path, tmp_path: Path):
     import torch
     from peft import PeftModel
