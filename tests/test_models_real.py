@@ -191,13 +191,25 @@ def test_a_stream_may_be_resumed_on_another_thread(llama_model) -> None:
     # Gradio steps a streaming generator on whichever worker thread is free.
     import threading
 
+    want = llama_model.generate("Count to five.", max_tokens=8)  # greedy: the stream must say the same
     stream = llama_model.stream("Count to five.", max_tokens=8)
     first = next(stream)
     rest: list[str] = []
-    worker = threading.Thread(target=lambda: rest.extend(stream))
+    errors: list[BaseException] = []
+
+    def resume() -> None:
+        try:
+            rest.extend(stream)
+        except BaseException as exc:  # a worker's exception is only a warning in pytest: carry it back
+            errors.append(exc)
+
+    worker = threading.Thread(target=resume)
     worker.start()
     worker.join(timeout=120)
-    assert first and not worker.is_alive()
+    assert not worker.is_alive(), "the resumed stream never finished"
+    assert not errors, f"resuming the stream on another thread raised {errors[0]!r}"
+    assert first and rest, "the stream yielded its first piece here and the rest on the worker"
+    assert first + "".join(rest) == want
     assert llama_model.generate("Say yes or no.", ["yes", "no"]) in ("yes", "no")  # the lock was released
 
 
