@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 import zipfile
 
 import pytest
@@ -73,14 +74,22 @@ def test_qti_needs_an_output_file_and_writes_a_zip(fake, capsys, tmp_path) -> No
         assert "imsmanifest.xml" in archive.namelist() and "items/q2.xml" in archive.namelist()
 
 
-def test_take_reads_answers_from_stdin(fake, capsys, monkeypatch) -> None:
-    monkeypatch.setattr("sys.stdin", io.StringIO("x\nA\nB\nq\n"))
-    assert main(["quiz", "--ungrounded", "overfitting", "-n", "3", "--take", "--seed", "4"]) == 0
+def test_take_reads_answers_from_stdin(fake, capsys, monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("x\nC\nB\nq\n"))
+    taken = tmp_path / "taken.json"
+    argv = ["quiz", "--ungrounded", "overfitting", "-n", "3", "--take", "--seed", "4", "-o", str(taken)]
+    assert main([*argv, "--format", "json"]) == 0
     out = capsys.readouterr().out
     assert "Please answer A, B, C or D" in out, "an invalid answer is asked again"
     assert out.count("Your answer:") == 4
-    assert ("Correct." in out) or ("Not quite" in out)
-    assert "Score: " in out and "/3 correct (2 answered)" in out
+    keys = [item.question.answer for item in from_json(taken.read_text()).questions][:2]
+    # The feedback to each answer, in order, is what the saved key says it should be.
+    given = ["C", "B"]
+    want = ["Correct." if g == k else f"Not quite: the answer is {k}." for g, k in zip(given, keys, strict=True)]
+    assert len({w[:9] for w in want}) == 2, f"seed 4 should give one right and one wrong answer: keys {keys}"
+    assert re.findall(r"Correct\.|Not quite: the answer is [ABCD]\.", out) == want
+    right = sum(g == k for g, k in zip(given, keys, strict=True))
+    assert f"Score: {right}/3 correct (2 answered)" in out
 
 
 def test_take_saves_the_questions_written_with_their_metadata(fake, capsys, monkeypatch, tmp_path) -> None:
