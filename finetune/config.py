@@ -7,6 +7,8 @@ the wrong type is an error that names the field and what it expects, never a sil
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -15,6 +17,8 @@ from typing import Any
 
 from tutor.errors import TutorError
 
+_UNSAFE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+MAX_RECIPE_BYTES = 256 * 1024  # the shipped recipes are 1-2 KB
 CONFIGS = Path(__file__).resolve().parent / "configs"
 ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 MLP = ["gate_proj", "up_proj", "down_proj"]
@@ -106,6 +110,20 @@ class Recipe:
                 raise RecipeError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.eval_size < 0:
             raise RecipeError(f"eval_size must be a count or a fraction >= 0, got {self.eval_size}")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):  # YAML's .nan and .inf, or 1e999
+                raise RecipeError(f"recipe field {f.name!r} must be a finite number, got {value}")
+            for text in value if isinstance(value, list) else [value]:
+                if isinstance(text, str) and _UNSAFE.search(text):  # a path or model id never holds one
+                    raise RecipeError(f"recipe field {f.name!r} holds a control character or lone surrogate: {text!r}")
+        if self.run_name is not None and (
+            Path(self.run_name).name != self.run_name or self.run_name in ("", ".", "..")
+        ):
+            raise RecipeError(
+                f"run_name must be a plain folder name (no '/' or '..'), got {self.run_name!r}: "
+                "set output_dir for where runs go"
+            )
 
 
 def check_types(recipe: Recipe) -> None:
@@ -142,6 +160,9 @@ def _describe(hint: Any) -> str:
     return "null" if hint is type(None) else hint.__name__
 
 
+FLOATS = frozenset(k for k, h in typing.get_type_hints(Recipe).items() if h in (float, float | None))
+
+
 def field_names() -> list[str]:
     """Every recipe key, in declaration order."""
     return [f.name for f in dataclasses.fields(Recipe)]
@@ -149,12 +170,11 @@ def field_names() -> list[str]:
 
 def from_dict(values: dict[str, Any], *, source: str = "recipe") -> Recipe:
     """Build a :class:`Recipe`, rejecting keys it does not know."""
-    unknown = sorted(set(values) - set(field_names()))
+    unknown = sorted(repr(k) if not isinstance(k, str) else k for k in set(values) - set(field_names()))
     if unknown:
         raise RecipeError(f"{source}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(field_names())}")
-    floats = {k for k, h in typing.get_type_hints(Recipe).items() if h in (float, float | None)}
     # An int where a float is expected is promoted so the resolved recipe reads back the same way.
-    clean = {k: float(v) if k in floats and type(v) is int else v for k, v in values.items()}
+    clean = {k: float(v) if k in FLOATS and type(v) is int else v for k, v in values.items()}
     return Recipe(**clean)
 
 
@@ -166,12 +186,15 @@ def parse_override(item: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise RecipeError(f"--set expects key=value, got {item!r} (e.g. --set learning_rate=1e-4)")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"--set {key}: the value {raw!r} is not valid YAML: {exc}") from exc
-    if isinstance(value, str) and _is_number(raw):  # YAML 1.1 reads "1e-4" as a string
+        value = _yaml_load(raw) if raw.strip() else ""
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise RecipeError(f"--set {key}: the value {raw[:80]!r} is not valid YAML: {exc}"[:500]) from exc
+    except UnicodeError as exc:  # a command line's undecodable bytes arrive as lone surrogates
+        raise RecipeError(f"--set {key}: the value {raw[:80]!r} is not UTF-8 text") from exc
+    key = key.strip()
+    if key in FLOATS and isinstance(value, str) and _is_number(raw):  # YAML 1.1 reads "1e-4" as a string
         value = float(raw)
-    return key.strip(), value
+    return key, value
 
 
 def _is_number(text: str) -> bool:
@@ -195,16 +218,35 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         shipped = ", ".join(p.name for p in sorted(CONFIGS.glob("*.yaml")))
         raise RecipeError(f"no recipe at {path}: pass a YAML file, e.g. finetune/configs/ ({shipped})")
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if path.stat().st_size > MAX_RECIPE_BYTES:
+            raise RecipeError(f"{path} is over {MAX_RECIPE_BYTES // 1024} KB: a recipe is a few keys, not data")
+        values = _yaml_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path} is not valid YAML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path} is not UTF-8 text (byte {exc.start}): save the recipe as UTF-8") from exc
+    except RecursionError as exc:  # "[[[[..." thousands deep: the YAML parser recurses once per level
+        raise RecipeError(f"{path} is nested too deeply to be a recipe: it is a mapping of keys to values") from exc
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
     if not isinstance(values, dict):
         raise RecipeError(f"{path} must be a mapping of recipe keys, got {type(values).__name__}")
-    values = {k: _number(v) for k, v in values.items()}
+    values = {k: _number(v) if k in FLOATS else v for k, v in values.items()}
     for item in overrides:
         key, value = parse_override(item)
         values[key] = value
     return from_dict(values, source=str(path))
+
+
+def _yaml_load(text: str) -> Any:
+    """YAML 1.1 as ``yaml.safe_load`` reads it, through libyaml where it is built in.
+
+    libyaml is many times faster, and refuses nesting past its depth limit at once, where the pure-Python parser
+    spends seconds before a RecursionError on a file of ``[[[[...``.
+    """
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def _number(value: Any) -> Any:
