@@ -9,10 +9,9 @@ spec                           what loads
 ``path/to/checkpoint/``        a transformers checkpoint directory (``config.json``)
 ``path/to/adapter/``           a PEFT adapter directory (``adapter_config.json``): its base, then it
 ``hf:org/name``                a hub checkpoint (needs a network)
+``openai:http://host:port/v1``  a model on an OpenAI-compatible server (vLLM, SGLang, llama.cpp;
+                               ``model=NAME`` when it serves several; see :mod:`tutor.models.openai`)
 =============================  ===============================================================
-
-An OpenAI-compatible server backend (``openai:`` / ``http(s)://``) is the next seam: the scheme is
-recognised and answered with a clear error until it lands.
 """
 
 from __future__ import annotations
@@ -27,7 +26,11 @@ from tutor.models import embedded
 from tutor.models.base import Model, ModelError
 
 BACKENDS = ("llamacpp", "transformers")
-SPEC_HELP = "use 'default', a .gguf file, a transformers checkpoint directory, a PEFT adapter directory, or hf:org/name"
+SPEC_HELP = (
+    "use 'default', a .gguf file, a transformers checkpoint directory, a PEFT adapter directory, hf:org/name, "
+    "or openai:http://host:port/v1"
+)
+SERVER_OPTIONS = ("model", "profile", "api_key", "max_in_flight", "timeout", "retries", "allow_unconstrained")
 
 
 def load_model(
@@ -68,7 +71,9 @@ def _load(spec: str, backend: str | None, adapter: str | Path | None, options: d
     if spec.startswith("hf:"):
         return _transformers(spec[3:], adapter, options)
     if spec.startswith(("openai:", "http://", "https://")):
-        raise ModelError(f"{spec}: the OpenAI-compatible server backend is not available yet; {SPEC_HELP}")
+        if backend is not None or adapter is not None:
+            raise ModelError(f"{spec} is served by its server: drop --backend and --adapter (the server loads them)")
+        return _server(spec.removeprefix("openai:"), options)
     scheme = spec.split(":", 1)[0]
     if ":" in spec and len(scheme) > 1 and not Path(spec).exists():
         raise ModelError(f"unknown model scheme {scheme!r} in {spec!r}: {SPEC_HELP}")
@@ -141,6 +146,18 @@ def _llamacpp(path: Path, options: dict[str, Any]) -> Model:
     return LlamaCppModel(path, **options)
 
 
+def _server(url: str, options: dict[str, Any]) -> Model:
+    from tutor.models.openai import OpenAIServerModel
+
+    if not url.startswith(("http://", "https://")):
+        raise ModelError(f"openai:{url} is not a URL: write openai:http://host:port/v1")
+    options.pop("n_threads", None)  # threads belong to the server (start it with its own thread flag)
+    unknown = sorted(set(options) - set(SERVER_OPTIONS) - {"transport", "backoff"})
+    if unknown:
+        raise ModelError(f"{', '.join(unknown)} cannot be set for a server model; it takes {', '.join(SERVER_OPTIONS)}")
+    return OpenAIServerModel(url, **options)
+
+
 def _transformers(path: str | Path, adapter: str | Path | None, options: dict[str, Any]) -> Model:
     from tutor.models.transformers import TransformersModel
 
@@ -157,6 +174,7 @@ def describe() -> dict[str, Any]:
         "llamacpp": _has("llama_cpp") and _has("llguidance"),
         "transformers": _has("torch") and _has("transformers") and _has("llguidance"),
         "peft": _has("peft"),
+        "openai": _has("httpx"),
     }
     return {"default": default, "cache": str(embedded.cache_dir()), "backends": installed}
 
