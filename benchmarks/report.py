@@ -55,26 +55,31 @@ def _cell(s: dict[str, Any]) -> str:
     return cell if s.get("complete") else cell + " *partial*"
 
 
-def _row_key(s: dict[str, Any]) -> str:
-    name = s["model"] + (f" + {Path(s['adapter']).name}" if s.get("adapter") else "")
-    return f"{name} ({s['mode']})"
+def _row_key(s: dict[str, Any], label: str | None = None) -> str:
+    name = label or s["model"] + (f" + {Path(s['adapter']).name}" if s.get("adapter") else "")
+    return f"{name} ({s['mode']}{'+' + s['debias'] if s.get('debias') else ''})"
 
 
-def collect(run_dirs: Sequence[Path | str]) -> tuple[dict[str, dict[str, dict[str, Any]]], list[str]]:
+Labels = dict[str, str] | None  # run directory (as a string) -> the model's name in the table; None: its own name
+
+
+def collect(
+    run_dirs: Sequence[Path | str], labels: Labels = None
+) -> tuple[dict[str, dict[str, dict[str, Any]]], list[str]]:
     """Summaries grouped as {row: {task: summary}}, and the tasks present, in table order."""
     if not run_dirs:
         raise RunError("no run directories given: ta bench compare RUN_DIR [RUN_DIR ...]")
     rows: dict[str, dict[str, dict[str, Any]]] = {}
     for run_dir in run_dirs:
         s = load_summary(run_dir)
-        rows.setdefault(_row_key(s), {})[s["task"]] = s
+        rows.setdefault(_row_key(s, (labels or {}).get(str(run_dir))), {})[s["task"]] = s
     present = {t for cells in rows.values() for t in cells}
     return rows, [t for t in TASKS if t in present] + sorted(present - set(TASKS))
 
 
-def compare_table(run_dirs: Sequence[Path | str]) -> str:
+def compare_table(run_dirs: Sequence[Path | str], labels: Labels = None) -> str:
     """A markdown table: model | one column per task (accuracy % [95% interval]) | parse failures."""
-    rows, tasks = collect(run_dirs)
+    rows, tasks = collect(run_dirs, labels)
     header = ["model", *(title(t) for t in tasks), "parse failures"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for key, cells in rows.items():
@@ -85,14 +90,14 @@ def compare_table(run_dirs: Sequence[Path | str]) -> str:
     return "\n".join(lines)
 
 
-def plot(run_dirs: Sequence[Path | str], png_path: Path | str) -> Path:
+def plot(run_dirs: Sequence[Path | str], png_path: Path | str, labels: Labels = None) -> Path:
     """A grouped bar chart of the table (accuracy with 95% interval error bars), saved as PNG."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on servers and in tests
     import matplotlib.pyplot as plt
 
-    rows, tasks = collect(run_dirs)
+    rows, tasks = collect(run_dirs, labels)
     width = 0.8 / max(len(rows), 1)
     fig, ax = plt.subplots(figsize=(max(6, 2.2 * len(tasks)), 4))
     for k, (key, cells) in enumerate(rows.items()):

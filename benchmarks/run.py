@@ -6,6 +6,8 @@
 ``out/predictions.jsonl`` one line per answered question, appended (and flushed) as it is scored,
                           rewritten in the task's question order once all are answered
 ``out/summary.json``      written last, only when every question is answered (``complete: true``)
+``out/results.json``      the same summary in lm-evaluation-harness's results-JSON shape (``benchmarks.harness``)
+``out/debias.json``       ``--debias pride`` only: the prior over letters and the passes it was estimated from
 
 Resuming: a run pointed at a directory with the same config skips the ids already in
 predictions.jsonl (a line cut off by a crash is dropped and its question asked again); a directory
@@ -27,8 +29,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from benchmarks import debias as debiasing
 from benchmarks.errors import BenchError
-from benchmarks.modes import MODES, Mode, Prediction, get_mode
+from benchmarks.harness import harness_results
+from benchmarks.modes import MODES, Prediction, Scorer, get_mode
 from benchmarks.tasks import MCQuestion, check_subset, get_task, load_task
 
 if TYPE_CHECKING:
@@ -38,7 +42,7 @@ Z95 = 1.959963984540054
 PACKAGES = ("ml-tutor", "torch", "transformers", "llama_cpp_python", "outlines", "outlines_core", "datasets", "peft")
 # A resumed run must match on these; anything else in config.json (versions, batch size, times) may differ.
 # Absent keys read as None, so directories written before a key existed still resume.
-SAME_RUN_KEYS = ("task", "mode", "model", "backend", "adapter", "data_sha256", "questions_sha256", "seed")
+SAME_RUN_KEYS = ("task", "mode", "model", "backend", "adapter", "data_sha256", "questions_sha256", "seed", "debias")
 
 
 class RunError(BenchError):
@@ -65,6 +69,7 @@ class RunSpec:
     seed: int = 0  # TruthfulQA's answer shuffle and the sample's draw
     batch_size: int | None = None  # questions per model call; None: the mode's own
     out: Path | str | None = None  # the run directory (not itself in config.json); None: runs/TASK-MODE-MODEL
+    debias: str | None = None  # letter modes: "pride" or "cyclic" removes the position prior (benchmarks.debias)
 
     def __post_init__(self) -> None:
         get_task(self.task)
@@ -72,13 +77,17 @@ class RunSpec:
         check_subset(self.limit, self.sample)
         if self.batch_size is not None and self.batch_size < 1:
             raise BenchError(f"--batch-size must be at least 1, got {self.batch_size}")
+        debiasing.check(self.debias, self.mode)
+        if self.debias == "none":
+            object.__setattr__(self, "debias", None)  # one spelling of "no debiasing" in config.json
 
     @property
     def directory(self) -> Path:
         """The run directory: ``out``, or runs/TASK-MODE-MODEL when not given."""
         if self.out is not None:
             return Path(self.out)
-        return Path("runs") / f"{self.task}-{self.mode}-{Path(self.model or 'model').stem}"
+        mode = self.mode + (f"+{self.debias}" if self.debias else "")
+        return Path("runs") / f"{self.task}-{mode}-{Path(self.model or 'model').stem}"
 
     def questions(self) -> list[MCQuestion]:
         """The questions this run asks, loaded and validated (errors name the file and row)."""
@@ -124,6 +133,7 @@ def summarize(rows: list[dict[str, Any]], config: dict[str, Any], n_total: int) 
     summary: dict[str, Any] = {
         "task": config["task"],
         "mode": config["mode"],
+        "debias": config.get("debias"),
         "model": config["model"],
         "adapter": config.get("adapter"),
         "accuracy": round(accuracy, 6),
@@ -143,6 +153,10 @@ def summarize(rows: list[dict[str, Any]], config: dict[str, Any], n_total: int) 
         norm = sum(1 for r in rows if r["extra"].get("correct_norm"))
         lo, hi = wilson(norm, n)
         summary.update(accuracy_norm=round(norm / n, 6) if n else 0.0, ci95_norm=[round(lo, 6), round(hi, 6)])
+    if config.get("debias"):  # the same questions read without debiasing: before and after from one run
+        raw = [float(r["extra"]["score_raw"]) for r in rows]
+        summary["accuracy_raw"] = round(sum(raw) / n, 6) if n else 0.0
+        summary["answered_raw"] = dict(sorted(Counter(r["extra"]["prediction_raw"] for r in rows).items()))
     summary["complete"] = n == n_total
     return summary
 
@@ -179,7 +193,8 @@ def versions() -> dict[str, str]:
 def make_config(spec: RunSpec, model: Model, questions: Sequence[MCQuestion]) -> dict[str, Any]:
     """Everything needed to rerun (and to refuse mixing) this run: the spec, and what it found.
 
-    The keys are those of every earlier config.json (plus ``batch_size``), so old run directories resume.
+    The keys are those of every earlier config.json (plus ``batch_size`` and ``debias``), so old run directories
+    resume.
     """
     if spec.backend is not None and spec.backend != model.backend:
         raise RunError(f"the spec asks for backend {spec.backend!r} but the model runs on {model.backend!r}")
@@ -202,6 +217,7 @@ def make_config(spec: RunSpec, model: Model, questions: Sequence[MCQuestion]) ->
         "questions_sha256": questions_sha256(questions),
         "seed": spec.seed,
         "batch_size": spec.batch_size,
+        "debias": spec.debias,
         "versions": versions(),
         "command": sys.argv,
     }
@@ -242,7 +258,8 @@ def prepare(out: Path, config: dict[str, Any], ids: set[str]) -> list[dict[str, 
             raise RunError(f"{out} holds a different run (differs in {', '.join(diff)}): pass a new --out DIR")
     elif pred_path.exists():
         raise RunError(f"{out} has predictions but no config.json: pass a new --out DIR")
-    (out / "summary.json").unlink(missing_ok=True)  # no stale summary may claim this run complete
+    for stale in ("summary.json", "results.json"):  # no stale summary may claim this run complete
+        (out / stale).unlink(missing_ok=True)
     cfg_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     rows = {r["id"]: r for r in read_predictions(pred_path) if r.get("id") in ids}
     _rewrite(pred_path, list(rows.values()))  # clean: no duplicates, no torn line
@@ -268,6 +285,7 @@ def run(model: Model, spec: RunSpec, *, progress: bool = True) -> dict[str, Any]
     config = make_config(spec, model, questions)
     out = spec.directory
     done = prepare(out, config, {q.id for q in questions})
+    score = debiasing.prepare(model, mode, spec.debias, questions, out) if spec.debias else mode.score
     answered = {r["id"] for r in done}
     pending = [q for q in questions if q.id not in answered]
     if mode.length is not None:  # batches of like lengths pad less (sorted is stable: ties keep file order)
@@ -277,21 +295,24 @@ def run(model: Model, spec: RunSpec, *, progress: bool = True) -> dict[str, Any]
     with (out / "predictions.jsonl").open("a", encoding="utf-8") as fh:
         for start in range(0, len(pending), step):
             batch = pending[start : start + step]
-            done += _score(model, mode, batch, mass, fh)
+            done += _score(model, score, batch, mass, fh)
             bar.update(len(batch))
     bar.close()
     order = {q.id: i for i, q in enumerate(questions)}
     done.sort(key=lambda r: order[r["id"]])
     _rewrite(out / "predictions.jsonl", done)
     summary = summarize(done, config, len(questions))
+    whole = len(spec.whole_set().questions()) if spec.limit or spec.sample else len(questions)
+    results = harness_results(summary, config, done, whole)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
 
-def _score(model: Model, mode: Mode, batch: list[MCQuestion], mass: bool, fh: IO[str]) -> list[dict[str, Any]]:
+def _score(model: Model, score: Scorer, batch: list[MCQuestion], mass: bool, fh: IO[str]) -> list[dict[str, Any]]:
     """Score one batch and append its rows to the open predictions file, flushed: a crash loses at most a batch."""
     t0 = time.perf_counter()
-    preds = mode.score(model, batch, mass)
+    preds = score(model, batch, mass)
     each = (time.perf_counter() - t0) / len(batch)
     rows = [{**asdict(p), "seconds": round(each, 6)} for p in preds]
     fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)

@@ -146,7 +146,7 @@ def test_a_run_directory_written_before_runspec_resumes(data_dir: Path, tmp_path
     assert summary["complete"] is True and summary["n"] == 3
     assert [r["prediction"] for r in read_predictions(out / "predictions.jsonl")] == ["B", "B", "C"]
     new_config = json.loads((out / "config.json").read_text())
-    assert set(new_config) - set(old_config) == {"batch_size"}, "config.json keeps every key it had"
+    assert set(new_config) - set(old_config) == {"batch_size", "debias"}, "config.json keeps every key it had"
     with pytest.raises(RunError, match="differs in seed"):
         run(FakeModel(), RunSpec("arc_challenge", "cot", data=data_dir, limit=3, seed=1, out=out), progress=False)
 
@@ -270,3 +270,34 @@ def test_cli_errors_are_one_line(tmp_path, capsys, fake_cli_model, argv, message
     assert re.search(message, err), err
     assert not out.exists(), "bad input must not leave a run directory behind"
     assert not fake_cli_model.calls
+
+
+def test_every_run_writes_lm_eval_results(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    spec = RunSpec("arc_challenge", "loglik", data=data_dir, sample=5, out=out)
+    summary = run(FakeModel(), spec, progress=False)
+    doc = json.loads((out / "results.json").read_text())
+    assert {
+        "results",
+        "group_subtasks",
+        "configs",
+        "versions",
+        "n-shot",
+        "higher_is_better",
+        "n-samples",
+        "config",
+    } <= set(doc)
+    metrics = doc["results"]["arc_challenge"]
+    assert metrics["alias"] == "arc_challenge (loglik)"
+    assert metrics["acc,none"] == pytest.approx(summary["accuracy"], abs=1e-6)
+    assert metrics["acc_norm,none"] == pytest.approx(summary["accuracy_norm"], abs=1e-6)
+    p = metrics["acc,none"]
+    assert metrics["acc_stderr,none"] == pytest.approx((p * (1 - p) / 4) ** 0.5), "the harness's stderr: n - 1"
+    assert doc["n-samples"]["arc_challenge"] == {"original": 299, "effective": 5}
+    assert doc["higher_is_better"]["arc_challenge"] == {"acc": True, "acc_norm": True}
+    assert doc["configs"]["arc_challenge"]["metadata"]["mode"] == "loglik"
+    try:
+        from lm_eval.utils import make_table
+    except ImportError:
+        return  # the harness's own table reader, where the [eval] extra is installed
+    assert "arc_challenge (loglik)" in make_table(doc)
