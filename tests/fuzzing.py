@@ -111,6 +111,30 @@ json_values = st.recursive(
 )
 
 
+def mutate(draw: st.DrawFn, row: dict, anything: st.SearchStrategy = json_values) -> dict:
+    """``row`` (changed in place) with one value inside it replaced by ``anything`` or deleted; half the time as is."""
+    if draw(st.booleans()):
+        return row
+    paths: list[tuple] = []
+
+    def walk(value: object, path: tuple) -> None:
+        paths.append(path)
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+        for key, inner in items:
+            walk(inner, (*path, key))
+
+    walk(row, ())
+    path = draw(st.sampled_from(paths[1:]))
+    parent = row
+    for key in path[:-1]:
+        parent = parent[key]
+    if isinstance(parent, dict) and draw(st.booleans()):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = draw(anything)
+    return row
+
+
 def json_line(value: Any) -> str:
     """``value`` as one JSON line, NaN and lone surrogates included (JSON text can carry both)."""
     return json.dumps(value, ensure_ascii=True)

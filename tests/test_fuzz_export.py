@@ -5,19 +5,17 @@ Questions are generated with hostile strings: GIFT's specials and Moodle's own p
 and non-characters, with and without sources. The readers in tests/export_readers.py read each format the way
 its importer does (Moodle's GIFT reader, Anki's CSV reader, an XML parser with the QTI structure checked).
 
-Budget: the "ci" profile runs a fixed number of examples per test with a deadline (the default tier, a few
-seconds); ``TA_FUZZ=long`` selects the "long" profile, 100 times as many examples and no deadline.
+Budget (tests/fuzzing.py): a fixed number of examples per test with a deadline (the default tier, a few seconds);
+``TA_FUZZ=long`` runs 100 times as many examples with no deadline.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Callable
-from datetime import timedelta
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -39,15 +37,7 @@ from quizgen.schema import (
 )
 from quizgen.text import clean, is_clean
 from tests.export_readers import html_text, read_anki, read_gift, read_qti
-
-CI_EXAMPLES = 200
-settings.register_profile(
-    "ci", max_examples=CI_EXAMPLES, deadline=timedelta(seconds=2), suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "long", max_examples=100 * CI_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-FUZZ = settings(settings.get_profile("long" if os.environ.get("TA_FUZZ") == "long" else "ci"))
+from tests.fuzzing import budget
 
 # Pieces that have broken, or could break, one of the formats.
 HOSTILE = [
@@ -194,7 +184,7 @@ SRC = Source(kb="course", doc="regularization.rst", headings=("Weight decay",), 
 XML_CHAR = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
 
 
-@FUZZ
+@budget(200)
 @given(st.text() | hostile(0, 200))
 @example("a\r\nb\rc\fd\x00e\u2028f\x85g\x1b[0m")
 def test_clean_leaves_only_what_every_format_holds(text: str) -> None:
@@ -324,7 +314,7 @@ def with_regressions(test: Callable[[Quiz], None]) -> Callable[[Quiz], None]:
     return test
 
 
-@FUZZ
+@budget(60)  # a generated quiz costs ~0.1 s: 60 keep this test near 8 s on a loaded machine
 @with_regressions
 @given(quizzes())
 def test_every_format_reads_back_what_was_written(quiz: Quiz) -> None:

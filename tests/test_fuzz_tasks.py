@@ -21,7 +21,7 @@ from hypothesis.control import currently_in_test_context
 
 from benchmarks.tasks import TASKS, load_task
 from benchmarks.tasks.common import DataError, MCQuestion, render_mc, render_mc_raw
-from tests.fuzzing import NASTY, budget, clear_error_or_works, json_line, json_values, nasty_text
+from tests.fuzzing import NASTY, budget, clear_error_or_works, json_line, json_values, mutate, nasty_text
 
 WORK = Path(tempfile.mkdtemp(prefix="fuzz-tasks-"))
 
@@ -29,30 +29,6 @@ WORK = Path(tempfile.mkdtemp(prefix="fuzz-tasks-"))
 labels = st.sampled_from(["A", "B", "C", "D", "E", "a", " B", "1", "2", "3", "4", "²", "١", "𝟙", "0", "27", ""])
 texts = st.sampled_from(["the cell", "a cloud", " ", "photosynthesis", "😀", "\x00", "Ⅳ", "4"]) | nasty_text
 prose = st.text(min_size=1, max_size=30).filter(str.strip) | st.sampled_from(["Which?", "😀 ש \u202e", "a\x00b"])
-
-
-def mutate(draw: st.DrawFn, row: dict) -> dict:
-    """``row`` with one value somewhere inside it replaced by anything, or deleted (half the time: unchanged)."""
-    if draw(st.booleans()):
-        return row
-    paths: list[tuple] = []
-
-    def walk(value: object, path: tuple) -> None:
-        paths.append(path)
-        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
-        for key, inner in items:
-            walk(inner, (*path, key))
-
-    walk(row, ())
-    path = draw(st.sampled_from(paths[1:]))
-    parent = row
-    for key in path[:-1]:
-        parent = parent[key]
-    if isinstance(parent, dict) and draw(st.booleans()):
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = draw(json_values | labels | texts)
-    return row
 
 
 @st.composite
@@ -69,7 +45,7 @@ def mc_rows(draw: st.DrawFn, task: str) -> dict:
     else:  # AI2's OpenBookQA JSONL
         options = [{"text": t, "label": lab} for t, lab in zip(choice_texts, choice_labels, strict=True)]
         row["question"] = {"stem": draw(prose), "choices": options}
-    return mutate(draw, row)
+    return mutate(draw, row, json_values | labels | texts)
 
 
 answers_field = st.lists(prose, max_size=4).map("; ".join) | st.lists(prose, max_size=4)
@@ -81,7 +57,11 @@ def tqa_rows(draw: st.DrawFn) -> dict:
     hub = draw(st.booleans())
     names = ["Question", "Best Answer", "Correct Answers", "Incorrect Answers"]
     values = [draw(prose), draw(prose), draw(answers_field), draw(answers_field)]
-    return mutate(draw, {(n.lower().replace(" ", "_") if hub else n): v for n, v in zip(names, values, strict=True)})
+    return mutate(
+        draw,
+        {(n.lower().replace(" ", "_") if hub else n): v for n, v in zip(names, values, strict=True)},
+        json_values | texts,
+    )
 
 
 def write(name: str, data: bytes) -> Path:
