@@ -17,6 +17,7 @@ retries, the choice logic and the rule for how a prompt's tokens start (:meth:`M
 
 from __future__ import annotations
 
+import contextlib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
@@ -170,9 +171,11 @@ class Model(ABC):
         params = Sampling(**sampling)
         constraint = _bounded(to_constraint(output_type), params)
         pieces = []
-        for piece in self._stream(to_messages(messages), constraint, params):
-            pieces.append(piece)
-            yield piece
+        # Closed here, not whenever it is collected: a backend frees the request's sequence as it closes.
+        with contextlib.closing(self._stream(to_messages(messages), constraint, params)) as stream:
+            for piece in stream:
+                pieces.append(piece)
+                yield piece
         if constraint is not None:
             constraint.check("".join(pieces))
 

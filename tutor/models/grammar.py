@@ -16,6 +16,7 @@ token was chosen. This module is the one owner of that set-up, for llama.cpp and
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -202,25 +203,30 @@ class Grammar:
         self._build_tokenizer = tokenizers[engine]
         self._tokenizer: Any = None
         self._cache: OrderedDict[str, Any] = OrderedDict()
+        # Requests on many threads ask for steers at once (a batching backend): the cache and the lazy tokenizer
+        # are built and changed under one lock, so a schema is compiled once and the LRU order stays whole.
+        self._lock = threading.RLock()
 
     @property
     def tokenizer(self) -> Any:
         """The engine's view of the vocabulary, built on first use."""
-        if self._tokenizer is None:
-            self._tokenizer = self._build_tokenizer()
-        return self._tokenizer
+        with self._lock:
+            if self._tokenizer is None:
+                self._tokenizer = self._build_tokenizer()
+            return self._tokenizer
 
     def compile(self, constraint: Constraint) -> Any:
         """The compiled grammar for ``constraint``: from the cache, or compiled now (evicting the oldest)."""
         key = constraint.key
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        compiled = self._cache[key] = self._compile(self.tokenizer, constraint)
-        self.compiled += 1
-        if len(self._cache) > self.maxsize:
-            self._cache.popitem(last=False)
-        return compiled
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            compiled = self._cache[key] = self._compile(self.tokenizer, constraint)
+            self.compiled += 1
+            if len(self._cache) > self.maxsize:
+                self._cache.popitem(last=False)
+            return compiled
 
     def steer(self, constraint: Constraint | None) -> Steer:
         """A fresh steer for one generation under ``constraint`` (:data:`FREE` for None)."""

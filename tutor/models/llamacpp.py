@@ -18,9 +18,7 @@ logits processor, for three measured reasons (``benchmarks/speed.py``):
 
 from __future__ import annotations
 
-import codecs
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,15 +27,86 @@ import numpy as np
 
 from tutor.models import grammar
 from tutor.models.base import Model, ModelError, Sampling, SpecialTokens
+from tutor.models.batching import GenJob, Scheduler, ScoreJob
 from tutor.models.chat_template import render_chat
 from tutor.models.constraints import Constraint
-from tutor.models.decoding import log_softmax, pick_token
+from tutor.models.decoding import log_softmax
 
 INSTALL_HINT = "install it with `pip install llama-cpp-python` (or reinstall this project: see README.md)"
+MAX_SEQS = 8  # sequences decoded at once: past 4-8 a step costs as much more as it decodes (benchmarks/speed.py)
+N_BATCH = 512  # most tokens per decode step (a long prompt is fed in chunks of this, beside the running sequences)
+WRAPPER_CTX = 64  # the Llama object's own context, which we never decode in
+
+
+class BatchContext:
+    """A llama.cpp context for several sequences (one unified KV cache), behind the scheduler's few calls."""
+
+    def __init__(self, llama: Any, *, n_ctx: int, threads: int, max_seqs: int, flash: bool) -> None:
+        import llama_cpp
+        from llama_cpp import _internals
+
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, N_BATCH, N_BATCH
+        params.n_seq_max = max_seqs
+        params.kv_unified = True  # every sequence may use any cell (not n_ctx / max_seqs each), and share a prefix's
+        params.n_threads = params.n_threads_batch = threads  # --threads bounds prompt evaluation too
+        params.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
+        params.no_perf = True
+        self._ctx = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
+        self._llama_cpp = llama_cpp
+        self._batch = llama_cpp.llama_batch_init(N_BATCH, 0, 1)
+        self._memory = self._ctx.memory
+        self._n_vocab = llama.n_vocab()
+
+    def decode(self, items: list[tuple[int, int, int, bool]]) -> None:
+        """Evaluate ``(token, position, sequence, wants logits)`` items in one ``llama_decode``."""
+        batch = self._batch
+        batch.n_tokens = len(items)
+        for i, (token, pos, seq, logits) in enumerate(items):
+            batch.token[i], batch.pos[i], batch.logits[i] = token, pos, logits
+            batch.seq_id[i][0], batch.n_seq_id[i] = seq, 1
+        code = self._llama_cpp.llama_decode(self._ctx.ctx, batch)
+        if code != 0:
+            raise ModelError(f"llama.cpp failed to decode a batch of {len(items)} tokens (code {code}): retry")
+
+    def logits(self, i: int) -> np.ndarray:
+        """A copy of the logits of item ``i`` of the last batch."""
+        ptr = self._llama_cpp.llama_get_logits_ith(self._ctx.ctx, i)
+        return np.ctypeslib.as_array(ptr, shape=(self._n_vocab,)).copy()
+
+    def seq_rm(self, seq: int, p0: int) -> None:
+        """Drop sequence ``seq``'s cells from position ``p0`` on."""
+        self._llama_cpp.llama_memory_seq_rm(self._memory, seq, p0, -1)
+
+    def seq_cp(self, src: int, dst: int, p0: int, p1: int) -> None:
+        """Share ``src``'s cells at positions ``[p0, p1)`` with ``dst``."""
+        self._llama_cpp.llama_memory_seq_cp(self._memory, src, dst, p0, p1)
+
+    def close(self) -> None:
+        """Free the batch and the context."""
+        if self._batch is not None:
+            self._llama_cpp.llama_batch_free(self._batch)
+            self._batch = None
+        self._ctx.close()
 
 
 class LlamaCppModel(Model):
-    """A GGUF file in llama.cpp, behind the one Model API."""
+    """A GGUF file in llama.cpp, behind the one Model API; concurrent calls are decoded in one batch.
+
+    Args:
+        path: the GGUF file.
+        n_ctx: KV-cache cells shared by every sequence decoded at once (a request waits while they are taken).
+        n_threads: threads of llama.cpp's kernels (default: every core).
+        seed: llama.cpp's seed (our sampling draws from a generator per request, seeded by ``seed=``).
+        grammar_backend: the grammar engine (:mod:`tutor.models.grammar`).
+        max_seqs: most sequences decoded at once; more concurrent requests wait, first come first served.
+        flash_attn: llama.cpp's flash attention. On, every sequence's logits have the same bits whatever else
+            is in the batch or the KV cache (measured on this backend's CPU kernels; ``tests/test_models_batch.py``),
+            so greedy output is deterministic. Off, a prompt decoded after cached tokens or beside other sequences
+            can diverge (see README.md).
+    """
 
     backend = "llamacpp"
 
@@ -49,6 +118,8 @@ class LlamaCppModel(Model):
         n_threads: int | None = None,
         seed: int = 0,
         grammar_backend: str = grammar.DEFAULT_ENGINE,
+        max_seqs: int = MAX_SEQS,
+        flash_attn: bool = True,
     ) -> None:
         try:
             import llama_cpp
@@ -57,17 +128,15 @@ class LlamaCppModel(Model):
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"no GGUF file at {self.path}: pass --model PATH to an existing .gguf file")
+        threads = n_threads or os.cpu_count() or 1
         try:
+            # The Llama object gives us the weights, the vocabulary and the metadata; its own context stays tiny
+            # (llama-cpp-python cannot open one for several sequences), and we decode in a context of our own.
             self.llama = llama_cpp.Llama(
-                model_path=str(self.path),
-                n_ctx=n_ctx,
-                n_threads=n_threads or os.cpu_count() or 1,
-                # Prompt evaluation has its own pool, all cores by default: --threads must bound it too (on a
-                # busy machine llama.cpp's threads spin at a barrier every batch, and more threads are slower).
-                n_threads_batch=n_threads or os.cpu_count() or 1,
-                seed=seed,
-                verbose=False,
-            )
+                model_path=str(self.path), n_ctx=WRAPPER_CTX, n_batch=WRAPPER_CTX, n_threads=threads,
+                n_threads_batch=threads, seed=seed, verbose=False,
+            )  # fmt: skip
+            self._context = BatchContext(self.llama, n_ctx=n_ctx, threads=threads, max_seqs=max_seqs, flash=flash_attn)
         except (ValueError, RuntimeError) as exc:
             raise ModelError(
                 f"llama.cpp could not load {self.path} ({exc}): is it a complete, valid GGUF file?"
@@ -76,6 +145,7 @@ class LlamaCppModel(Model):
         self._llama_cpp = llama_cpp
         self._vocab = llama_cpp.llama_model_get_vocab(self.llama.model)
         self.n_vocab = self.llama.n_vocab()
+        self.n_ctx = n_ctx
         self.eos_id = self.llama.token_eos()
         bos = self.llama.token_bos()
         add_bos = self.llama.metadata.get("tokenizer.ggml.add_bos_token", "false") == "true"
@@ -83,11 +153,9 @@ class LlamaCppModel(Model):
         self.template = self.llama.metadata.get("tokenizer.chat_template")
         self._bos_text = self._piece(bos) if bos >= 0 else ""
         self._eos_text = self._piece(self.eos_id)
-        self._cached: list[int] = []  # tokens whose keys and values sit in the KV cache, in order
         self.grammar = grammar.for_llamacpp(self.llama, self._vocab, grammar_backend)
-        # A plain Lock, not an RLock: a stream holds it across yields, and a consumer (Gradio) may resume
-        # the generator, and so release the lock, on another thread than the one that acquired it.
-        self._lock = threading.Lock()
+        # No lock: the scheduler's one worker thread owns the context, and merges every caller's requests.
+        self.scheduler = Scheduler(self._context, n_ctx=n_ctx, n_batch=N_BATCH, max_seqs=max_seqs)
 
     # ---- text ------------------------------------------------------------------------------------
 
@@ -106,105 +174,48 @@ class LlamaCppModel(Model):
     def _piece(self, token: int) -> str:
         return self.llama.detokenize([token], special=True).decode("utf-8", errors="replace")
 
-    # ---- the KV cache and forward passes ---------------------------------------------------------
-
-    def _forward(self, tokens: list[int], n_rows: int = 1) -> np.ndarray:
-        """Logits at the last ``n_rows`` positions of ``tokens``, reusing the cached prefix."""
-        n_ctx = self.llama.n_ctx()
-        if len(tokens) > n_ctx:
-            raise ModelError(f"{len(tokens)} tokens do not fit the {n_ctx}-token context: shorten the input")
-        first_row = len(tokens) - n_rows
-        keep = 0
-        for a, b in zip(self._cached, tokens[:first_row], strict=False):
-            if a != b:
-                break
-            keep += 1
-        self.llama._ctx.kv_cache_seq_rm(-1, keep, -1)
-        self._cached = self._cached[:keep]
-        rows = []
-        n_batch = self.llama.n_batch
-        for start in range(keep, len(tokens), n_batch):
-            chunk = tokens[start : start + n_batch]
-            self._decode(chunk, start, first_row)
-            self._cached.extend(chunk)
-            for i in range(max(first_row - start, 0), len(chunk)):
-                ptr = self._llama_cpp.llama_get_logits_ith(self.llama._ctx.ctx, i)
-                rows.append(np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy())
-        return np.stack(rows)
-
-    def _decode(self, chunk: list[int], n_past: int, first_row: int) -> None:
-        batch = self.llama._batch.batch
-        batch.n_tokens = len(chunk)
-        for i, token in enumerate(chunk):
-            batch.token[i] = token
-            batch.pos[i] = n_past + i
-            batch.seq_id[i][0] = 0
-            batch.n_seq_id[i] = 1
-            batch.logits[i] = n_past + i >= first_row
-        try:
-            self.llama._ctx.decode(self.llama._batch)
-        except RuntimeError as exc:
-            self._cached = []
-            self.llama._ctx.kv_cache_seq_rm(-1, 0, -1)
-            raise ModelError(f"llama.cpp failed to decode: {exc}") from exc
-
-    # ---- generation ------------------------------------------------------------------------------
-
-    def _generate(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> str:
-        return "".join(self._stream(messages, constraint, sampling))
+    # ---- generation and scoring: jobs for the batch scheduler ------------------------------------
 
     def _stream(
         self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling
     ) -> Iterator[str]:
-        with self._lock:
-            steer = self.grammar.steer(constraint)
-            tokens = self.prompt_tokens(self.render(messages))
-            budget = min(sampling.max_tokens, self.llama.n_ctx() - len(tokens))
-            if budget <= 0:
-                raise ModelError(
-                    f"the prompt is {len(tokens)} tokens and fills the {self.llama.n_ctx()}-token context: shorten it"
-                )
-            rng = np.random.default_rng(sampling.seed)
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            start = len(tokens)
-            for _ in range(budget):
-                mask = steer.allowed()
-                if mask is not None and np.count_nonzero(mask) == 1:
-                    token = int(np.flatnonzero(mask)[0])  # no choice left: skip the forward pass
-                else:
-                    # _forward decodes every token since the last pass (forced ones too) in one batch.
-                    token = pick_token(self._forward(tokens)[0], sampling, rng, mask, tokens[start:])
-                if self._is_end(token, steer):
-                    break
-                tokens.append(token)
-                steer.advance(token)
-                text = decoder.decode(self.llama.detokenize([token], special=False))
-                if text:
-                    yield text
-            tail = decoder.decode(b"", final=True)
-            if tail:
-                yield tail
+        steer = self.grammar.steer(constraint)
+        tokens = self.prompt_tokens(self.render(messages))
+        budget = min(sampling.max_tokens, self.n_ctx - len(tokens))
+        if budget <= 0:
+            raise ModelError(f"the prompt is {len(tokens)} tokens and fills the {self.n_ctx}-token context: shorten it")
+        job = GenJob(tokens, steer, sampling, budget, piece=self._bytes, is_end=self._is_end)
+        yield from self.scheduler.stream(job)
+
+    def _generate(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> str:
+        return "".join(self._stream(messages, constraint, sampling))
+
+    def _bytes(self, token: int) -> bytes:
+        return self.llama.detokenize([token], special=False)
 
     def _is_end(self, token: int, steer: grammar.Steer) -> bool:
         if steer.eos is not None:  # a grammar ends on its own end token; free text on any end-of-generation one
             return token == steer.eos
         return bool(self._llama_cpp.llama_vocab_is_eog(self._vocab, token))
 
-    # ---- scoring ---------------------------------------------------------------------------------
-
     def _next_token_logprobs(self, prompts: list[list[int]]) -> list[Any]:
-        with self._lock:
-            return [log_softmax(self._forward(tokens)[0]) for tokens in prompts]
+        rows = self.scheduler.score([ScoreJob(tokens) for tokens in prompts])
+        return [log_softmax(r[0]) for r in rows]
 
     def _loglikelihood_tokens(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
-        out = []
-        with self._lock:
-            for ctx, cont in pairs:
-                rows = log_softmax(self._forward(ctx + cont[:-1], n_rows=len(cont)))
-                out.append(float(rows[np.arange(len(cont)), cont].sum()))
-        return out
+        jobs = [ScoreJob(ctx + cont[:-1], len(cont)) for ctx, cont in pairs]
+        rows = self.scheduler.score(jobs)
+        return [
+            float(log_softmax(r)[np.arange(len(cont)), cont].sum()) for r, (_, cont) in zip(rows, pairs, strict=True)
+        ]
+
+    @property
+    def _cached(self) -> list[int]:
+        """The tokens in the KV cache of the sequence used last (tests read what a prompt was fed)."""
+        return list(max(self.scheduler.slots, key=lambda s: s.used).tokens)
 
     def close(self) -> None:
-        """Free llama.cpp's model and context."""
-        with self._lock:
-            self.llama.close()
+        """Stop the scheduler (requests still running fail), then free llama.cpp's context and model."""
+        self.scheduler.close()
+        self._context.close()
+        self.llama.close()
