@@ -13,9 +13,11 @@ traceback the user would see).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -36,6 +38,29 @@ def budget(examples: int, deadline_s: float = 2.0) -> settings:
         deadline=None if LONG else timedelta(seconds=deadline_s),
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
     )
+
+
+class HangError(Exception):
+    """A call ran past :func:`no_hang`'s limit: a parser that loops, or one that is quadratic in its input."""
+
+
+@contextlib.contextmanager
+def no_hang(seconds: float = 10.0) -> Iterator[None]:
+    """Raise :class:`HangError` in the calling (main) thread when the block runs longer than ``seconds``.
+
+    Hypothesis' deadline only fails an example after it returns; this stops one that never would.
+    """
+
+    def expired(signum: int, frame: object) -> None:
+        raise HangError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def clear_error_or_works(call: Callable[[], T]) -> T | None:

@@ -333,14 +333,19 @@ class KnowledgeBase:
         share words with the question; :meth:`missing_terms` tells whether the question asks about something
         the knowledge base never mentions.
         """
+        query = _query(query)
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise KnowledgeError(f"k is how many passages to return: a whole number, got {k!r}")
         if k <= 0:
             return []
         with connect(self.path) as conn, reading(conn):  # the passages and the index from one state of the file
             snapshot = self._snapshot(conn)
+            k = min(k, max(len(snapshot.ids), 1))  # SQLite's LIMIT holds 64 bits; no search returns more hits anyway
             return rank(conn, snapshot.kb_id, snapshot.passages, snapshot.ids, snapshot.matrix, query, k, mode)
 
     def missing_terms(self, query: str) -> list[str]:
         """The query's content words (stop words left out) that no passage here contains, e.g. ``["word2vec"]``."""
+        query = _query(query)
         with connect(self.path) as conn:
             return missing_terms(conn, self._id(conn), query)
 
@@ -360,6 +365,13 @@ class KnowledgeBase:
         with _cache_lock:
             _cache[key] = snapshot
         return snapshot
+
+
+def _query(query: object) -> str:
+    """A search query as text: lone surrogates (a JSON client's broken escapes) dropped; not text is an error."""
+    if not isinstance(query, str):
+        raise KnowledgeError(f"a search query is text, got {type(query).__name__}")
+    return re.sub("[\ud800-\udfff]", "", query)
 
 
 def _delete_document(conn: sqlite3.Connection, kb_id: int, name: str) -> None:
