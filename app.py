@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
-import json
 import logging
 import os
 import sys
@@ -39,12 +37,14 @@ from tutor.cli import CLIError, add_model_args, load_from_args
 from tutor.engine import keep_no_call_history
 from tutor.errors import TutorError
 from tutor.knowledge import COURSE, MAX_FILE_MB, SUPPORTED
+from tutor.progress import page as progress_page
 from tutor.threads import in_one_thread, limit_malloc_arenas
 from tutor.tutors import NO_KB, Tutors, add_notes, added_text, choices, pick
 
 if TYPE_CHECKING:
     from quizgen.program import QuizAgent
     from tutor.explain import Tutor
+    from tutor.progress.tracker import Progress
 
 MODEL_LANE = "model"  # the concurrency_id of every event that runs the model: one request at a time per model
 LANE = {"concurrency_id": MODEL_LANE, "concurrency_limit": 1}  # an event that runs the model
@@ -129,6 +129,7 @@ def build_app(
     runs_dir: str | Path = "runs",
     queue_max: int = QUEUE_MAX,
     title: str = "AI teaching assistant",
+    progress: Progress | None = None,
 ) -> Any:
     """The Gradio app: Tutor, Quiz and Results tabs, plus the ``/chat``, ``/quiz`` and ``/answer`` API.
 
@@ -143,6 +144,9 @@ def build_app(
         runs_dir: the folder whose subdirectories are benchmark runs for the Results tab.
         queue_max: the most requests waiting at once; beyond it a request is told the app is busy.
         title: the page title.
+        progress: the students' progress (``tutor.progress``), for a server with accounts: answers are stored,
+            and the Review, My progress and Class tabs and their API are added (``tutor.progress.page``).
+            None: the anonymous page, which stores nothing.
     """
     import gradio as gr
 
@@ -151,14 +155,20 @@ def build_app(
 
     with gr.Blocks(title=title) as demo:
         gr.Markdown(f"# {title}\nAsk about a machine-learning concept, or take a quiz with instant feedback.")
+        if progress is not None:
+            gr.Button("Log out", link="/logout", size="sm", elem_id="logout")
         with gr.Tab("Tutor", id="tutor"):
             tutor_kb = _chat_tab(gr, tutors)
         with gr.Tab("Quiz", id="quiz"):
             session = gr.State(QuizSession(Quiz(topic="")))
-            quiz_kb = _quiz_tab(gr, quiz_agent, session, tutors, tutor_kb, files)
+            quiz_kb = _quiz_tab(gr, quiz_agent, session, tutors, tutor_kb, files, progress)
+        on_load = progress_page.tabs(gr, progress) if progress is not None else None
         with gr.Tab("Results", id="results"):
             _results_tab(gr, Path(runs_dir), files)
-        _api(gr, tutors, quiz_agent, session)
+        _api(gr, tutors, quiz_agent, session, progress)
+        if on_load is not None:
+            progress_page.api(gr, progress)
+            on_load(demo)
         gr.Markdown(
             f"<small>One model answers one request at a time; up to {queue_max} wait in line, and beyond that "
             "the page says it is busy: try again in a minute.</small>"
@@ -202,7 +212,9 @@ def _chat_tab(gr: Any, tutors: Tutors) -> Any:
     return picked
 
 
-def _quiz_tab(gr: Any, agent: QuizAgent | None, session: Any, tutors: Tutors, tutor_kb: Any, files: Path) -> Any:
+def _quiz_tab(
+    gr: Any, agent: QuizAgent | None, session: Any, tutors: Tutors, tutor_kb: Any, files: Path, progress: Any
+) -> Any:
     if agent is None:
         gr.Markdown("⚠️ **Quizzes are unavailable on this server**: it was started without the quiz generator.")
         return None
@@ -216,7 +228,8 @@ def _quiz_tab(gr: Any, agent: QuizAgent | None, session: Any, tutors: Tutors, tu
     with gr.Row():
         generate = gr.Button("Generate quiz", variant="primary", elem_id="generate")
         stop = gr.Button("Stop", elem_id="quiz-stop")
-    progress = gr.Markdown(elem_id="quiz-progress")
+        weak = gr.Button("Practice my weak spots", elem_id="weak", visible=progress is not None)
+    writing = gr.Markdown(elem_id="quiz-progress")
     with gr.Row():
         with gr.Column(scale=3):
             current = gr.State(0)  # the question on screen (0-based)
@@ -247,14 +260,6 @@ def _quiz_tab(gr: Any, agent: QuizAgent | None, session: Any, tutors: Tutors, tu
             shown = show(state, 0) if first else (gr.skip(),) * 4
             yield state, grade.progress_markdown(state, request.n), *shown, grade.score_markdown(state)
 
-    def check_answer(state: QuizSession, index: int, letter: str | None) -> tuple[str, str]:
-        if not state.total:
-            raise gr.Error("generate a quiz first")
-        if not letter:
-            raise gr.Error("pick an answer (A-D) first")
-        state.answer(index, letter)
-        return grade.feedback_markdown(state, index), grade.score_markdown(state)
-
     def step(state: QuizSession, index: int, delta: int) -> tuple:
         return show(state, max(0, min(state.total - 1, index + delta))) if state.total else (gr.skip(),) * 4
 
@@ -262,11 +267,14 @@ def _quiz_tab(gr: Any, agent: QuizAgent | None, session: Any, tutors: Tutors, tu
         with on_page():
             return grade.save_quiz(state, kind, files)
 
-    started = generate.click(
-        start, [topic, count, level, picked], [session, progress, *view, score], api_visibility="private", **LANE
-    )
-    stop.click(None, cancels=[started], **FREE)
-    check.click(check_answer, [session, current, options], [feedback, score], **FREE)
+    form, shown = [topic, count, level, picked], [session, writing, *view, score]
+    started = generate.click(start, form, shown, api_visibility="private", **LANE)
+    events = [started]
+    if progress is not None:  # the least mastered topic fills the form, then the quiz is written as usual
+        chosen = weak.click(progress_page.weak_spots(progress), [picked], [topic, picked], **FREE)
+        events.append(chosen.success(start, form, shown, api_visibility="private", **LANE))
+    stop.click(None, cancels=events, **FREE)
+    check.click(progress_page.checker(progress), [session, current, options], [feedback, score], **FREE)
     prev.click(lambda s, i: step(s, i, -1), [session, current], view, **FREE)
     nxt.click(lambda s, i: step(s, i, 1), [session, current], view, **FREE)
     download.click(save, [session, fmt], [file], **FREE)
@@ -326,7 +334,7 @@ def _results_tab(gr: Any, root: Path, files: Path) -> None:
     compare.click(show, [picked], [table, chart], **FREE)
 
 
-def _api(gr: Any, tutors: Tutors, quiz_agent: QuizAgent | None, session: Any) -> None:
+def _api(gr: Any, tutors: Tutors, quiz_agent: QuizAgent | None, session: Any, progress: Any) -> None:
     """Endpoints for gradio_client, on hidden components: ``/chat``, ``/quiz``, ``/answer``.
 
     ``/chat`` and ``/quiz`` take a knowledge base last, optional: a name the page lists (default: the course).
@@ -360,14 +368,9 @@ def _api(gr: Any, tutors: Tutors, quiz_agent: QuizAgent | None, session: Any) ->
         for state in write_quiz(quiz_agent, request):
             yield export.to_json(state.quiz), state
 
-    def answer_api(index: float, choice: str, state: QuizSession) -> str:
-        """Grade ``choice`` (A-D) for question ``index`` (1-based) of this client's quiz; feedback as JSON."""
-        with on_page():
-            fb = state.answer(int(index) - 1, choice or "")
-        return json.dumps(dataclasses.asdict(fb) | {"score": state.score})
-
     chat.click(chat_api, [message, chat_kb, history], [reply, history], api_name="chat", **LANE)
     quiz.click(quiz_api, [topic, count, level, quiz_kb], [quiz_json, session], api_name="quiz", **LANE)
+    answer_api = progress_page.answerer(progress)  # stores the answer when the page has accounts
     answer.click(answer_api, [number, letter, session], [feedback], api_name="answer", concurrency_limit=None)
 
 
@@ -392,8 +395,11 @@ def make_programs(model: Any) -> Programs:
     return Programs(Tutor(model), QuizAgent(model), lambda name: GroundedTutor(model, open_kb(name)))
 
 
-def launch(demo: Any, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> Any:
-    """Start the server: no share link, uploads capped, no server-side rendering (it would need Node)."""
+def launch(demo: Any, host: str = "127.0.0.1", port: int = 7860, block: bool = True, auth: Any = None) -> Any:
+    """Start the server: no share link, uploads capped, no server-side rendering (it would need Node).
+
+    ``auth``: Gradio's login callback (``tutor.progress.accounts.Login(store).check``) on a server with accounts.
+    """
     import gradio as gr
 
     limit_malloc_arenas()  # before the server's worker threads start allocating
@@ -406,6 +412,8 @@ def launch(demo: Any, host: str = "127.0.0.1", port: int = 7860, block: bool = T
         show_error=True,
         ssr_mode=False,
         prevent_thread_lock=not block,
+        auth=auth,
+        auth_message="Log in with the name and password your teacher gave you." if auth else None,
         theme=gr.themes.Soft(),
         css=CSS,
     )
@@ -443,8 +451,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import gradio  # noqa: F401 - checked before the model loads
     except ImportError as exc:
         raise CLIError(f"the web app needs gradio ({exc}): reinstall the project (see README.md)") from exc
+    from tutor.progress.tracker import for_serving
+
+    progress = for_serving()  # None without accounts: the anonymous page, nothing stored
     programs = make_programs(load_from_args(args))
-    launch(build_app(*programs, queue_max=args.queue_max), host=args.host, port=args.port)
+    demo = build_app(*programs, queue_max=args.queue_max, progress=progress)
+    auth = progress_page.login(progress) if progress is not None else None
+    launch(demo, host=args.host, port=args.port, auth=auth)
     return 0
 
 

@@ -103,3 +103,39 @@ def schema_url(url: str) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {name}")
     return f"{url}?options=-csearch_path%3D{name}"
+
+
+# ---------------------------------------------------------------- a scripted quiz agent (no model) for app tests
+
+
+def scripted_question(topic: str, n: int, lesson: str = "Regularization"):
+    """Question ``n`` of a scripted quiz: key A, a course source in ``lesson``, its own objective."""
+    from quizgen.schema import Question, QuizItem, Source
+
+    stem = f"Scripted question {n} about {topic}: which option is the right one?"
+    source = Source(
+        kb="course", doc=f"{lesson.lower()}.md", headings=(lesson, "Part"), start=0, end=9, quote="Right one."
+    )
+    question = Question(
+        stem=stem,
+        options=[f"right {n}", f"wrong {n} b", f"wrong {n} c", f"wrong {n} d"],
+        answer="A",
+        explanation="Right one.",
+        wrong_reasons={"B": "not b.", "C": "not c.", "D": "not d."},
+        objective=f"Recognise {topic} {n % 3}",
+        source=source,
+    )
+    return QuizItem(question=question, verified=True)
+
+
+class ScriptedAgent:
+    """A quiz agent without a model: ``request.n`` scripted questions on ``request.topic`` (a lesson of that name)."""
+
+    def stream(self, request, **fields):
+        for n in range(request.n):
+            yield scripted_question(request.topic, n, lesson=request.topic.title())
+
+    def assemble(self, request, items, seconds=0.0):
+        from quizgen.schema import Quiz, QuizMetadata
+
+        return Quiz(topic=request.topic, questions=list(items), metadata=QuizMetadata(extra={"kb": request.kb}))

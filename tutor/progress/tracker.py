@@ -220,3 +220,27 @@ def _answer_row(a: Attempt) -> dict[str, Any]:
         "objective": a.objective,
         "answered": a.answered.isoformat(),
     }
+
+
+def for_serving(url: str | None = None) -> Progress | None:
+    """The progress of a server with accounts; None when there is no user (the anonymous page stores nothing).
+
+    A missing SQLite file is not created here: ``ta serve`` without ``ta users add`` writes nothing.
+    """
+    import os
+    import sys
+
+    from tutor.progress.store import default_path, open_store
+
+    url = url or os.environ.get("TA_DATABASE_URL") or None
+    if url is None and not default_path().exists():
+        users = []
+    else:
+        store = open_store(url)
+        users = store.users()
+    if not users:
+        print("ta serve: no accounts: the page is anonymous and stores nothing (`ta users add NAME`)", file=sys.stderr)
+        return None
+    teachers = sum(u.teacher for u in users)
+    print(f"ta serve: {len(users)} accounts ({teachers} teachers) in {store.location}: log in", file=sys.stderr)
+    return Progress(store)
