@@ -34,11 +34,26 @@ class CLIError(TutorError):
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     """``--model``, ``--backend``, ``--adapter`` and ``--threads``: the same on every subcommand that loads a model."""
-    parser.add_argument("--model", default="default", metavar="SPEC", help="default | FILE.gguf | DIR | hf:org/name")
+    parser.add_argument(
+        "--model", default="default", metavar="SPEC", help="default | FILE.gguf | DIR | hf:org/name | openai:URL"
+    )
     parser.add_argument("--backend", choices=("llamacpp", "transformers"), help="force a backend")
     parser.add_argument("--adapter", metavar="DIR", help="a PEFT adapter directory to apply")
     # llama.cpp spins its threads at a barrier every token: on a busy machine one thread is faster than all.
     parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model (default: every core)")
+    server = parser.add_argument_group("a model on a server (--model openai:http://host:port/v1)")
+    server.add_argument("--server-model", metavar="NAME", help="the served model's name (default: the only one)")
+    server.add_argument(
+        "--server-profile",
+        choices=("vllm", "sglang", "llama-server", "llama-cpp-python", "openai"),
+        help="which server it is (default: detected)",
+    )
+    server.add_argument("--in-flight", type=int, metavar="N", help="requests in flight at once (default: 4)")
+    server.add_argument(
+        "--allow-unconstrained",
+        action="store_true",
+        help="use a server that ignores constraints: validate and retry here, results marked unconstrained",
+    )
 
 
 def load_from_args(args: argparse.Namespace) -> Model:
@@ -50,7 +65,22 @@ def load_from_args(args: argparse.Namespace) -> Model:
         if args.threads < 1:
             raise CLIError(f"--threads must be at least 1, got {args.threads}")
         options["n_threads"] = args.threads
+    if str(args.model).startswith("openai:"):
+        options.update(_server_options(args))
     return load_model(args.model, backend=args.backend, adapter=args.adapter, **options)
+
+
+def _server_options(args: argparse.Namespace) -> dict[str, object]:
+    """The server flags that were given (a namespace built elsewhere may lack them)."""
+    options: dict[str, object] = {}
+    for flag, key in (("server_model", "model"), ("server_profile", "profile"), ("in_flight", "max_in_flight")):
+        if getattr(args, flag, None) is not None:
+            options[key] = getattr(args, flag)
+    if getattr(args, "in_flight", None) is not None and args.in_flight < 1:
+        raise CLIError(f"--in-flight must be at least 1, got {args.in_flight}")
+    if getattr(args, "allow_unconstrained", False):
+        options["allow_unconstrained"] = True
+    return options
 
 
 def build_parser() -> argparse.ArgumentParser:

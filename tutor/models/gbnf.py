@@ -172,3 +172,32 @@ def _class_char(ch: str) -> str:
     if ord(ch) < 0x20 or ord(ch) == 0x7F:
         return f"\\x{ord(ch):02X}"
     return ch
+
+
+MAX_RANGE = 1000  # integer ranges up to this wide are spelt out value by value
+
+
+def number(minimum: float | None, maximum: float | None, integer: bool) -> str | None:
+    """A GBNF expression for a JSON number (or integer) within [minimum, maximum], or None if none is exact.
+
+    Whole-number bounds up to :data:`MAX_RANGE` apart are spelt out (``0.75`` in [0, 1]: an integral part
+    below the maximum takes any fraction, the maximum only zeros); a lone minimum of 0 or 1 drops the sign
+    (and the zero). Other bounds are left to the check after generation.
+    """
+    fraction = "" if integer else ' ("." [0-9]{1,15})?'
+    whole = [b for b in (minimum, maximum) if b is not None]
+    if any(isinstance(b, bool) or not float(b).is_integer() for b in whole):
+        return None
+    if minimum is not None and maximum is not None and 0 <= maximum - minimum <= MAX_RANGE:
+        low, high = int(minimum), int(maximum)
+        if integer:
+            return "(" + " | ".join(f'"{i}"' for i in range(low, high + 1)) + ")"
+        top = f'"{high}" ("." "0"{{1,15}})?'
+        if low == high:
+            return f"({top})"
+        below = "(" + " | ".join(f'"{i}"' for i in range(low, high)) + ")"
+        return f"({below}{fraction} | {top})"
+    if maximum is None and minimum in (0, 1):
+        first = "[1-9] [0-9]{0,15}" if minimum == 1 and integer else '("0" | [1-9] [0-9]{0,15})'
+        return f"({first}{fraction})"
+    return None
