@@ -111,8 +111,9 @@ def _node(op: Any, arg: Any, pattern: str) -> str:
         return "(" + (_sequence(list(arg[-1]), pattern) or '""') + ")"
     if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", None)):
         low, high, body = arg
-        inner = "(" + (_sequence(list(body), pattern) or '""') + ")"
-        return inner + _repeat(low, high)
+        inner = _sequence(list(body), pattern) or '""'
+        atom = len(body) == 1 and body[0][0] in (_c.LITERAL, _c.NOT_LITERAL, _c.ANY, _c.IN, _c.CATEGORY)
+        return (inner if atom else "(" + inner + ")") + _repeat(low, high)
     raise GrammarError(f"regex {pattern!r}: {op} has no GBNF form (use plain alternation, classes and repeats)")
 
 

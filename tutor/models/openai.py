@@ -446,7 +446,8 @@ class OpenAIServerModel(Model):
     def _tokens(self, text: str, special: bool) -> list[int]:
         if self.profile.tokenize_path is None:
             raise CapabilityError(f"{self._who()} has no tokenizer endpoint: pass --server-profile if it has one")
-        data = self._request("POST", self.profile.tokenize_path, self.profile.tokenize_body(text, special), root=True)
+        body = {"model": self.model_id, **self.profile.tokenize_body(text, special)}
+        data = self._request("POST", self.profile.tokenize_path, body, root=True)
         tokens = [int(t) for t in data["tokens"]]
         if self.profile.name == "llama-cpp-python" and not special:
             # Its endpoint adds BOS where the model does; what the empty text tokenizes to is exactly that prefix.
