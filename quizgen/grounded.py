@@ -29,7 +29,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -301,13 +301,32 @@ class GroundedQuizAgent:
     the file itself, so a PDF or reStructuredText keeps its headings).
     """
 
-    def __init__(self, model: Any, kb: Any = None, verify: bool = True) -> None:
-        """Borrow ``model`` (any Model); ``kb``: a :class:`tutor.knowledge.KnowledgeBase` to use for every quiz."""
+    def __init__(
+        self, model: Any, kb: Any = None, verify: bool = True, blind: Callable[[str, Question], str] | None = None
+    ) -> None:
+        """Borrow ``model`` (any Model).
+
+        Args:
+            model: any Model.
+            kb: a :class:`tutor.knowledge.KnowledgeBase` to use for every quiz.
+            verify: False skips the open-book verification (for measurements).
+            blind: ``blind(topic, question) -> letter``: the blind answer (default: the quiz agent's DSPy
+                predictor, :meth:`quizgen.program.QuizAgent.blind_answer`; ``Model.choose`` when used alone).
+        """
         self.model = model
         self.kb = kb
         self.verify_answers = verify
+        self._blind = blind
         self._glossaries: dict[tuple[Any, ...], Glossary] = {}
         self._sources: dict[int, Any] = {}
+
+    def with_blind(self, blind: Callable[[str, Question], str]) -> GroundedQuizAgent:
+        """This agent (sharing its caches) with another blind answerer."""
+        import copy
+
+        new = copy.copy(self)
+        new._blind = blind
+        return new
 
     def knowledge(self, request: QuizRequest) -> Any:
         """The knowledge base a request is written from."""
@@ -381,7 +400,14 @@ class GroundedQuizAgent:
         return QuizItem(question=question, verified=self.verify_answers, attempts=1, issues=[], blind_answer=blind)
 
     def verify(self, question: Question, passage: str) -> list[str]:
-        """Open-book: reading the source passage, the model must prefer the key; [] when it does, else the reason."""
+        """Open-book: reading the source passage, the model must prefer the key; [] when it does, else the reason.
+
+        This is the one model call of the grounded agent that does not go through DSPy: it scores each option's
+        log-likelihood as a continuation of a raw (no chat template) prompt, normalised per token, and a DSPy LM
+        answers with text only (lm15's Request has no way to ask for the probability of a given continuation).
+        As a judgment (the option texts as an enum, like the blind answer) it would be scored in the chat
+        format and unnormalised: a different check from the one measured in the README, so it stays as it is.
+        """
         prompt = verify_prompt(question, passage)
         scores = self.model.loglikelihood([(prompt, " " + option) for option in question.options])
         lengths = [max(1, len(self.model.tokenize(" " + option))) for option in question.options]
@@ -392,6 +418,8 @@ class GroundedQuizAgent:
 
     def blind_answer(self, topic: str, question: Question) -> Any:
         """The letter the model picks without the passage (a difficulty signal, not a check)."""
+        if self._blind is not None:
+            return self._blind(topic, question)
         from quizgen.program import blind_prompt
 
         return self.model.choose([blind_prompt(topic, question)], list(LETTERS))[0].answer

@@ -11,28 +11,32 @@ own notes) :class:`QuizAgent` plans N distinct learning objectives, then for eac
 2. **place** the key: the options are permuted so the keys spread evenly over A-D (a small model puts
    its answer first; students learn that);
 3. **check** it with the deterministic checks in :mod:`quizgen.checks`;
-4. **verify** it: the model answers its own question blind (``Model.choose``, the key hidden) and must
-   pick the key;
+4. **verify** it: the model answers its own question blind (the key hidden) and must pick the key. The
+   answer is a ``dspy.Predict`` over :class:`BlindAnswer`, whose one output is a letter: the engine reads it
+   off one forward pass (:func:`tutor.engine.judgment_of`), and DSPy sees the call like every other;
 5. on any failure, **repair**: write again with the failure as feedback, at most ``max_attempts`` drafts
    per question and ``repair_budget`` extra drafts per quiz. A question that still fails is handed on
    flagged (``verified=False`` with its ``issues``), never silently.
 
-``plan`` and ``write`` are ordinary ``dspy.Predict`` modules with a hand-written demo each, so DSPy
-optimizers (BootstrapFewShot, MIPRO, GEPA) can tune them.
+``plan``, ``write`` and ``blind`` are ordinary ``dspy.Predict`` modules, so DSPy optimizers (BootstrapFewShot,
+MIPRO, GEPA) tune them (``ta optimize quiz``, :mod:`tutor.optimize`); every model call of the ungrounded agent
+goes through them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import random
 import re
 import time
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import dspy
 from dspy.utils.exceptions import AdapterParseError, LMError
@@ -113,6 +117,49 @@ class WriteQuestion(dspy.Signature):
     source: str = dspy.InputField(desc="the student's notes the question must be based on, or 'none'")
     feedback: str = dspy.InputField(desc="what was wrong with the previous attempt, or 'none'")
     question: QuestionDraft = dspy.OutputField()
+
+
+class BlindAnswer(dspy.Signature):
+    """Answer the multiple-choice question with the letter of the correct option."""
+
+    question: str = dspy.InputField(desc="the question with its lettered options")
+    answer: Literal["A", "B", "C", "D"] = dspy.OutputField()
+
+
+class LetterAdapter(dspy.ChatAdapter):
+    """The blind question as one user turn (the same text the model always answered), the reply one letter.
+
+    The response format is a JSON object whose one property is the letter: :class:`tutor.engine.TutorEngine`
+    answers such a *judgment* from one forward pass, so the check costs what ``Model.choose`` costs.
+    """
+
+    def format(self, signature: type[dspy.Signature], demos: list[dict[str, Any]], inputs: dict[str, Any]) -> list:
+        """Demos as user/assistant turns, then the question."""
+        messages: list[dict[str, str]] = []
+        for demo in demos:
+            if "question" in demo and "answer" in demo:
+                messages.append({"role": "user", "content": str(demo["question"])})
+                messages.append({"role": "assistant", "content": json.dumps({"answer": str(demo["answer"])})})
+        messages.append({"role": "user", "content": str(inputs["question"])})
+        return messages
+
+    def __call__(self, lm: Any, lm_kwargs: dict[str, Any], signature: Any, demos: list, inputs: dict) -> list:
+        """Ask for the letter as a judgment, and read it back."""
+        keys = list(typing.get_args(signature.output_fields["answer"].annotation))
+        schema = {"type": "object", "properties": {"answer": {"type": "string", "enum": keys}}, "required": ["answer"]}
+        fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+        lm_kwargs = {**lm_kwargs, "response_format": fmt}
+        outputs = lm(messages=self.format(signature, demos, inputs), **lm_kwargs)
+        return [self.parse(signature, o["text"] if isinstance(o, dict) else o) for o in outputs]
+
+    def parse(self, signature: type[dspy.Signature], completion: str) -> dict[str, Any]:
+        """The letter from ``{"answer": "B"}``."""
+        try:
+            return {"answer": json.loads(completion)["answer"]}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AdapterParseError(
+                adapter_name="LetterAdapter", signature=signature, lm_response=completion, message=str(exc)
+            ) from exc
 
 
 PLAN_DEMO = dspy.Example(
@@ -222,10 +269,27 @@ class QuizAgent(dspy.Module):
         # No default demo for the writer: a 135M model copies a demo's question verbatim (off topic), and
         # the demo's ~350 prompt tokens are paid on every draft. WRITE_DEMO is there for larger models.
         self.write = dspy.Predict(WriteQuestion)
+        self.blind = dspy.Predict(BlindAnswer)
+        self.blind_adapter = LetterAdapter()
         self.lm = make_lm(model, sampling=SAMPLING, max_tokens=WRITE_MAX_TOKENS)
         from quizgen.grounded import GroundedQuizAgent
 
-        self.grounded = GroundedQuizAgent(model, kb=kb)  # request.grounded (the default) is written there
+        # request.grounded (the default) is written there; it answers blind with this agent's predictor
+        self.grounded = GroundedQuizAgent(model, kb=kb, blind=self.blind_answer)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> QuizAgent:
+        """A copy with its own predictors (what an optimizer tunes) sharing the model, the LM and the grounded agent.
+
+        ``copy.deepcopy`` of the whole agent would try to copy the loaded model (native memory, gigabytes).
+        """
+        import copy
+
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        for name in ("plan", "write", "blind"):
+            setattr(new, name, copy.deepcopy(getattr(self, name), memo))
+        new.grounded = self.grounded.with_blind(new.blind_answer)
+        return new
 
     # ---- public API ------------------------------------------------------------------------------
 
@@ -301,7 +365,8 @@ class QuizAgent(dspy.Module):
             config = _config(request.temperature, _seed(request, 999 - calls))
             try:
                 with dspy.context(lm=self.lm, adapter=self.adapter), _model_errors():
-                    pred = self._planner(min(n - len(planned), PLAN_BATCH))(
+                    pred = self.plan(
+                        signature=self._plan_signature(min(n - len(planned), PLAN_BATCH)),
                         topic=topic,
                         difficulty=request.difficulty,
                         source=_excerpt(request.source_text, topic),
@@ -320,13 +385,15 @@ class QuizAgent(dspy.Module):
                 planned.append(candidate)
         return [(o, _bloom_of(o, request.difficulty)) for o in planned]
 
-    def _planner(self, k: int) -> dspy.Predict:
-        """The plan predictor, asking for at most ``k`` objectives (a 3-question quiz plans 3, not 10)."""
+    def _plan_signature(self, k: int) -> type[dspy.Signature]:
+        """The plan signature asking for at most ``k`` objectives (a 3-question quiz plans 3, not 10).
+
+        Passed to ``self.plan`` per call rather than made a new Predict: the call is then traced to ``plan``, so
+        an optimizer's demos and instructions land there (and are saved with the program).
+        """
         if k >= PLAN_BATCH:
-            return self.plan
-        planner = dspy.Predict(self.plan.signature.with_updated_fields("plan", type_=_plan_model(k)))
-        planner.demos = self.plan.demos  # whatever an optimizer put there
-        return planner
+            return self.plan.signature
+        return self.plan.signature.with_updated_fields("plan", type_=_plan_model(k))
 
     def write_item(self, request: QuizRequest, slot: Slot, earlier: list[Question], budget: Budget) -> QuizItem:
         """Write, check and verify one question, repairing within the budget; flag it if it still fails."""
@@ -382,14 +449,19 @@ class QuizAgent(dspy.Module):
 
     def verify(self, topic: str, question: Question) -> list[str]:
         """The model answers blind; [] when it picks the key, else the reason it is flagged."""
-        choice = self.model.choose([blind_prompt(topic, question)], list(LETTERS))[0]
-        if choice.answer == question.answer:
+        answer = self.blind_answer(topic, question)
+        if answer == question.answer:
             return []
         return [
-            f"{VERIFY_PREFIX} answering blind, the model chose {choice.answer} "
-            f"({choice.probs[choice.answer]:.0%}), not the key {question.answer} "
-            f"({choice.probs[question.answer]:.0%}): the key may be wrong or the question ambiguous"
+            f"{VERIFY_PREFIX} answering blind, the model chose {answer}, not the key {question.answer}: "
+            "the key may be wrong or the question ambiguous"
         ]
+
+    def blind_answer(self, topic: str, question: Question) -> str:
+        """The letter the model picks for ``question`` with the key hidden (greedy: one forward pass)."""
+        with dspy.context(lm=self.lm, adapter=self.blind_adapter), _model_errors():
+            pred = self.blind(question=blind_prompt(topic, question), config={"temperature": 0.0})
+        return pred.answer
 
 
 @dataclass(frozen=True)

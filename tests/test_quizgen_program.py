@@ -170,7 +170,28 @@ def test_forward_returns_a_prediction_with_the_quiz() -> None:
     pred = QuizAgent(fake)(topic="gradient descent", grounded=False, n=1, seed=4)
     assert pred.quiz.questions[0].verified
     names = [name for name, _ in QuizAgent(fake).named_predictors()]
-    assert names == ["plan", "write"], "optimizers see the two predictors"
+    assert names == ["plan", "write", "blind"], "optimizers see the three predictors"
+
+
+def test_every_model_call_goes_through_dspy() -> None:
+    """Plan, write and the blind answer are all in DSPy's history: optimizers and inspect_history see them."""
+    import dspy
+
+    script = Script(["One objective"], [draft("First question on rates?")])
+    fake = FakeModel(responder=script)
+    fake.enqueue_choice(*keys_for(1, seed=4))
+    agent = QuizAgent(fake)
+    before = len(agent.lm.history)
+    with dspy.context(trace=[]):
+        agent(topic="gradient descent", grounded=False, n=1, seed=4)
+        traced = [
+            agent.named_predictors()[[p for _, p in agent.named_predictors()].index(p)][0]
+            for p, _, _ in dspy.settings.trace
+        ]
+    assert traced == ["plan", "write", "blind"]
+    calls = agent.lm.history[before:]
+    assert len(calls) == 3 == len(fake.calls) + 1, "the blind answer is one forward pass (choose), not a decode"
+    assert calls[-1]["messages"][-1]["content"].startswith("Answer this multiple-choice question")
 
 
 def test_source_text_reaches_the_prompts() -> None:

@@ -5,12 +5,19 @@ max tokens pass straight through to :meth:`Model.generate`; ``Request.config.res
 (a JSON schema, which DSPy's JSONAdapter builds from the signature's output fields) becomes a
 constrained output type, so every ``dspy.Predict`` parses, whatever the model's size.
 
+A schema whose one property is a *judgment* (a string ``enum``: lm15's convention for "declared keys in, a
+distribution out"), asked for greedily, is answered by :meth:`Model.choose`: one forward pass reads the
+distribution over the keys and the most likely key is returned as ``{"name": "KEY"}``. That is what greedy
+constrained decoding would pick for single-token keys, at the cost of one pass, and it lets a multiple-choice
+step (the quiz agent's blind answer) run through DSPy, where optimizers and ``dspy.inspect_history`` see it.
+
 Use :func:`make_lm` rather than building ``dspy.LM`` by hand: it sets the JSONAdapter-friendly
 capabilities and turns DSPy's on-disk cache off (two quizzes on one topic should differ).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +46,20 @@ def constraint_of(response_format: Any) -> dict[str, Any] | None:
     if kind == "text":
         return None
     raise OutputTypeError(f"unsupported response_format {response_format!r}: use json_schema, json_object or text")
+
+
+def judgment_of(schema: dict[str, Any] | None) -> tuple[str, list[str]] | None:
+    """(property, keys) when ``schema`` is an object whose only property is a string enum; else None."""
+    if not schema or schema.get("type") not in (None, "object"):
+        return None
+    props = schema.get("properties")
+    if not isinstance(props, dict) or len(props) != 1:
+        return None
+    ((name, prop),) = props.items()
+    keys = prop.get("enum") if isinstance(prop, dict) else None
+    if not isinstance(keys, list) or len(keys) < 2 or not all(isinstance(k, str) and k for k in keys):
+        return None
+    return name, list(keys)
 
 
 def request_messages(request: Any) -> list[dict[str, str]]:
@@ -84,6 +105,11 @@ class TutorEngine:
 
         validate_request(request)
         schema = constraint_of(request.config.response_format)
+        judgment = judgment_of(schema)
+        if judgment is not None and not request.config.temperature:
+            name, keys = judgment
+            choice = self.model.choose([request_messages(request)], keys)[0]
+            return self._response(json.dumps({name: choice.answer}))
         text = self.model.generate(request_messages(request), schema, **request_sampling(request.config, self.sampling))
         return self._response(text)
 
