@@ -35,6 +35,13 @@ def register(sub: Any) -> None:
         "--temperature", type=float, default=DEFAULT_TEMPERATURE, help="sampling temperature for writing (0 to 2)"
     )
     p.add_argument("--max-attempts", type=int, default=3, help="drafts per question at most")
+    p.add_argument(
+        "--program",
+        type=Path,
+        metavar="FILE",
+        help="a quiz program written by `ta optimize quiz` (its demos and "
+        "instructions; a grounded quiz uses only its blind answer)",
+    )
     p.add_argument("--take", action="store_true", help="take the quiz in the terminal, with feedback")
     add_model_args(p)
     p.set_defaults(func=cmd_quiz)
@@ -128,7 +135,15 @@ def cmd_quiz(args: argparse.Namespace) -> int:
         from quizgen.grounded import search_topic
 
         search_topic(kb, request.topic)
+    if args.program is not None:
+        from tutor.optimize import read_program_file
+
+        read_program_file(args.program, "quiz")  # a bad file fails before the model loads
     agent = QuizAgent(load_from_args(args), max_attempts=args.max_attempts, kb=kb)
+    if args.program is not None:
+        from tutor.optimize import load_program
+
+        load_program(args.program, agent.model, "quiz", agent)
     if args.take:
         return take(agent, request, output=args.output, fmt=args.format)
     items = []

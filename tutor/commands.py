@@ -1,4 +1,4 @@
-"""The tutor package's subcommands: ``ta ask``, ``ta chat``, ``ta generate``, ``ta models``.
+"""The tutor package's subcommands: ``ta ask``, ``ta chat``, ``ta generate``, ``ta models``, ``ta optimize``.
 
 Registered through the ``tutor`` entry point (see :mod:`tutor.cli`); ``ta serve`` is the web app's own
 (``app.register``).
@@ -60,6 +60,10 @@ def register(sub: Any) -> None:
     p = sub.add_parser("models", help="show what 'default' resolves to and which backends are installed")
     p.set_defaults(func=cmd_models)
 
+    from tutor import optimize
+
+    optimize.register(sub)
+
 
 def _add_tutor_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kb", metavar="NAME", help="the knowledge base to answer from (default: the starter course)")
@@ -73,15 +77,29 @@ def _add_tutor_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ungrounded", action="store_true", help="answer from the model alone, without course text (no sources)"
     )
+    p.add_argument(
+        "--program",
+        type=Path,
+        metavar="FILE",
+        help="a tutor program written by `ta optimize tutor` (the DSPy tutor: implies --ungrounded)",
+    )
 
 
 def make_tutor(args: argparse.Namespace) -> Any:
     """The tutor the arguments ask for; the knowledge base is checked before the model loads."""
-    if args.ungrounded:
+    if args.ungrounded or args.program:
         if args.kb:
-            raise CLIError("--kb grounds the answers in a knowledge base: leave out --ungrounded, or --kb")
+            raise CLIError(
+                "--kb grounds the answers in a knowledge base: leave out --ungrounded (or --program), or --kb"
+            )
         from tutor.explain import Tutor
 
+        if args.program:
+            from tutor.optimize import load_program, read_program_file
+
+            read_program_file(args.program, "tutor")  # a bad file fails before the model loads
+            model = cli.load_from_args(args)
+            return load_program(args.program, model, "tutor", Tutor(model))
         return Tutor(cli.load_from_args(args))
     from tutor.grounded import GroundedTutor
     from tutor.knowledge import COURSE, open_kb

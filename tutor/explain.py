@@ -68,7 +68,9 @@ class ChatTurnsAdapter(dspy.Adapter):
         main_request: bool = False,
     ) -> str:
         """The input values; named when there is more than one."""
-        names = [n for n in signature.input_fields if n in inputs and not isinstance(inputs[n], dspy.History)]
+        # By annotation, not value: a demo read back from a saved program holds its history as a plain dict.
+        fields = signature.input_fields
+        names = [n for n in fields if n in inputs and fields[n].annotation is not dspy.History]
         if len(names) == 1:
             body = str(inputs[names[0]])
         else:
@@ -163,11 +165,25 @@ class Tutor(dspy.Module):
         self.respond = dspy.Predict(Explain)
         self.lm = make_lm(model, sampling=ANSWER_SAMPLING, max_tokens=ANSWER_MAX_TOKENS)
 
-    def forward(self, question: str, history: Sequence[Any] | None = None) -> dspy.Prediction:
-        """Answer ``question`` given ``history``; returns a Prediction with ``answer``."""
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tutor:
+        """A copy with its own predictor (what an optimizer tunes), sharing the model and the LM."""
+        import copy
+
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.respond = copy.deepcopy(self.respond, memo)
+        return new
+
+    def forward(
+        self, question: str, history: Sequence[Any] | None = None, config: dict[str, Any] | None = None
+    ) -> dspy.Prediction:
+        """Answer ``question`` given ``history``; returns a Prediction with ``answer``.
+
+        ``config`` holds per-call sampling for the LM (``{"seed": 3, "temperature": 0.7}``).
+        """
         question = _check_question(question)
         with dspy.context(lm=self.lm, adapter=self.adapter):
-            return self.respond(question=question, history=to_history(history))
+            return self.respond(question=question, history=to_history(history), config=config or {})
 
     def messages(self, question: str, history: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         """The chat the model sees for ``question``: what ``forward`` sends through DSPy."""
