@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kb", default="course")
     parser.add_argument("--limit", type=int, help="the first N questions only")
     parser.add_argument("--every", type=int, default=1, metavar="K", help="every K-th question (2: one per lesson)")
-    parser.add_argument("--modes", default="ungrounded,extractive,generative")
+    parser.add_argument(
+        "--modes", default="ungrounded,extractive,generative", help="comma-separated; also extractive-free"
+    )
     parser.add_argument("--out", type=Path)
     parser.add_argument("--threads", type=int, help="llama.cpp CPU threads (default: llama.cpp's choice)")
     args = parser.parse_args(argv)
@@ -66,7 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     offtopic = read_jsonl(DATA / "tutor_offtopic.jsonl")
     modes = args.modes.split(",")
     ungrounded = Tutor(model)
-    tutors = {m: GroundedTutor(model, kb, mode=m) for m in modes if m != "ungrounded"}
+    # "extractive-free": the model chooses every sentence (no best-ranked sentence first), for comparison.
+    tutors = {
+        m: GroundedTutor(model, kb, mode=m.removesuffix("-free"), lead=not m.endswith("-free"))
+        for m in modes
+        if m != "ungrounded"
+    }
     rows: list[dict] = []
     for i, q in enumerate(questions, 1):
         row = {"question": q["question"], "lesson": q["lesson"]}

@@ -24,6 +24,32 @@ def test_the_grammar_admits_only_the_offered_sentences():
     assert re.fullmatch(literal("a (b) [c] {d} e.f*g?"), "a (b) [c] {d} e.f*g?")
 
 
+def test_with_a_lead_the_answer_opens_with_it_and_the_model_adds_the_rest():
+    pattern = sentence_regex(SENTENCES, lead=SENTENCES[1]).pattern
+    assert re.fullmatch(pattern, SENTENCES[1])
+    assert re.fullmatch(pattern, f"{SENTENCES[1]} {SENTENCES[2]} {SENTENCES[0]}")
+    assert not re.fullmatch(pattern, f"{SENTENCES[0]} {SENTENCES[1]}")  # the lead comes first
+    assert not re.fullmatch(pattern, f"{SENTENCES[1]} {SENTENCES[1]}")  # and only once
+    assert re.fullmatch(sentence_regex(SENTENCES[:1], lead=SENTENCES[0]).pattern, SENTENCES[0])
+
+
+def test_ranking_puts_the_definition_of_what_is_asked_first():
+    from quizgen.glossary import sentences
+    from tutor.grounded import Candidate, rank
+    from tutor.knowledge import open_kb
+
+    course = open_kb("course")
+    question = "What is the out-of-bag error of a random forest?"
+    pool = [
+        Candidate(s, h.passage.cite(), i)
+        for i, h in enumerate(course.search(question, k=3))
+        for s in sentences(h.passage)
+    ]
+    best = rank(question, pool)[0].sentence.text
+    # The cosine alone put "Out-of-bag error gives a free estimate ..." first and the definition last of six.
+    assert best.startswith("Out-of-bag error is a built-in performance estimate"), best
+
+
 def test_an_answer_splits_back_into_its_sentences():
     text = f"{SENTENCES[1]} {SENTENCES[0]}"
     assert split_answer(text, SENTENCES) == [SENTENCES[1], SENTENCES[0]]
