@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -268,3 +269,24 @@ def test_without_accounts_the_page_is_anonymous_and_writes_nothing(tmp_path, mon
     finally:
         demo.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_is_reported_to_the_client_as_unsaved(tmp_path):
+    path = tmp_path / "progress.db"
+    add_users(SQLiteStore(path))
+    with sqlite3.connect(path) as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    store = SQLiteStore(path, max_pages=pages + 2)  # the "disk" fills after a few answers
+    demo = app.build_app(Echo(), ScriptedAgent(), progress=Progress(store))
+    port = free_port()
+    app.launch(demo, port=port, block=False, auth=Login(store).check)
+    try:
+        ada = login(f"http://127.0.0.1:{port}/", "ada")
+        answers = take_quiz(ada, "dropout", 8, right=8)
+    finally:
+        demo.close()
+    saved = [a["saved"] for a in answers]
+    assert True in saved and False in saved, saved
+    refused = next(a for a in answers if not a["saved"])
+    assert refused["correct"] and "not saved: the disk holding" in refused["problem"], "feedback, and why not saved"
+    assert len(store.attempts("ada")) == saved.count(True), "exactly the answers reported saved are stored"

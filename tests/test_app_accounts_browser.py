@@ -2,7 +2,8 @@
 
 Student A logs in, takes a 3-question quiz from the course, answers it and logs out; student B logs in and sees
 none of A's quizzes, answers or cards, and answers a question of their own; the clock moves a day on; A logs in
-again and the Review tab holds A's three cards; the teacher sees both students in the class chart and table and
+again and the Review tab holds A's three cards, and Practice my weak spots writes a quiz on A's weakest topic; the
+teacher sees both students in the class chart and table and
 exports the CSV. Screenshots of each step go under the test's tmp dir.
 """
 
@@ -135,6 +136,16 @@ def test_students_see_only_their_own_progress_and_the_teacher_sees_the_class(sit
     page.screenshot(path=tmp_path / "3-ada-review.png")
     page.click("#review-next")
     page.wait_for_selector("#review-status :text('2 cards due')")
+
+    weakest = Progress(store, clock).weakest("ada")[0]  # ada's least mastered topic writes her next quiz
+    open_tab(page, "Quiz")
+    page.fill("#count input[type=number]", "2")
+    page.press("#count input[type=number]", "Tab")
+    page.click("#weak")
+    page.wait_for_function(f"() => document.querySelector('#topic textarea').value === {weakest!r}")
+    page.wait_for_selector("#quiz-question :text('Question 1 of')", timeout=300_000)
+    page.screenshot(path=tmp_path / "4-ada-weak-spots.png")
+    page.wait_for_selector("#quiz-progress :text-matches('questions ready|that could be written')", timeout=300_000)
     log_out(page)
 
     log_in(page, url, "tess")
@@ -143,7 +154,7 @@ def test_students_see_only_their_own_progress_and_the_teacher_sees_the_class(sit
     rows = page.locator("#class-table tbody tr").all_inner_texts()
     assert {row.split("\t")[0].strip() for row in rows} == {"ada", "bob"}, rows
     page.wait_for_selector("#class-chart img", timeout=30_000)
-    page.screenshot(path=tmp_path / "4-teacher.png")
+    page.screenshot(path=tmp_path / "5-teacher.png")
     page.click("#class-export")
     link = page.locator("#class-csv a").first
     link.wait_for(timeout=30_000)
