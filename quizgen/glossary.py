@@ -188,6 +188,9 @@ def parse_definition(sentence: Sentence) -> Definition | None:
     body = text.rstrip(".!").strip()
     match = COPULA_DEF.match(body)
     if match and _term_ok(match.group("term")):
+        term = match.group("term")
+        if match.group("verb") in ("refers to", "means", "denotes") and re.match(r"(?:term|word|phrase) \S", term):
+            term = term.split(" ", 1)[1]  # "The term layer error refers to ...": the term is "layer error"
         pred = match.group("pred").strip()
         if match.group("verb") in ("is", "are") and not re.match(r"(?:a|an|the|one) ", pred, re.IGNORECASE):
             return None  # "X is used to ...", "X is that ...": a fact about X, not a definition
@@ -197,9 +200,7 @@ def parse_definition(sentence: Sentence) -> Definition | None:
         aliases = tuple(a for a in (match.group("abbr"), match.group("alias")) if a)
         article = (match.group("article") or "").strip()
         plural = match.group("verb") in ("are", "refer to")
-        return Definition(
-            match.group("term"), pred, kind, head, relative, sentence, aliases, article=article, plural=plural
-        )
+        return Definition(term, pred, kind, head, relative, sentence, aliases, article=article, plural=plural)
     match = ALIAS_FACT.match(body)
     if match and _term_ok(match.group("term")):
         aliases = tuple(a for a in (match.group("abbr"), match.group("alias")) if a)

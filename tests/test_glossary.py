@@ -132,3 +132,14 @@ def test_definitions_on_real_notes(data_dir, tmp_path):
     d = found["logistic regression"]
     assert d.sentence.passage.doc.endswith("logistic_regression.rst")
     assert all(is_prose(x.sentence.text) for x in found.values())
+
+
+def test_the_term_x_refers_to_defines_x_not_term_x():
+    from quizgen.glossary import Sentence, parse_definition
+
+    text = "The term layer error refers to the derivative of cost with respect to a layer's input."
+    d = parse_definition(Sentence(text, 0, len(text), None))
+    assert d is not None and d.term == "layer error"
+    text = "The word embedding is a vector that represents a word in a space."  # "word" is part of this name
+    d = parse_definition(Sentence(text, 0, len(text), None))
+    assert d is not None and d.term == "word embedding"
