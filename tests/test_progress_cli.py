@@ -80,3 +80,49 @@ def test_review_asks_the_due_cards_with_the_quiz_feedback_and_reschedules_them(t
     assert len(store.attempts("ada")) == 5
     assert ta(["review", "--user", "ada"], "correct horse\nA\n") == 0
     assert "Reviewed 1: 1 right. 0 still due." in capsys.readouterr().out
+
+
+ADD_IN_A_TERMINAL = """
+import argparse, sys
+from tutor.progress.cli import register
+parser = argparse.ArgumentParser(prog="ta")
+register(parser.add_subparsers(dest="command"))
+args = parser.parse_args(sys.argv[1:])
+sys.exit(args.func(args))
+"""
+
+
+def test_users_add_in_a_terminal_asks_twice_without_echo(tmp_path):
+    import os
+    import pty
+    import sys
+    import time
+    from pathlib import Path
+
+    env = {**os.environ, "TA_DATA_DIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env.pop("TA_DATABASE_URL", None)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: `ta users add ada` on a terminal
+        os.execve(sys.executable, [sys.executable, "-c", ADD_IN_A_TERMINAL, "users", "add", "ada"], env)
+    seen = b""
+
+    def expect(text: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 60
+        while text not in seen and time.monotonic() < deadline:
+            try:
+                seen += os.read(fd, 1024)
+            except OSError:
+                break
+        assert text in seen, seen
+
+    expect(b"Password for ada: ")
+    os.write(fd, b"terminal secret\n")
+    expect(b"Again: ")
+    os.write(fd, b"terminal secret\n")
+    expect(b"added student ada")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"terminal secret" not in seen, "the password is not echoed"
+    store = open_store(str(tmp_path / "progress.db"))
+    assert verify_password("terminal secret", store.user("ada").password)
