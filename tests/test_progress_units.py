@@ -120,3 +120,18 @@ def test_answers_become_cards_and_the_weakest_topic_is_the_next_quiz(tmp_path):
     assert done.saved and done.feedback.correct and later.due("ada") == []
     with pytest.raises(ProgressError, match="not yours"):
         later.review("ada", "no-such-card", "A")
+
+
+def test_serving_keeps_progress_only_once_an_account_exists(tmp_path, monkeypatch, capsys):
+    from tutor.progress.tracker import for_serving
+
+    monkeypatch.setenv("TA_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("TA_DATABASE_URL", raising=False)
+    assert for_serving() is None and list(tmp_path.iterdir()) == []
+    SQLiteStore(tmp_path / "progress.db")  # a store without accounts: still anonymous
+    assert for_serving() is None
+    assert "anonymous and stores nothing" in capsys.readouterr().err
+    SQLiteStore(tmp_path / "progress.db").add_user("tess", "h", True, T0)
+    progress = for_serving()
+    assert progress is not None and progress.store.user("tess").teacher
+    assert "1 account (1 teacher)" in capsys.readouterr().err

@@ -242,5 +242,6 @@ def for_serving(url: str | None = None) -> Progress | None:
         print("ta serve: no accounts: the page is anonymous and stores nothing (`ta users add NAME`)", file=sys.stderr)
         return None
     teachers = sum(u.teacher for u in users)
-    print(f"ta serve: {len(users)} accounts ({teachers} teachers) in {store.location}: log in", file=sys.stderr)
+    said = f"{len(users)} account{'s' if len(users) != 1 else ''} ({teachers} teacher{'s' if teachers != 1 else ''})"
+    print(f"ta serve: {said} in {store.location}: the page asks to log in", file=sys.stderr)
     return Progress(store)
