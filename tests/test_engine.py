@@ -64,3 +64,74 @@ def test_predict_multi_field_signature_parses_on_the_real_model(backend, request
             assert isinstance(pred.confidence, float)
             assert isinstance(pred.examples, list) and all(isinstance(e, str) for e in pred.examples)
             assert isinstance(pred.summary, str)
+
+
+class Pick(dspy.Signature):
+    """Is the concept supervised (S) or unsupervised (U) learning?"""
+
+    concept: str = dspy.InputField()
+    family: Literal["S", "U"] = dspy.OutputField()
+
+
+def test_judgment_shapes() -> None:
+    from tutor.engine import judgment_of
+
+    one = {"type": "object", "properties": {"a": {"type": "string", "enum": ["x", "y"]}}, "required": ["a"]}
+    assert judgment_of(one) == ("a", ["x", "y"])
+    assert judgment_of({"type": "object", "properties": {"a": {"type": "string"}}}) is None
+    assert judgment_of({**one, "properties": {**one["properties"], "b": {"type": "string"}}}) is None
+    assert judgment_of({"type": "object", "properties": {"a": {"enum": ["only"]}}}) is None
+    assert judgment_of(None) is None
+
+
+def test_a_greedy_judgment_is_read_from_one_forward_pass() -> None:
+    """A lone enum output at temperature 0 is answered by Model.choose (no decode); sampled, it is decoded."""
+    fake = FakeModel(['{"family": "S"}'])
+    fake.enqueue_choice("U")
+    with dspy.context(lm=make_lm(fake), adapter=dspy.JSONAdapter()):
+        assert dspy.Predict(Pick)(concept="k-means", config={"temperature": 0.0}).family == "U"
+        assert fake.calls == [], "choose, not generate"
+        assert dspy.Predict(Pick)(concept="k-means", config={"temperature": 0.7}).family == "S"
+        assert len(fake.calls) == 1
+
+
+def _flashcards():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "flashcards.py"
+    spec = importlib.util.spec_from_file_location("flashcards_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, path
+
+
+PASSAGE = (
+    "Dropout is a regularization technique that randomly sets a fraction of a layer's activations to zero during "
+    "training. It stops units from relying on each other, which reduces overfitting."
+)
+
+
+def test_flashcards_example_runs_as_written_on_a_scripted_model() -> None:
+    module, path = _flashcards()
+    assert len(path.read_text().splitlines()) < 30, "the README promises a signature in under 30 lines"
+    fake = FakeModel([{"cards": [{"front": "What does dropout zero?", "back": "A fraction of activations"}]}])
+    cards = module.flashcards(fake, PASSAGE)
+    assert [c.front for c in cards] == ["What does dropout zero?"] and isinstance(cards[0], module.Card)
+    schema = fake.calls[0][1].schema
+    assert schema["properties"]["cards"]["maxItems"], "the engine bounds the list: the reply always completes"
+
+
+def test_readme_quotes_the_flashcards_example() -> None:
+    from pathlib import Path
+
+    _, path = _flashcards()
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert path.read_text().strip() in readme, "README's flashcards guide must quote examples/flashcards.py as is"
+
+
+@pytest.mark.slow
+def test_flashcards_example_on_the_real_model(llama_model) -> None:
+    module, _ = _flashcards()
+    cards = module.flashcards(llama_model, PASSAGE)
+    assert cards and all(isinstance(c, module.Card) and 5 <= len(c.front) <= 120 for c in cards)

@@ -194,3 +194,36 @@ def test_tutor_program_save_then_load_answers_the_same_on_the_real_model(llama_m
     # to change a sampled token: warm the prompt first so both programs meet the same cache state.
     tutor(question=question, config=config)
     assert loaded(question=question, config=config).answer == tutor(question=question, config=config).answer
+
+
+def test_an_interrupted_optimisation_resumes_from_its_trials(tmp_path: Path) -> None:
+    """The second run of the same optimisation replays every model call from the trials directory."""
+    import dspy
+
+    train = read_split("quiz", DATA / "quiz_train.jsonl")[:2]
+    config = OptimizeConfig("quiz", "bootstrap", demos=1, trials=tmp_path / "trials")
+    before = dspy.cache
+    first_model = fake_quiz_model()
+    first, _ = optimize(config, first_model, train)
+    assert first_model.calls, "the first run asks the model"
+    second_model = fake_quiz_model()
+    second, _ = optimize(config, second_model, train)
+    assert second_model.calls == [] and second_model.count == 0, "the rerun asks the model nothing"
+    assert json.dumps(second.dump_state(), default=str) == json.dumps(first.dump_state(), default=str)
+    assert dspy.cache is before, "DSPy's global cache is restored"
+    other = fake_quiz_model()
+    other.name = "another-model"
+    with pytest.raises(Exception, match="holds the trials of 'fake'"):
+        optimize(config, other, train)
+
+
+def test_ta_optimize_checks_its_files_before_loading_the_model(tmp_path: Path, capsys) -> None:
+    from tutor.cli import main
+
+    args = ["optimize", "tutor", "--out", str(tmp_path / "p.json"), "--model", "/nonexistent.gguf"]
+    assert main([*args, "--train", str(tmp_path / "missing.jsonl")]) == 2
+    assert "no split file" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "What is a tree?"}\n')
+    assert main([*args, "--train", str(bad)]) == 2
+    assert "no 'question' or keywords" in capsys.readouterr().err

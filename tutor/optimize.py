@@ -22,12 +22,13 @@ program, the model, the optimizer, the package versions, the dev scores. Loading
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -322,12 +323,18 @@ def with_progress(metric: Callable[..., Any], kind: str) -> Callable[..., Any]:
     return shown
 
 
-def trial_cache(trials: Path, model: Any) -> None:
-    """Keep every model call on disk under ``trials``: a rerun replays the calls already made (a restart).
+@contextlib.contextmanager
+def trial_cache(trials: Path | None, model: Any) -> Iterator[None]:
+    """Keep every model call on disk under ``trials`` while inside: a rerun replays the calls already made.
 
-    The calls are seeded, so a rerun asks exactly the same requests and reads them back instead of decoding;
-    the directory is tied to one model (its name is written there) so two models' calls never mix.
+    The calls are seeded, so a rerun asks exactly the same requests and reads them back instead of decoding: an
+    interrupted optimisation restarts where it stopped (for every optimizer; GEPA also keeps its own state there).
+    The directory is tied to one model (its name is written there) so two models' calls never mix. DSPy's cache
+    is global: the one in force before is restored on the way out.
     """
+    if trials is None:
+        yield
+        return
     import dspy
 
     trials.mkdir(parents=True, exist_ok=True)
@@ -335,7 +342,13 @@ def trial_cache(trials: Path, model: Any) -> None:
     if stamp.exists() and stamp.read_text(encoding="utf-8").strip() != model.name:
         raise InputError(f"{trials} holds the trials of {stamp.read_text().strip()!r}: pass another --trials DIR")
     stamp.write_text(model.name + "\n", encoding="utf-8")
+    before = dspy.cache
     dspy.configure_cache(enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=str(trials / "calls"))
+    try:
+        yield
+    finally:
+        with dspy._cache_lock:
+            dspy.cache = before
 
 
 def optimize(
@@ -347,23 +360,23 @@ def optimize(
     """
     import dspy
 
-    if config.trials is not None:
-        trial_cache(config.trials, model)
     student = build_program(config.kind, model)
-    for lm in _lms(student):
-        lm.cache = config.trials is not None
     info: dict[str, Any] = {"optimizer": config.optimizer, "train": len(train), "dev": len(dev or [])}
     optimizer = make_optimizer(config, student.lm)
     optimizer.metric = with_progress(optimizer.metric, config.kind) if config.optimizer != "gepa" else optimizer.metric
     started = time.perf_counter()
     print(f"optimising the {config.kind} program with {config.optimizer} on {len(train)} examples", file=sys.stderr)
-    with dspy.context(lm=student.lm):
-        if config.optimizer == "bootstrap":
-            compiled = optimizer.compile(student, trainset=train)
-        elif config.optimizer == "mipro":
-            compiled = optimizer.compile(student, trainset=train, valset=dev or None)
-        else:
-            compiled = optimizer.compile(student, trainset=train, valset=dev or train)
+    student.lm.cache = config.trials is not None
+    try:
+        with trial_cache(config.trials, model), dspy.context(lm=student.lm):
+            if config.optimizer == "bootstrap":
+                compiled = optimizer.compile(student, trainset=train)
+            elif config.optimizer == "mipro":
+                compiled = optimizer.compile(student, trainset=train, valset=dev or None)
+            else:
+                compiled = optimizer.compile(student, trainset=train, valset=dev or train)
+    finally:
+        student.lm.cache = False  # shared by the compiled copy: two quizzes on one topic should still differ
     info["compile_seconds"] = round(time.perf_counter() - started, 1)
     info["demos"] = {name: len(p.demos) for name, p in compiled.named_predictors()}
     if dev:
@@ -373,13 +386,7 @@ def optimize(
         print(f"dev: {info['dev_before']:.2f} before, {info['dev_after']:.2f} after", file=sys.stderr)
     if out is not None:
         save_program(compiled, config.kind, model, out, **info)
-    for lm in _lms(compiled):
-        lm.cache = False
     return compiled, info
-
-
-def _lms(program: Any) -> list[Any]:
-    return [program.lm] if getattr(program, "lm", None) is not None else []
 
 
 def _mean(values: list[float]) -> float:
