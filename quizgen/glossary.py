@@ -142,6 +142,8 @@ def _term_ok(term: str) -> bool:
         return False
     if any(w.isdigit() for w in words):  # "A value near 1 means ...": a number is not part of a name
         return False
+    if len(words) >= 2 and words[1].lower() in ("a", "an", "the", "our", "your", "its"):
+        return False  # "Training a model is ...": a verb phrase, not the name of a concept
     return len(term) >= 2 and not term.isdigit()
 
 

@@ -143,3 +143,10 @@ def test_the_term_x_refers_to_defines_x_not_term_x():
     text = "The word embedding is a vector that represents a word in a space."  # "word" is part of this name
     d = parse_definition(Sentence(text, 0, len(text), None))
     assert d is not None and d.term == "word embedding"
+
+
+def test_a_verb_phrase_is_not_a_term():
+    from quizgen.glossary import Sentence, parse_definition
+
+    text = "Training a model is a process that adjusts its weights to reduce the loss on examples."
+    assert parse_definition(Sentence(text, 0, len(text), None)) is None
