@@ -227,3 +227,36 @@ def test_ta_optimize_checks_its_files_before_loading_the_model(tmp_path: Path, c
     bad.write_text('{"question": "What is a tree?"}\n')
     assert main([*args, "--train", str(bad)]) == 2
     assert "no 'question' or keywords" in capsys.readouterr().err
+
+
+def _scripted_tutor_model() -> FakeModel:
+    """Answers a tutor question with a fact for every other call; any JSON-shaped step (proposals) with advice."""
+    import itertools
+
+    replies = itertools.cycle(["Overfitting means the model memorises noise in its training examples.", "Unsure."])
+
+    def respond(messages, constraint) -> str:
+        if constraint is not None:
+            return json.dumps(
+                {k: "Answer with the course's definition." for k in constraint.schema.get("properties", {})}
+            )
+        return next(replies)
+
+    return FakeModel(responder=respond)
+
+
+@pytest.mark.parametrize("optimizer", ["gepa", "mipro"])
+def test_gepa_and_mipro_run_on_the_tutor_and_save(optimizer: str, tmp_path: Path) -> None:
+    """The wiring of the two instruction optimizers, end to end on a scripted model (their quality is not shown)."""
+    if optimizer == "mipro":
+        pytest.importorskip("optuna", reason="MIPROv2 needs optuna (pip install optuna)")
+    train = read_split("tutor", DATA / "tutor_train.jsonl")[:4]
+    dev = read_split("tutor", DATA / "tutor_dev.jsonl")[:2]
+    out = tmp_path / "tutor.json"
+    config = OptimizeConfig("tutor", optimizer, demos=1, trials=tmp_path / "trials")
+    _, info = optimize(config, _scripted_tutor_model(), train, dev, out)
+    record = json.loads(out.read_text())
+    assert record["optimizer"] == optimizer and "dev_after" in info
+    assert record["state"]["respond"]["signature"]["instructions"]
+    if optimizer == "gepa":
+        assert (tmp_path / "trials" / "gepa").is_dir(), "GEPA keeps its state where a rerun resumes it"

@@ -268,12 +268,16 @@ def make_optimizer(config: OptimizeConfig, lm: Any) -> Any:
     """The DSPy optimizer ``config`` names, with the program's metric and one thread."""
     import dspy
 
-    metric = METRICS[config.kind]
+    metric = with_progress(METRICS[config.kind], config.kind)
     if config.optimizer == "bootstrap":
         return dspy.BootstrapFewShot(
             metric=metric, max_bootstrapped_demos=config.demos, max_labeled_demos=config.labeled, max_rounds=1
         )
     if config.optimizer == "mipro":
+        try:
+            import optuna  # noqa: F401 - MIPROv2 imports it only once its trials begin: fail now instead
+        except ImportError as exc:
+            raise InputError("--optimizer mipro needs optuna: pip install optuna (or use bootstrap or gepa)") from exc
         return dspy.MIPROv2(
             metric=metric,
             auto=config.auto,
@@ -363,7 +367,6 @@ def optimize(
     student = build_program(config.kind, model)
     info: dict[str, Any] = {"optimizer": config.optimizer, "train": len(train), "dev": len(dev or [])}
     optimizer = make_optimizer(config, student.lm)
-    optimizer.metric = with_progress(optimizer.metric, config.kind) if config.optimizer != "gepa" else optimizer.metric
     started = time.perf_counter()
     print(f"optimising the {config.kind} program with {config.optimizer} on {len(train)} examples", file=sys.stderr)
     student.lm.cache = config.trials is not None
