@@ -260,3 +260,19 @@ def test_gepa_and_mipro_run_on_the_tutor_and_save(optimizer: str, tmp_path: Path
     assert record["state"]["respond"]["signature"]["instructions"]
     if optimizer == "gepa":
         assert (tmp_path / "trials" / "gepa").is_dir(), "GEPA keeps its state where a rerun resumes it"
+
+
+def test_load_into_puts_each_program_in_its_place(tmp_path: Path) -> None:
+    """``ta serve --program A --program B``: each file goes to the program of its kind."""
+    from tutor.optimize import load_into
+
+    fake = FakeModel(["x"])
+    tutor = Tutor(fake)
+    tutor.respond.demos = read_split("tutor", DATA / "tutor_train.jsonl")[:1]
+    path = save_program(tutor, "tutor", fake, tmp_path / "t.json")
+    served_tutor, served_quiz = Tutor(fake), QuizAgent(fake)
+    load_into([path], served_tutor, served_quiz)
+    assert served_tutor.respond.demos[0]["question"] == tutor.respond.demos[0].question
+    assert served_quiz.write.demos == []
+    with pytest.raises(ProgramFileError, match="not served here"):
+        load_into([path], None, served_quiz)

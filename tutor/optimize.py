@@ -243,6 +243,21 @@ def load_program(path: Path, model: Any, kind: str | None = None, program: Any =
     return program
 
 
+def load_into(paths: list[Path], tutor: Any = None, quiz_agent: Any = None) -> None:
+    """Load each saved program into the program of its kind (``ta serve --program FILE``, repeatable).
+
+    Every file is read and checked first, so a bad one fails before any is applied.
+    """
+    targets = {"tutor": tutor, "quiz": quiz_agent}
+    records = [(Path(path), read_program_file(path)) for path in paths]
+    for path, record in records:
+        if targets[record["program"]] is None:
+            raise ProgramFileError(f"{path} holds a {record['program']} program, which is not served here")
+    for path, record in records:
+        target = targets[record["program"]]
+        load_program(path, target.model, record["program"], target)
+
+
 def _jsonable(value: Any) -> Any:
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
