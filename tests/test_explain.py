@@ -102,3 +102,20 @@ def test_tutor_streams_a_real_answer(llama_model) -> None:
     assert len(pieces) > 3 and len(answer) > 20
     pred = tutor(question="What is a learning rate?", history=[("What is overfitting?", answer)])
     assert isinstance(pred.answer, str) and pred.answer.strip()
+
+
+def test_a_streamed_answer_is_in_dspys_history_unless_history_is_off() -> None:
+    import io
+
+    import dspy
+
+    fake = FakeModel(["Overfitting is memorising noise."])
+    tutor = Tutor(fake)
+    assert "".join(tutor.stream("What is overfitting?")) == "Overfitting is memorising noise."
+    out = io.StringIO()
+    tutor.lm.inspect_history(1, file=out)
+    assert "What is overfitting?" in out.getvalue() and "memorising noise" in out.getvalue()
+    fake.enqueue("Again.")
+    with dspy.context(disable_history=True):
+        "".join(tutor.stream("And now?"))
+    assert len(tutor.lm.history) == 1, "the server turns history off: nothing is kept"

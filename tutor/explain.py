@@ -191,9 +191,44 @@ class Tutor(dspy.Module):
         return self.adapter.format(self.respond.signature, demos=self.respond.demos, inputs=inputs)
 
     def stream(self, question: str, history: Sequence[Any] | None = None, **sampling: Any) -> Iterator[str]:
-        """Yield the answer's text as it is decoded (the pieces join to the full answer)."""
+        """Yield the answer's text as it is decoded (the pieces join to the full answer).
+
+        The messages are the ones ``forward`` sends through DSPy (the adapter formats them, with whatever demos
+        and instructions an optimizer or a loaded program put there). DSPy 3.4 streams only through
+        ``dspy.streamify``, whose listeners look for field markers a prose reply does not have, so the pieces come
+        from the model directly; the finished call is recorded in the LM's history, where ``inspect_history``
+        shows it like any other (unless history is off, as on the server).
+        """
+        from dspy.clients.base_lm import record_history
+
+        messages = self.messages(question, history)
         sampling = {**ANSWER_SAMPLING, "max_tokens": ANSWER_MAX_TOKENS, **sampling}
-        yield from self.model.stream(self.messages(question, history), **sampling)
+        pieces = []
+        for piece in self.model.stream(messages, **sampling):
+            pieces.append(piece)
+            yield piece
+        record_history(self.lm, _history_entry(self.lm, messages, sampling, "".join(pieces)))
+
+
+def _history_entry(lm: Any, messages: list[dict[str, Any]], sampling: dict[str, Any], text: str) -> dict[str, Any]:
+    """A DSPy history entry for a call made outside ``dspy.LM`` (the shape ``dspy.inspect_history`` reads)."""
+    import datetime
+    import uuid
+
+    return {
+        "prompt": None,
+        "messages": messages,
+        "kwargs": dict(sampling),
+        "response": None,
+        "outputs": [text],
+        "usage": {},
+        "cost": None,
+        "timestamp": datetime.datetime.now().isoformat(),
+        "uuid": str(uuid.uuid4()),
+        "model": lm.model,
+        "response_model": lm.model,
+        "model_type": "chat",
+    }
 
 
 def _check_question(question: str) -> str:
