@@ -35,13 +35,7 @@ def register(sub: Any) -> None:
         "--temperature", type=float, default=DEFAULT_TEMPERATURE, help="sampling temperature for writing (0 to 2)"
     )
     p.add_argument("--max-attempts", type=int, default=3, help="drafts per question at most")
-    p.add_argument(
-        "--program",
-        type=Path,
-        metavar="FILE",
-        help="a quiz program written by `ta optimize quiz` (its demos and "
-        "instructions; a grounded quiz uses only its blind answer)",
-    )
+    _add_program_arg(p)
     p.add_argument("--take", action="store_true", help="take the quiz in the terminal, with feedback")
     add_model_args(p)
     p.set_defaults(func=cmd_quiz)
@@ -52,10 +46,37 @@ def register(sub: Any) -> None:
     p.add_argument("--difficulty", choices=DIFFICULTIES, default="medium")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="only the first LIMIT topics")
+    _add_program_arg(p)
     _add_grounding_args(p)
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="also write the figures and quizzes as JSON")
     add_model_args(p)
     p.set_defaults(func=cmd_quiz_eval)
+
+
+def _add_program_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--program",
+        type=Path,
+        metavar="FILE",
+        help="a quiz program written by `ta optimize quiz` (its demos and instructions; a grounded quiz uses only "
+        "its blind answer)",
+    )
+
+
+def make_agent(args: argparse.Namespace, kb: Any, **options: Any) -> Any:
+    """The quiz agent the arguments ask for, with ``--program`` loaded (a bad file fails before the model loads)."""
+    from quizgen.program import QuizAgent
+
+    if args.program is not None:
+        from tutor.optimize import read_program_file
+
+        read_program_file(args.program, "quiz")
+    agent = QuizAgent(load_from_args(args), kb=kb, **options)
+    if args.program is not None:
+        from tutor.optimize import load_program
+
+        load_program(args.program, agent.model, "quiz", agent)
+    return agent
 
 
 def _add_grounding_args(p: argparse.ArgumentParser) -> None:
@@ -116,8 +137,6 @@ def cmd_quiz(args: argparse.Namespace) -> int:
     """Write the quiz, show progress on stderr, then print/save it or let the user take it."""
     import time
 
-    from quizgen.program import QuizAgent
-
     fields, kb = grounding(args)
     request = QuizRequest(
         " ".join(args.topic),
@@ -135,15 +154,7 @@ def cmd_quiz(args: argparse.Namespace) -> int:
         from quizgen.grounded import search_topic
 
         search_topic(kb, request.topic)
-    if args.program is not None:
-        from tutor.optimize import read_program_file
-
-        read_program_file(args.program, "quiz")  # a bad file fails before the model loads
-    agent = QuizAgent(load_from_args(args), max_attempts=args.max_attempts, kb=kb)
-    if args.program is not None:
-        from tutor.optimize import load_program
-
-        load_program(args.program, agent.model, "quiz", agent)
+    agent = make_agent(args, kb, max_attempts=args.max_attempts)
     if args.take:
         return take(agent, request, output=args.output, fmt=args.format)
     items = []
@@ -243,7 +254,6 @@ def _ask() -> str | None:
 def cmd_quiz_eval(args: argparse.Namespace) -> int:
     """One quiz per topic; print the table (per quiz and total) on stdout, progress on stderr."""
     from quizgen import evaluate
-    from quizgen.program import QuizAgent
 
     if not args.topics.is_file():
         raise CLIError(f"no topics file at {args.topics}: pass --topics FILE with one topic per line")
@@ -255,7 +265,7 @@ def cmd_quiz_eval(args: argparse.Namespace) -> int:
     # Every request is checked before the model loads: a bad line fails the run now, not an hour in.
     fields, kb = grounding(args)
     requests = [QuizRequest(topic, n=args.n, difficulty=args.difficulty, seed=args.seed, **fields) for topic in topics]
-    agent = QuizAgent(load_from_args(args), kb=kb)
+    agent = make_agent(args, kb)
     quizzes = []
 
     def make_quiz(request: QuizRequest) -> Any:
