@@ -133,6 +133,7 @@ def test_profile_fields_per_server() -> None:
     assert sglang.model(self_check=False).profile.fields(schema) == {
         "response_format": {"type": "json_schema", "json_schema": {"name": "output", "schema": {"type": "object"}}}
     }
+    assert LlamaCppPython().tokenize_body("a", special=False) == {"input": "a"}
     fields = LlamaCppPython().fields(Choices(("A", 'say "hi"')))
     assert fields == {"grammar": 'root ::= "A" | "say \\"hi\\""'}
 

@@ -183,6 +183,10 @@ class LlamaCppPython(LlamaServer):
             grammar = grammar.replace(f'"\\"{_NUMBER_MARK}{k}__\\""', expression)
         return {"grammar": grammar}
 
+    def tokenize_body(self, text: str, special: bool) -> dict[str, Any]:
+        """``/extras/tokenize`` always adds BOS where the model does (the caller strips it)."""
+        return {"input": text}
+
 
 _NUMBER_MARK = "__ta_number_"
 
@@ -199,10 +203,6 @@ def _mark_numbers(node: Any, found: list[str]) -> Any:
             found.append(expression)
             return {"const": f"{_NUMBER_MARK}{len(found) - 1}__"}
     return {k: _mark_numbers(v, found) for k, v in node.items()}
-
-    def tokenize_body(self, text: str, special: bool) -> dict[str, Any]:
-        """``/extras/tokenize`` always adds BOS where the model does (the caller strips it)."""
-        return {"input": text}
 
 
 # A JSON string character as llama-cpp-python's converter writes it, and as JSON allows it (no control characters).
