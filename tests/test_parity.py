@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.parity_lmeval import report, tokens_read
-from benchmarks.tasks.common import MCQuestion, render_mc_raw
+from benchmarks.tasks.common import MCQuestion, render_mc, render_mc_raw
 from tutor.models import FakeModel
 
 Q1 = MCQuestion("q1", "Which is a gas?", ("ice", "steam"), (1,), "Question: Which is a gas?\nAnswer:")
@@ -37,3 +37,54 @@ def test_report_shows_ratio_agreement_and_tokens() -> None:
     table = report([ref, ours]).splitlines()
     assert table[0].endswith("| tokens/q |")
     assert table[3] == "| ours | 2 | 50.00 | 50.00 | 4.00 | 4.00x | 0.0000 | 100.0% | 49.9 |"
+
+
+def _gpu_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "gpu_letter_vs_lmeval.py"
+    spec = importlib.util.spec_from_file_location("gpu_letter_vs_lmeval", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_gpu_scripts_letter_gives_our_models_numbers(data_dir) -> None:
+    """The GPU script's device-side `letter` is ours: the same log-probabilities as TransformersModel.choose."""
+    from benchmarks.tasks import load_task
+    from tutor.models.transformers import TransformersModel
+
+    gpu = _gpu_script()
+    questions = load_task("arc_challenge", data_dir, sample=12)
+    tok = gpu.make_tokenizer(None, [q.question + " " + " ".join(q.choices) for q in questions])
+    model = gpu.make_model(gpu.TINY, "cpu", "float32")
+    for chat in (True, False):
+        script = gpu.run_letter(model, tok, questions, chat, call_batch=8, forward_batch=3)
+        ours = TransformersModel(model, tok, name="tiny")
+        space = "" if chat else " "
+        prompts = [render_mc(q) if chat else render_mc_raw(q) for q in questions]
+        picked = ours.choose(prompts, [[space + x for x in q.letters] for q in questions], chat=chat)
+        for got, choice, q in zip(script, picked, questions, strict=True):
+            assert got == pytest.approx([choice.logprobs[space + x] for x in q.letters], abs=1e-4)
+    assert gpu.common_prefix([[1, 2, 3], [1, 2, 4]]) == 2 and gpu.common_prefix([[1, 2], [1, 2]]) == 1
+
+
+def test_the_gpu_script_runs_on_cpu(tmp_path, data_dir) -> None:
+    """Its whole path on a tiny model (the lm-eval rows need the harness: skipped here unless installed)."""
+    gpu = _gpu_script()
+    out = tmp_path / "gpu.json"
+    argv = [
+        "--tiny",
+        "--device",
+        "cpu",
+        "--n",
+        "10",
+        "--data",
+        str(data_dir / "arc" / "arc_challenge_validation.jsonl"),
+    ]
+    assert gpu.main([*argv, "--letter-batch", "4", "--lmeval-batch", "4", "--out", str(out)]) == 0
+    doc = __import__("json").loads(out.read_text())
+    kinds = [r["kind"] for r in doc["results"]]
+    assert kinds[-2:] == ["letter", "letter_raw"] and doc["n"] == 10 and doc["device"] == "cpu"
+    assert all(r["questions_per_second"] > 0 for r in doc["results"])
