@@ -75,7 +75,7 @@ sampling_kwargs = st.fixed_dictionaries(
 )
 
 
-@budget(150)
+@budget(100)
 @given(sampling_kwargs)
 def test_sampling_is_valid_or_an_input_error(kwargs: dict) -> None:
     assume(not known_sampling_bug(kwargs))
@@ -205,7 +205,7 @@ def check_request(request: QuizRequest) -> None:
         text.encode("utf-8")  # a prompt goes to a tokenizer as UTF-8
 
 
-@budget(150)
+@budget(100)
 @given(request_kwargs, request_kwargs)
 @example({"topic": "x", "n": 50.0}, {})  # a float count: refused (the page's Number sends floats; app.py converts)
 @example({"topic": " \t dropout \n "}, {"topic": "\x00"})
@@ -436,7 +436,7 @@ def run_ta(argv: list[str]) -> str:
             return "model"
 
 
-@budget(60, deadline_s=20)
+@budget(40, deadline_s=20)
 @given(st.sampled_from(COMMANDS), st.lists(flags | values, max_size=5))
 @example(["kb", "add"], ["mynotes", str(NOTES)])
 @example(["kb", "search"], ["course", "\x00"])
@@ -516,7 +516,7 @@ kb_names = st.sampled_from(["course", "none (model only)", "", "nope", "../x", "
 histories = st.just([]) | st.just([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}])
 
 
-@budget(100, deadline_s=10)
+@budget(50, deadline_s=10)
 @given(st.text(max_size=30) | st.sampled_from(NASTY) | st.none(), kb_names, histories)
 def test_chat_endpoint_answers_or_shows_a_message(endpoints: dict, text: Any, kb: Any, past: Any) -> None:
     assume(not has_surrogate(text))
@@ -526,7 +526,7 @@ def test_chat_endpoint_answers_or_shows_a_message(endpoints: dict, text: Any, kb
         assert reply == "ok" and isinstance(history, list)
 
 
-@budget(100, deadline_s=10)
+@budget(50, deadline_s=10)
 @given(st.text(max_size=30) | st.sampled_from(NASTY) | st.none(), numbers | st.none(), anything, kb_names)
 @example("dropout", 3.0, "easy", "none (model only)")
 def test_quiz_endpoint_writes_or_shows_a_message(endpoints: dict, topic: Any, n: Any, difficulty: Any, kb: Any) -> None:
@@ -537,7 +537,7 @@ def test_quiz_endpoint_writes_or_shows_a_message(endpoints: dict, topic: Any, n:
         assert text.startswith("{") and session.quiz.questions
 
 
-@budget(100, deadline_s=10)
+@budget(50, deadline_s=10)
 @given(numbers | st.none(), anything)
 def test_answer_endpoint_grades_or_shows_a_message(endpoints: dict, index: Any, choice: Any) -> None:
     assume(not known_endpoint_bug(index=index))

@@ -108,7 +108,7 @@ def check_layout(doc: Document) -> None:
         assert all(isinstance(h, str) for h in chunk.headings)
 
 
-@budget(150)
+@budget(100)
 @given(st.sampled_from(sorted(PARSERS)), documents)
 @example("md", "```\n" + "x\n" * 5000)  # an unclosed fence swallows the rest, in one pass
 @example("md", "---\n" + "a: b\n" * 3000)  # front matter that never closes
@@ -129,7 +129,7 @@ def write(name: str, data: bytes) -> Path:
     return path
 
 
-@budget(100)
+@budget(60)
 @given(
     st.sampled_from(sorted(TEXT_FORMATS)),
     documents.map(lambda t: t.encode("utf-8", "surrogatepass")) | st.binary(max_size=300),
@@ -170,7 +170,7 @@ def damaged_pdfs(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-@budget(50, deadline_s=5)
+@budget(30, deadline_s=5)
 @given(damaged_pdfs() | st.binary(max_size=200).map(lambda b: b"%PDF-1.4\n" + b))
 @example(b"%PDF-1.4\n")
 @example(PDF.replace(b"/Count 2", b"/Count 99999999"))
@@ -183,7 +183,7 @@ def test_any_damaged_pdf_is_a_document_or_a_knowledge_error(data: bytes) -> None
         check_layout(doc)
 
 
-@budget(100)
+@budget(60)
 @given(st.sampled_from(NASTY) | st.text(max_size=50) | st.from_regex(r"[A-Za-z0-9][\w.-]{0,45}", fullmatch=True))
 @example("Course")
 @example("a" * 41)
@@ -208,7 +208,7 @@ def notes_kb() -> KnowledgeBase:
     return kb
 
 
-@budget(100)
+@budget(60)
 @given(
     st.sampled_from(NASTY)
     | st.text(max_size=60)
@@ -241,7 +241,7 @@ def kb_state(name: str) -> tuple | None:
     return tuple(kb.documents()), tuple(p.text for p in kb.passages())
 
 
-@budget(20, deadline_s=10)
+@budget(12, deadline_s=10)
 @given(
     st.sampled_from(["fuzzadd", "fuzznew"]),
     st.sampled_from(sorted(SUPPORTED)),

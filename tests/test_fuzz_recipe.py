@@ -66,7 +66,7 @@ def load(path: Path, overrides: list[str] = ()) -> None:
 # TypeError), a text field that looks like a number in e-notation ("1e5" as run_name became a float, then a type
 # error), ".nan"/".inf" accepted as a learning rate, a NUL in output_dir (mkdir's ValueError), a run name that
 # is a path, bytes that are not UTF-8 (UnicodeDecodeError) and YAML nested past the parser's recursion limit.
-@budget(200)
+@budget(100)
 @given(st.dictionaries(keys, values, max_size=6), st.lists(st.sampled_from(FIELDS) | nasty_text, max_size=2))
 @example({1: 2, "lora_r": 8}, [])
 @example({"run_name": "1e5", "model": "2e3"}, [])
@@ -107,7 +107,7 @@ yaml_pieces = st.sampled_from(
 ) | st.text(max_size=30)
 
 
-@budget(200)
+@budget(100)
 @given(st.lists(yaml_pieces, max_size=4).map("".join).map(str.encode) | st.binary(max_size=100))
 @example(b"[" * 100_000)
 @example(b"\xff\xfe: 1")
@@ -116,7 +116,7 @@ def test_any_yaml_text_or_bytes_is_a_recipe_or_a_recipe_error(data: bytes) -> No
     load(write("any.yaml", data))
 
 
-@budget(200)
+@budget(100)
 @given(st.lists(st.sampled_from(FIELDS) | nasty_text, max_size=3), st.lists(st.sampled_from(NASTY) | nasty_text))
 @example(["run_name"], ["1e5"])
 @example(["seed"], ["1e5"])

@@ -116,7 +116,7 @@ def check_question(q: MCQuestion) -> None:
 ARC_ROW = {"id": "q1", "question": "Which?", "choices": {"text": ["a", "b", "c"], "label": ["A", "B", "C"]}}
 
 
-@budget(150)
+@budget(80)
 @given(st.data())
 def test_mc_files_load_or_say_which_row(data: st.DataObject) -> None:
     name = data.draw(st.sampled_from(["arc_challenge", "openbookqa"]))
@@ -144,7 +144,7 @@ def test_mc_regressions(name: str, row: dict) -> None:
     check_mc_file(name, [row])
 
 
-@budget(150)
+@budget(80)
 @given(
     st.sampled_from(["truthfulqa_mc1", "truthfulqa_mc2"]), st.lists(tqa_rows(), min_size=1, max_size=3), st.booleans()
 )
@@ -161,7 +161,7 @@ lines |= st.text(max_size=40) | json_values.map(json_line)
 files = st.lists(lines, max_size=4).map(lambda xs: "\n".join(xs).encode("utf-8", "surrogatepass"))
 
 
-@budget(200)
+@budget(100)
 @given(
     st.sampled_from(sorted(TASKS)),
     st.sampled_from([".jsonl", ".json", ".csv", ".txt"]),
