@@ -254,6 +254,7 @@ def test_cli_warns_of_a_biased_first_n_and_samples(data_dir, tmp_path, capsys, f
         (["bench", "run", "arc_challenge", "--limit", "0"], "--limit must be at least 1"),
         (["bench", "run", "arc_challenge", "--batch-size", "0"], "--batch-size must be at least 1"),
         (["bench", "compare", "{tmp}"], "not a run directory"),
+        (["bench", "run", "arc_challenge", "--mode", "loglik", "--debias", "pride"], "use it with --mode letter"),
     ],
 )
 def test_cli_errors_are_one_line(tmp_path, capsys, fake_cli_model, argv, message) -> None:
@@ -301,3 +302,15 @@ def test_every_run_writes_lm_eval_results(data_dir: Path, tmp_path: Path) -> Non
     except ImportError:
         return  # the harness's own table reader, where the [eval] extra is installed
     assert "arc_challenge (loglik)" in make_table(doc)
+
+
+def test_cli_debias_flag(data_dir, tmp_path, capsys, fake_cli_model) -> None:
+    out = tmp_path / "pride"
+    argv = ["bench", "run", "arc_challenge", "--data", str(data_dir), "--sample", "8", "--no-progress"]
+    assert main([*argv, "--debias", "pride", "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["debias"] == "pride" and summary["answered_raw"] == {"A": 8}, "FakeModel: all ties, read as A"
+    assert json.loads((out / "config.json").read_text())["debias"] == "pride"
+    assert (out / "debias.json").is_file()
+    with pytest.raises(RunError, match="differs in debias"):
+        run(FakeModel(), RunSpec("arc_challenge", data=data_dir, sample=8, out=out), progress=False)

@@ -242,6 +242,15 @@ def test_cli_suite_runs_and_rejects_bad_files(tmp_path, data_dir, capsys, monkey
     assert "no experiment file at" in capsys.readouterr().err
 
 
+def test_each_seed_is_a_row_of_its_own(tmp_path: Path, data_dir: Path) -> None:
+    exp = parse(_doc(tmp_path, data_dir, models=[{"name": "base"}], modes=["letter"], seeds=[0, 1]))
+    loader, trainer = _fakes([])
+    results = run_suite(exp, loader=loader, trainer=trainer, progress=False)
+    assert "| base seed 0 (letter) | " in results["table"] and "| base seed 1 (letter) | " in results["table"]
+    samples = {c["seed"]: c["summary"]["n"] for c in results["cells"] if c["task"] == "arc_challenge"}
+    assert samples == {0: 6, 1: 6}
+
+
 def test_experiment_defaults() -> None:
     exp = Experiment("x", (ModelEntry("m"),), ())
     assert exp.directory == Path("runs/suites/x") and exp.modes == ("letter",) and exp.seeds == (0,)
