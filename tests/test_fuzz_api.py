@@ -444,10 +444,25 @@ def run_ta(argv: list[str]) -> str:
 @example(["bench", "run"], ["arc_challenge", "--data", str(NOTES)])
 @example(["generate"], ["hi", "--schema", str(JUNK["notes.txt"])])
 def test_any_ta_argv_is_a_usage_error_a_clear_error_or_runs(command: list[str], args: list[str]) -> None:
-    assume(not any(has_surrogate(a) for a in args))  # argv from a shell is bytes; surrogateescape is tested apart
+    assume(not any(has_surrogate(a) for a in args))  # argv from a shell: see the test below
     with no_hang(60):
         outcome = run_ta([*command, *args])
     assert outcome in ("model", "exit 0", "exit 1", "exit 2", "exit 130"), outcome
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["kb", "add", "mynotes", str(WORK / "\udcff.md")],
+        ["kb", "search", "course", "drop\udcffout"],
+        ["kb", "list", "\udcff"],
+        ["generate", "x", "--schema", "\udcff.json"],
+        ["bench", "run", "arc_challenge", "--data", "\udcff.jsonl"],
+    ],
+)
+def test_argv_bytes_that_are_not_utf8_are_clear_errors(argv: list[str]) -> None:
+    """A shell passes bytes: Python decodes what is not UTF-8 as lone surrogates (surrogateescape)."""
+    assert run_ta(argv) in ("exit 0", "exit 2")
 
 
 # ---- the page's API -----------------------------------------------------------------------------------------------
