@@ -497,7 +497,9 @@ def endpoints() -> dict[str, Any]:
 
     with mock.patch.dict(os.environ, {"TA_DATA_DIR": str(WORK / "data")}):
         demo = app.build_app(ScriptedTutor(), ScriptedAgent(), lambda name: ScriptedTutor())
-    return {fn.api_name: fn.fn for fn in demo.fns.values() if fn.api_name in ("chat", "quiz", "answer")}
+    found = {fn.api_name: fn.fn for fn in demo.fns.values() if fn.api_name in ("chat", "quiz", "answer")}
+    found["add_files"] = next(fn.fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "add_files")
+    return found
 
 
 def call(endpoint: Any, *args: Any) -> Any:
@@ -583,3 +585,40 @@ def test_endpoint_mistakes_are_page_messages(endpoints: dict, name: str, args: t
         _, session = call(endpoints["quiz"], "dropout", 1, "easy", "none (model only)")
         args = tuple(session if a == "session" else a for a in args)
     call(endpoints[name], *args)
+
+
+UPLOADS = {
+    "good.md": b"# Good\n\nA good document with a sentence in it.",
+    "binary.txt": b"\x00\x01",
+    "latin1.rst": b"caf\xe9.",
+    "fake.pdf": b"%PDF-1.4\nnot a pdf",
+    "empty.md": b"",
+    "code.md": b"```\nprint(1)\n```",
+    "notes.docx": b"PK\x03\x04",
+}
+for _name, _data in UPLOADS.items():
+    (WORK / "uploads").mkdir(exist_ok=True)
+    (WORK / "uploads" / _name).write_bytes(_data)
+uploads = st.none() | st.lists(
+    st.sampled_from([str(WORK / "uploads" / n) for n in UPLOADS] + [str(WORK / "missing.md"), "", str(WORK)]),
+    max_size=3,
+)
+
+
+@budget(30, deadline_s=20)
+@given(
+    st.sampled_from(["mynotes", "course", "", "../x", "a" * 41, "New Notes", "none (model only)"]) | nasty_text, uploads
+)
+@example("mynotes", [str(WORK / "uploads" / "good.md"), str(WORK / "uploads" / "binary.txt")])
+def test_add_notes_button_adds_or_shows_a_message(endpoints: dict, name: Any, paths: Any) -> None:
+    """The page's Add notes: the upload is indexed, or a message names the file as the student named it."""
+    import gradio as gr
+
+    try:
+        with mock.patch.dict(os.environ, {"TA_DATA_DIR": str(WORK / "data")}):
+            out = endpoints["add_files"](name, paths)
+    except gr.Error as exc:  # the server's copy of an upload is not the student's file name
+        assert str(exc).strip() and str(WORK / "uploads") not in str(exc), str(exc)
+        return
+    message, stored = out
+    assert message.startswith("✓") and isinstance(stored, str)
