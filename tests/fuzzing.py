@@ -13,12 +13,16 @@ traceback the user would see).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
+import shutil
 import signal
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
@@ -29,6 +33,15 @@ from tutor.errors import TutorError
 LONG = os.environ.get("TA_FUZZ") == "long"
 SCALE = 100 if LONG else 1
 T = TypeVar("T")
+
+
+def scratch(prefix: str) -> Path:
+    """A fresh folder for one test module's files, under the repository's ``.cache/fuzz`` and removed at exit."""
+    root = Path(__file__).resolve().parent.parent / ".cache" / "fuzz"
+    root.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def budget(examples: int, deadline_s: float = 2.0) -> settings:

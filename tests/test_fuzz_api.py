@@ -18,7 +18,6 @@ import inspect
 import io
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -29,12 +28,12 @@ from hypothesis import strategies as st
 
 from quizgen.request import MAX_QUESTIONS, MAX_TEMPERATURE, QuizRequest
 from quizgen.schema import DIFFICULTIES, TOPIC_MAX, Quiz, QuizItem
-from tests.fuzzing import NASTY, budget, clear_error_or_works, nasty_text, no_hang
+from tests.fuzzing import NASTY, budget, clear_error_or_works, nasty_text, no_hang, scratch
 from tests.test_fuzz_export import q
 from tutor.errors import TutorError
 from tutor.models.base import Sampling, to_messages
 
-WORK = Path(tempfile.mkdtemp(prefix="fuzz-api-"))
+WORK = scratch("api-")
 SURROGATE = "\ud800"
 
 numbers = (

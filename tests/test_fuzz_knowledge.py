@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from unittest import mock
 
@@ -20,14 +19,14 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tests.fuzzing import NASTY, budget, clear_error_or_works, no_hang
+from tests.fuzzing import NASTY, budget, clear_error_or_works, no_hang, scratch
 from tests.test_knowledge import PDF_PAGES, make_pdf
 from tutor.knowledge.ingest import SUPPORTED, TEXT_FORMATS, read_document
 from tutor.knowledge.parse import parse_md, parse_rst, parse_txt
 from tutor.knowledge.passages import Document, layout
 from tutor.knowledge.store import KnowledgeBase, check_name, open_kb
 
-WORK = Path(tempfile.mkdtemp(prefix="fuzz-kb-"))
+WORK = scratch("kb-")
 DB = WORK / "knowledge.db"
 
 PROSE = [

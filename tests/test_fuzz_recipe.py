@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from finetune.config import Recipe, RecipeError, check_types, field_names, load_recipe, to_yaml
-from tests.fuzzing import NASTY, budget, clear_error_or_works, json_values, nasty_text
+from tests.fuzzing import NASTY, budget, clear_error_or_works, json_values, nasty_text, scratch
 
-WORK = Path(tempfile.mkdtemp(prefix="fuzz-recipe-"))
+WORK = scratch("recipe-")
 FIELDS = field_names()
 
 values = (

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,9 +20,9 @@ from hypothesis.control import currently_in_test_context
 
 from benchmarks.tasks import TASKS, load_task
 from benchmarks.tasks.common import DataError, MCQuestion, render_mc, render_mc_raw
-from tests.fuzzing import NASTY, budget, clear_error_or_works, json_line, json_values, mutate, nasty_text
+from tests.fuzzing import NASTY, budget, clear_error_or_works, json_line, json_values, mutate, nasty_text, scratch
 
-WORK = Path(tempfile.mkdtemp(prefix="fuzz-tasks-"))
+WORK = scratch("tasks-")
 
 
 labels = st.sampled_from(["A", "B", "C", "D", "E", "a", " B", "1", "2", "3", "4", "²", "١", "𝟙", "0", "27", ""])
