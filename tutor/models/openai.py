@@ -482,12 +482,12 @@ class OpenAIServerModel(Model):
         probes = [
             ("Hello! How are you today?", Pattern(r"[0-9]{3}-[a-z]{2}")),
             ("Is water wet? Answer yes or no.", Choices(("7-zebra", "9-quartz"))),
-            ("Hello!", Json('{"type":"object","properties":{"zq":{"type":"integer"}},"required":["zq"]}')),
+            ("Hello!", Json('{"type":"object","properties":{"zq":{"enum":["on","off"]}},"required":["zq"]}')),
         ]
         ignored = []
         for prompt, probe in probes:
             try:
-                text = self._complete(to_messages(prompt), probe, Sampling(max_tokens=16))
+                text = self._complete(to_messages(prompt), probe, Sampling(max_tokens=32))
             except CapabilityError:
                 continue
             try:

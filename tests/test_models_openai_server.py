@@ -1,0 +1,175 @@
+"""The server backend against a real OpenAI-compatible server: llama-cpp-python's, on the embedded GGUF.
+
+The fixture starts ``python -m llama_cpp.server`` on a free port of 127.0.0.1 with one thread and stops it
+after the module. Default tier: one prompt per validity schema, choose/loglikelihood parity with in-process
+llama.cpp on a few ARC questions, and the app's /chat and /quiz through the server; ``-m slow``: all 100
+validity prompts and ``ta quiz -n 3``. The 299-question parity and the throughput figures are
+``scripts/server_parity.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import jsonschema
+import pytest
+
+from benchmarks.validity import SCHEMAS, TOPICS
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(gguf: Path, log: Path, alias: str, threads: int = 1) -> tuple[subprocess.Popen, str]:
+    """Start llama-cpp-python's server on ``gguf`` at a free local port; returns the process and its /v1 URL."""
+    port = _free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", alias]
+    command += ["--n_threads", str(threads), "--n_threads_batch", str(threads), "--n_ctx", "4096"]
+    # In-process llama.cpp computes with flash attention and micro-batches under 64 tokens, so a row's logits do
+    # not depend on how the prompt was split; the server must compute the same way for exact parity.
+    command += ["--flash_attn", "true", "--n_ubatch", "32"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/models", timeout=2).is_success:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"llama_cpp.server did not start:\n{log.read_text()[-2000:]}")
+        time.sleep(0.3)
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """Stop the server the fixture started (and only it)."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory):
+    """A llama-cpp-python server on the embedded GGUF, one thread, 127.0.0.1, a free port."""
+    for module in ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings"):
+        pytest.importorskip(module, reason="llama-cpp-python's server: pip install -e '.[dev]' (see README)")
+    from tutor.models import embedded
+
+    process, url = start_server(embedded.gguf_path(), tmp_path_factory.mktemp("server") / "log.txt", embedded.NAME)
+    yield url
+    stop_server(process)
+
+
+@pytest.fixture(scope="module")
+def server_model(server_url: str):
+    """The served model behind the Model API, self-checked at load."""
+    from tutor.models import load_model
+
+    model = load_model(f"openai:{server_url}")
+    yield model
+    model.close()
+
+
+def test_the_server_is_detected_and_its_constraints_proved(server_model) -> None:
+    from tutor.models import embedded
+
+    assert server_model.backend == "openai" and server_model.profile.name == "llama-cpp-python"
+    assert server_model.constrained and server_model.name == embedded.NAME
+
+
+def _validity(model, topics) -> list[str]:
+    invalid = []
+    for name, schema in SCHEMAS.items():
+        for topic in topics:
+            prompt = f"Write a {name.replace('_', ' ')} about {topic} as JSON."
+            try:
+                jsonschema.validate(json.loads(model.generate(prompt, schema, max_tokens=400)), schema)
+            except Exception as exc:  # any failure is what is counted
+                invalid.append(f"{name}/{topic}: {type(exc).__name__}: {exc}"[:200])
+    return invalid
+
+
+def test_every_validity_schema_is_met_through_the_server(server_model) -> None:
+    assert _validity(server_model, TOPICS[:1]) == []
+
+
+@pytest.mark.slow
+def test_all_100_validity_prompts_are_valid_through_the_server(server_model) -> None:
+    assert _validity(server_model, TOPICS) == []
+
+
+def test_regexes_choices_and_streams_are_enforced_by_the_server(server_model) -> None:
+    from tutor.grounded import sentence_regex
+
+    sentences = ["Dropout drops units at random.", 'It "regularizes" (a lot)?']
+    text = server_model.generate("What does dropout do?", sentence_regex(sentences, most=2), max_tokens=40)
+    assert text in (*sentences, *(f"{a} {b}" for a in sentences for b in sentences)), text
+    assert server_model.generate("Is 7 prime?", ["yes", "no"]) in ("yes", "no")
+    schema = {
+        "type": "object",
+        "properties": {"greeting": {"type": "string", "maxLength": 40}},
+        "required": ["greeting"],
+    }
+    pieces = list(server_model.stream("Say hello as JSON.", schema, max_tokens=40))
+    assert len(pieces) > 3 and isinstance(json.loads("".join(pieces))["greeting"], str), pieces
+
+
+def test_choose_and_loglikelihood_match_in_process_llama_cpp(server_model, llama_model, data_dir) -> None:
+    from benchmarks import modes
+    from benchmarks.tasks import load_task
+
+    questions = load_task("arc_challenge", data_dir, split="validation", sample=2, seed=1)
+    for mode in (modes.loglik, modes.letter):
+        here, there = mode(llama_model, questions), mode(server_model, questions)
+        for a, b in zip(here, there, strict=True):
+            assert a.prediction == b.prediction, (mode.__name__, a, b)
+            assert a.scores.keys() == b.scores.keys()
+            for letter, value in a.scores.items():
+                assert b.scores[letter] == pytest.approx(value, abs=1e-3), (mode.__name__, a.id, letter)
+
+
+def test_the_app_chats_and_quizzes_through_the_server(server_model) -> None:
+    import app
+    from quizgen import export
+    from tutor.tutors import NO_KB
+
+    tutor, agent, grounded = app.make_programs(server_model)
+    demo = app.build_app(tutor, agent, grounded)
+    port = _free_port()
+    app.launch(demo, port=port, block=False)
+    try:
+        from gradio_client import Client
+
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        reply = client.predict("What is overfitting?", NO_KB, api_name="/chat")
+        assert len(reply.strip()) > 20, reply
+        quiz = export.from_json(client.predict("dropout", 1, "easy", api_name="/quiz"))  # validates the schema
+        assert len(quiz.questions) == 1 and quiz.questions[0].question.source is not None
+    finally:
+        demo.close()
+
+
+@pytest.mark.slow
+def test_ta_quiz_writes_three_questions_through_the_server(server_url, capsys) -> None:
+    from quizgen import export
+    from tutor.cli import main
+
+    assert main(["quiz", "dropout", "-n", "3", "--model", f"openai:{server_url}", "--format", "json"]) == 0
+    quiz = export.from_json(capsys.readouterr().out)
+    assert len(quiz.questions) == 3 and quiz.metadata.extra["backend"] == "openai"
