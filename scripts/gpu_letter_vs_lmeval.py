@@ -30,16 +30,17 @@ import json
 import os
 import random
 import shutil
+import string
 import subprocess
 import sys
 import tempfile
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # benchmarks.tasks (pure Python) from this checkout
 
 # Pure-Python wheels lm-eval's HFLM needs beyond torch, transformers, accelerate and their own dependencies.
 WHEELS = (
@@ -86,6 +87,7 @@ def prepare(folder: Path) -> None:
     pure = ["--only-binary=:all:", "--platform", "any", "--implementation", "py", "--python-version", "3.10"]
     pip = [sys.executable, "-m", "pip", "download", "--no-deps", *pure, "-d", str(folder / "wheels")]
     subprocess.run([*pip, *WHEELS], check=True)
+    sys.path.insert(0, str(ROOT))
     from tutor.models.embedded import hf_checkpoint
 
     checkpoint = Path(hf_checkpoint())
@@ -151,14 +153,61 @@ def make_model(shape: dict[str, Any], device: str, dtype: str) -> Any:
     return model.eval()
 
 
-def load_questions(assets: Path | None, data: Path | None, n: int) -> list[Any]:
-    """ARC-Challenge questions from a file (``--data``, or the assets' copy), else synthetic ones of ARC's shape."""
-    from benchmarks.tasks import load_task
-    from benchmarks.tasks.common import MCQuestion
+# The project's question type, renderers and ARC reader, copied so that this script needs nothing of the project's
+# dependencies (pydantic...) on the GPU machine; tests/test_parity.py checks they match benchmarks.tasks exactly.
 
+
+@dataclass(frozen=True)
+class MCQuestion:
+    """A multiple-choice question (benchmarks.tasks.common.MCQuestion's fields)."""
+
+    id: str
+    question: str
+    choices: tuple[str, ...]
+    gold: tuple[int, ...]
+    context: str
+
+    @property
+    def letters(self) -> list[str]:
+        """A, B, C..."""
+        return list(string.ascii_uppercase[: len(self.choices)])
+
+
+def render_mc(q: MCQuestion) -> str:
+    """benchmarks.tasks.common.render_mc: the chat prompt of ``letter``."""
+    options = "\n".join(f"{letter}. {text}" for letter, text in zip(q.letters, q.choices, strict=True))
+    allowed = ", ".join(q.letters[:-1]) + f" or {q.letters[-1]}"
+    return f"{q.question}\n\n{options}\n\nAnswer with the letter of the correct option ({allowed})."
+
+
+def render_mc_raw(q: MCQuestion) -> str:
+    """benchmarks.tasks.common.render_mc_raw: the raw prompt of ``letter_raw``."""
+    options = "\n".join(f"{letter}. {text}" for letter, text in zip(q.letters, q.choices, strict=True))
+    return f"Question: {q.question}\n{options}\nAnswer:"
+
+
+def read_arc(path: Path) -> list[MCQuestion]:
+    """ARC rows (hub schema, labels A-D or 1-4) as questions, with lm-eval's arc_challenge context."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        labels = [str(x) for x in row["choices"]["label"]]
+        labels = [string.ascii_uppercase[int(x) - 1] if x.isdigit() else x for x in labels]
+        key = str(row["answerKey"])
+        key = string.ascii_uppercase[int(key) - 1] if key.isdigit() else key
+        question = str(row["question"])
+        out.append(MCQuestion(str(row["id"]), question, tuple(row["choices"]["text"]), (labels.index(key),),
+                              f"Question: {question}\nAnswer:"))  # fmt: skip
+    return out
+
+
+def load_questions(assets: Path | None, data: Path | None, n: int) -> list[MCQuestion]:
+    """ARC-Challenge questions from a file (``--data``, or the assets' copy), else synthetic ones of ARC's shape."""
     path = data or (assets / "arc_challenge_validation.jsonl" if assets else None)
     if path is not None and path.is_file():
-        return load_task("arc_challenge", path)[:n]
+        return read_arc(path)[:n]
     rng = random.Random(0)
     words = ["energy", "plant", "water", "heat", "rock", "cell", "light", "force", "moon", "animal", "soil", "air"]
     out = []
@@ -185,8 +234,6 @@ def common_prefix(rows: list[list[int]]) -> int:
 
 def letter_prompts(tok: Any, questions: list[Any], chat: bool) -> tuple[list[list[int]], list[list[int]]]:
     """Each question's prompt tokens and its letters' token ids, as ``letter`` (chat) or ``letter_raw`` asks."""
-    from benchmarks.tasks.common import render_mc, render_mc_raw
-
     prompts, letters = [], []
     bos = tok.bos_token_id
     adds_bos = bos is not None and tok("a", add_special_tokens=True)["input_ids"][:1] == [bos]

@@ -41,11 +41,13 @@ def test_report_shows_ratio_agreement_and_tokens() -> None:
 
 def _gpu_script():
     import importlib.util
+    import sys
     from pathlib import Path
 
     path = Path(__file__).resolve().parent.parent / "scripts" / "gpu_letter_vs_lmeval.py"
     spec = importlib.util.spec_from_file_location("gpu_letter_vs_lmeval", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -68,6 +70,20 @@ def test_the_gpu_scripts_letter_gives_our_models_numbers(data_dir) -> None:
         for got, choice, q in zip(script, picked, questions, strict=True):
             assert got == pytest.approx([choice.logprobs[space + x] for x in q.letters], abs=1e-4)
     assert gpu.common_prefix([[1, 2, 3], [1, 2, 4]]) == 2 and gpu.common_prefix([[1, 2], [1, 2]]) == 1
+
+
+def test_the_gpu_scripts_copies_render_what_the_project_renders(data_dir) -> None:
+    """The script reads ARC and renders prompts with copies (no project dependencies on the GPU): the same text."""
+    from benchmarks.tasks import load_task
+
+    gpu = _gpu_script()
+    path = data_dir / "arc" / "arc_challenge_validation.jsonl"
+    theirs, ours = gpu.read_arc(path), load_task("arc_challenge", path)
+    assert len(theirs) == len(ours) == 299
+    for a, b in zip(theirs, ours, strict=True):
+        assert (a.id, a.question, a.choices, a.gold, a.context) == (b.id, b.question, b.choices, b.gold, b.context)
+        assert gpu.render_mc(a) == render_mc(b) and gpu.render_mc_raw(a) == render_mc_raw(b)
+    assert all(q.choices == tuple(q.choices) for q in gpu.load_questions(None, None, 5)), "synthetic when no file"
 
 
 def test_the_gpu_script_runs_on_cpu(tmp_path, data_dir) -> None:
