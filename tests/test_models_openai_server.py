@@ -10,70 +10,23 @@ validity prompts and ``ta quiz -n 3``. The 299-question parity and the throughpu
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import httpx
 import jsonschema
 import pytest
 
 from benchmarks.validity import SCHEMAS, TOPICS
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(gguf: Path, log: Path, alias: str, threads: int = 1) -> tuple[subprocess.Popen, str]:
-    """Start llama-cpp-python's server on ``gguf`` at a free local port; returns the process and its /v1 URL."""
-    port = _free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", alias]
-    command += ["--n_threads", str(threads), "--n_threads_batch", str(threads), "--n_ctx", "4096"]
-    # In-process llama.cpp computes with flash attention and micro-batches under 64 tokens, so a row's logits do
-    # not depend on how the prompt was split; the server must compute the same way for exact parity.
-    command += ["--flash_attn", "true", "--n_ubatch", "32"]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/models", timeout=2).is_success:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"llama_cpp.server did not start:\n{log.read_text()[-2000:]}")
-        time.sleep(0.3)
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    """Stop the server the fixture started (and only it)."""
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory):
+def server_url():
     """A llama-cpp-python server on the embedded GGUF, one thread, 127.0.0.1, a free port."""
-    for module in ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings"):
-        pytest.importorskip(module, reason="llama-cpp-python's server: pip install -e '.[dev]' (see README)")
     from tutor.models import embedded
+    from tutor.models.local_server import LocalServer, missing_modules
 
-    process, url = start_server(embedded.gguf_path(), tmp_path_factory.mktemp("server") / "log.txt", embedded.NAME)
-    yield url
-    stop_server(process)
+    if missing := missing_modules():
+        pytest.skip(f"llama-cpp-python's server needs {', '.join(missing)}: pip install -e '.[dev]'")
+    with LocalServer(embedded.gguf_path(), threads=1, alias=embedded.NAME) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -147,11 +100,12 @@ def test_choose_and_loglikelihood_match_in_process_llama_cpp(server_model, llama
 def test_the_app_chats_and_quizzes_through_the_server(server_model) -> None:
     import app
     from quizgen import export
+    from tutor.models.local_server import free_port
     from tutor.tutors import NO_KB
 
     tutor, agent, grounded = app.make_programs(server_model)
     demo = app.build_app(tutor, agent, grounded)
-    port = _free_port()
+    port = free_port()
     app.launch(demo, port=port, block=False)
     try:
         from gradio_client import Client

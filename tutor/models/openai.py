@@ -47,6 +47,7 @@ R = TypeVar("R")
 
 RETRY_STATUS = (429, 502, 503, 504)  # overloaded or restarting: worth asking again
 TOP_LOGPROBS = 20  # the most top_logprobs OpenAI-style servers return by default (vLLM's --max-logprobs)
+TOKEN_CACHE = 4096  # tokenizations kept (texts repeat: a context for each of its choices)
 UNCONSTRAINED_TRIES = 4  # attempts per answer when the server does not enforce constraints
 
 
@@ -114,6 +115,8 @@ class OpenAIServerModel(Model):
         self._bos_prefix: list[int] | None = None
         self._label_ids_ok: bool | None = None  # vLLM logprob_token_ids: None until the first answer says
         self._option_ids: dict[str, list[int]] = {}  # choice text -> its tokens (labels repeat across prompts)
+        self._token_cache: dict[tuple[str, bool], tuple[int, ...]] = {}  # oldest first; TOKEN_CACHE entries at most
+        self._cache_lock = threading.Lock()
         models = self._request("GET", "/models")
         self.model_id = self._pick_model(models, model)
         self.profile: Profile = profile_named(profile) if profile else detect(models, self._probe)
@@ -446,6 +449,9 @@ class OpenAIServerModel(Model):
     def _tokens(self, text: str, special: bool) -> list[int]:
         if self.profile.tokenize_path is None:
             raise CapabilityError(f"{self._who()} has no tokenizer endpoint: pass --server-profile if it has one")
+        key = (text, special)
+        if key in self._token_cache:  # a question's context is tokenized once for all its choices
+            return list(self._token_cache[key])
         body = {"model": self.model_id, **self.profile.tokenize_body(text, special)}
         data = self._request("POST", self.profile.tokenize_path, body, root=True)
         tokens = [int(t) for t in data["tokens"]]
@@ -455,6 +461,10 @@ class OpenAIServerModel(Model):
                 self._bos_prefix = self._tokens("", special=True)
             if self._bos_prefix and tokens[: len(self._bos_prefix)] == self._bos_prefix:
                 tokens = tokens[len(self._bos_prefix) :]
+        with self._cache_lock:
+            if len(self._token_cache) >= TOKEN_CACHE:
+                self._token_cache.pop(next(iter(self._token_cache)))
+            self._token_cache[key] = tuple(tokens)
         return tokens
 
     def render(self, messages: list[dict[str, str]]) -> str:

@@ -1,0 +1,125 @@
+"""The server backend against in-process llama.cpp on the same GGUF: parity on ARC-Challenge, then throughput.
+
+    flock -w 5400 /tmp/team/heavy.lock .venv/bin/python scripts/server_parity.py [--data ../shared/data]
+        [--limit N] [--threads 1] [--bench-limit 60] [--url URL]
+
+Starts llama-cpp-python's server on the embedded GGUF (one thread; ``--url`` uses a running server instead)
+and scores the shared ARC-Challenge validation file (299 questions) both ways:
+
+* ``loglik``: every choice's log-likelihood, in-process vs through the server: the largest absolute
+  difference, the share within 1e-3, and how often the argmax agrees;
+* ``letter``: the chosen letter, in-process vs through the server.
+
+Then ``letter`` runs of ``--bench-limit`` questions through the server (``benchmarks.run``, as ``ta bench run``
+does) with 4 requests in flight and with 1, one after the other in this process: seconds and the ratio.
+Prints one JSON object per figure and the load (``os.getloadavg``) next to each timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def load() -> str:
+    """The 1/5/15-minute load averages, for the line beside a timing."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def parity(local, server, questions) -> list[dict]:
+    """Loglik and letter agreement, in-process vs server."""
+    from benchmarks import modes
+
+    out = []
+    t0 = time.perf_counter()
+    here = modes.loglik(local, questions)
+    t1 = time.perf_counter()
+    there = modes.loglik(server, questions)
+    t2 = time.perf_counter()
+    diffs = [abs(a.scores[k] - b.scores[k]) for a, b in zip(here, there, strict=True) for k in a.scores]
+    same = sum(a.prediction == b.prediction for a, b in zip(here, there, strict=True))
+    out.append({
+        "figure": "loglik parity", "questions": len(questions), "choices": len(diffs),
+        "max_abs_diff": max(diffs), "within_1e-3": sum(d <= 1e-3 for d in diffs) / len(diffs),
+        "argmax_agreement": same / len(questions),
+        "seconds_in_process": round(t1 - t0, 1), "seconds_server": round(t2 - t1, 1), "load": load(),
+    })  # fmt: skip
+    t0 = time.perf_counter()
+    here = modes.letter(local, questions)
+    t1 = time.perf_counter()
+    there = modes.letter(server, questions)
+    t2 = time.perf_counter()
+    same = sum(a.prediction == b.prediction for a, b in zip(here, there, strict=True))
+    prob = max(abs(a.scores[k] - b.scores[k]) for a, b in zip(here, there, strict=True) for k in a.scores)
+    out.append({
+        "figure": "letter parity", "questions": len(questions), "letter_agreement": same / len(questions),
+        "max_abs_prob_diff": prob, "seconds_in_process": round(t1 - t0, 1), "seconds_server": round(t2 - t1, 1),
+        "load": load(),
+    })  # fmt: skip
+    return out
+
+
+def throughput(url: str, data: Path, limit: int) -> dict:
+    """``letter`` on ``limit`` questions through the server, 4 in flight then 1 (one run each, same process)."""
+    from benchmarks.run import RunSpec, run
+    from tutor.models import load_model
+
+    seconds = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for in_flight in (4, 1):
+            model = load_model(f"openai:{url}", max_in_flight=in_flight)
+            spec = RunSpec(task="arc_challenge", mode="letter", model=f"openai:{url}", data=data,
+                           split="validation", limit=limit, out=Path(tmp) / f"in-flight-{in_flight}")  # fmt: skip
+            start = time.perf_counter()
+            summary = run(model, spec, progress=False)
+            seconds[in_flight] = (time.perf_counter() - start, summary, load())
+            model.close()
+    (s4, sum4, load4), (s1, sum1, load1) = seconds[4], seconds[1]
+    return {
+        "figure": "ta bench run letter through the server", "questions": limit,
+        "seconds_4_in_flight": round(s4, 1), "load_4": load4, "seconds_1_in_flight": round(s1, 1), "load_1": load1,
+        "speedup_4_vs_1": round(s1 / s4, 2), "accuracy_4": sum4.get("accuracy"), "accuracy_1": sum1.get("accuracy"),
+    }  # fmt: skip
+
+
+def main() -> None:
+    """Run the comparison and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--limit", type=int, help="the first N questions only (default: all 299)")
+    parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads, server and in-process alike")
+    parser.add_argument("--bench-limit", type=int, default=60, help="questions per throughput run")
+    parser.add_argument("--url", help="a running server's /v1 URL instead of starting one")
+    args = parser.parse_args()
+
+    from benchmarks.tasks import load_task
+    from tutor.models import embedded, load_model
+    from tutor.models.local_server import LocalServer
+
+    questions = load_task("arc_challenge", args.data, split="validation", limit=args.limit)
+    server = None if args.url else LocalServer(embedded.gguf_path(), threads=args.threads, alias=embedded.NAME)
+    url = args.url or server.start()
+    try:
+        print(json.dumps({"server": url, "threads": args.threads, "questions": len(questions), "load": load()}))
+        local = load_model("default", n_threads=args.threads)
+        remote = load_model(f"openai:{url}")
+        for figure in parity(local, remote, questions):
+            print(json.dumps(figure), flush=True)
+        local.close()
+        remote.close()
+        print(json.dumps(throughput(url, args.data, args.bench_limit)), flush=True)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
