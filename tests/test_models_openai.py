@@ -319,3 +319,54 @@ def test_llama_cpp_python_json_grammars_keep_control_characters_out_of_strings()
 def test_the_harness_split_moves_trailing_spaces_to_the_continuation() -> None:
     assert _harness_split("Answer: ", "4") == ("Answer:", " 4")
     assert _harness_split("Answer:", " 4") == ("Answer:", " 4")
+
+
+def test_a_server_that_dies_mid_run_leaves_the_benchmark_resumable(tmp_path, data_dir) -> None:
+    from benchmarks.run import RunSpec, read_predictions, run
+
+    alive, asked = [True], []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if not alive[0]:
+            raise httpx.ConnectError("[Errno 111] Connection refused")
+        asked.append(body["messages"][-1]["content"])
+        if len(asked) == 3:  # the third question: the server goes down
+            alive[0] = False
+            raise httpx.ConnectError("[Errno 111] Connection refused")
+        options = body["regex"].strip("()").split("|")
+        rows = [{"token": o, "logprob": -1.0 - i} for i, o in enumerate(options)]
+        return httpx.Response(
+            200,
+            json={
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"content": options[0]},
+                        "logprobs": {"content": [{**rows[0], "top_logprobs": rows}]},
+                    }
+                ]
+            },
+        )
+
+    def served():
+        return OpenAIServerModel(
+            f"{ROOT}/v1", transport=_models_then(handler), profile="sglang", max_in_flight=1, retries=1, backoff=0.0
+        )
+
+    spec = RunSpec(
+        task="arc_challenge",
+        mode="letter",
+        model=f"openai:{ROOT}/v1",
+        data=data_dir,
+        split="validation",
+        limit=6,
+        batch_size=2,
+        out=tmp_path / "run",
+    )
+    with pytest.raises(ModelError, match="is the server running"):
+        run(served(), spec, progress=False)
+    assert len(read_predictions(tmp_path / "run" / "predictions.jsonl")) == 2, "the first batch was kept"
+    alive[0], before = True, len(asked)
+    summary = run(served(), spec, progress=False)
+    assert summary["n"] == 6 and len(asked) - before == 4, "only the 4 unanswered questions were asked again"
