@@ -29,7 +29,7 @@ import numpy as np
 from tutor.models.base import ModelError, Sampling
 from tutor.models.decoding import pick_token
 
-SHARE_MIN = 16  # a prompt waits a step for another's shared prefix only when it would save at least this many tokens
+SHARE_MIN = 16  # fewest shared tokens worth copying from another sequence (a context may ask for more)
 CANCEL_WAIT_S = 60.0  # how long a cancelled stream waits for the worker to free its sequence (one decode step)
 
 
@@ -45,8 +45,8 @@ class Context(Protocol):
     def seq_rm(self, seq: int, p0: int) -> None:
         """Drop sequence ``seq``'s cells at positions ``>= p0``."""
 
-    def seq_cp(self, src: int, dst: int, p0: int, p1: int) -> None:
-        """Give ``dst`` the cells of ``src`` at positions ``[p0, p1)``."""
+    def copy_prefix(self, src: int, dst: int, p0: int, p1: int) -> None:
+        """Give ``dst`` (holding positions ``< p0`` already) the cells of ``src`` at positions ``[p0, p1)``."""
 
 
 _END = object()  # the last item on a job's queue when it finished normally
@@ -187,13 +187,26 @@ class Scheduler:
 
     Args:
         context: the inference context; only the worker thread touches it.
-        n_ctx: KV-cache cells: jobs are admitted while their reserves fit (idle caches are evicted first).
+        n_ctx: KV-cache cells one job may hold (its prompt plus its token budget).
         n_batch: most tokens per decode step.
         max_seqs: most sequences decoded at once (the context's sequence ids).
+        shared_kv: the sequences share ``n_ctx`` cells (a unified cache): jobs are admitted while their reserves fit
+            together, idle caches evicted first. False: each sequence has ``n_ctx`` cells of its own.
+        min_share: fewest tokens of a prefix worth copying from another sequence instead of computing them.
     """
 
-    def __init__(self, context: Context, *, n_ctx: int, n_batch: int, max_seqs: int) -> None:
+    def __init__(
+        self,
+        context: Context,
+        *,
+        n_ctx: int,
+        n_batch: int,
+        max_seqs: int,
+        shared_kv: bool = True,
+        min_share: int = SHARE_MIN,
+    ) -> None:
         self.context, self.n_ctx, self.n_batch = context, n_ctx, n_batch
+        self.shared_kv, self.min_share = shared_kv, min_share
         self.slots = [Slot(seq) for seq in range(max_seqs)]
         self.steps = 0  # decode steps run: tests and benchmarks read it
         self._waiting: deque[Job] = deque()
@@ -329,6 +342,8 @@ class Scheduler:
 
     def _make_room(self, job: Job) -> bool:
         """Whether ``job``'s reserve fits beside the running jobs', evicting idle caches as needed."""
+        if not self.shared_kv:
+            return True  # every sequence has n_ctx cells of its own, and submit() refused a job that needs more
         reserved = sum(s.job.reserve for s in self.slots if s.job is not None)
         idle = sorted((s for s in self.slots if s.job is None and s.tokens), key=lambda s: s.used)
         cached = sum(len(s.tokens) for s in idle)
@@ -361,7 +376,7 @@ class Scheduler:
         """Take cells another slot already holds for this job's next tokens, instead of computing them."""
         if job.n_fed >= job.want_from:
             return
-        best, src = job.n_fed, None
+        best, src = job.n_fed + self.min_share - 1, None
         for other in self.slots:
             if other is not slot:
                 n = min(common_prefix(other.tokens, job.tokens), job.want_from)
@@ -369,14 +384,14 @@ class Scheduler:
                     best, src = n, other
         if src is not None:
             self.context.seq_rm(slot.seq, job.n_fed)
-            self.context.seq_cp(src.seq, slot.seq, job.n_fed, best)
+            self.context.copy_prefix(src.seq, slot.seq, job.n_fed, best)
             slot.tokens, job.n_fed = job.tokens[:best], best
 
     def _wait_for_shared(self, job: Job, planned: list[list[int]]) -> bool:
         """Whether a prompt fed earlier in this step will compute enough of this one's prefix to wait for it."""
-        if job.want_from - job.n_fed < SHARE_MIN:
+        if job.want_from - job.n_fed < self.min_share:
             return False
-        return any(min(common_prefix(p, job.tokens), job.want_from) >= job.n_fed + SHARE_MIN for p in planned)
+        return any(min(common_prefix(p, job.tokens), job.want_from) >= job.n_fed + self.min_share for p in planned)
 
     def _step(self, batch: list[tuple[Slot, list[int]]]) -> None:
         items, wanted = [], []

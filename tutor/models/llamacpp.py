@@ -14,6 +14,10 @@ logits processor, for three measured reasons (``benchmarks/speed.py``):
   punctuation) we feed it without a forward pass of its own: forced tokens are decoded in one batch.
 * The KV cache is kept between calls and reused for the longest common prefix, so a quiz's shared
   system prompt, or a benchmark question scored against four answers, is computed once.
+* Concurrent calls are decoded together: several sequences in one ``llama_batch``, each with its own KV-cache
+  sequence id, grammar, sampling and stop condition (:mod:`tutor.models.batching`). A step reads the weights once
+  for all of them, which is where the throughput of a class at once comes from; by default (``deterministic``)
+  a sequence's greedy text is the same whatever runs beside it and whatever the cache held.
 """
 
 from __future__ import annotations
@@ -27,32 +31,41 @@ import numpy as np
 
 from tutor.models import grammar
 from tutor.models.base import Model, ModelError, Sampling, SpecialTokens
-from tutor.models.batching import GenJob, Scheduler, ScoreJob
+from tutor.models.batching import SHARE_MIN, GenJob, Scheduler, ScoreJob
 from tutor.models.chat_template import render_chat
 from tutor.models.constraints import Constraint
 from tutor.models.decoding import log_softmax
 
 INSTALL_HINT = "install it with `pip install llama-cpp-python` (or reinstall this project: see README.md)"
-MAX_SEQS = 8  # sequences decoded at once: past 4-8 a step costs as much more as it decodes (benchmarks/speed.py)
+MAX_SEQS = (
+    4  # sequences decoded at once: 4 gave 1.77x one's rate on 2 cores, 8 hardly more (issue 14, benchmarks/speed.py)
+)
 N_BATCH = 512  # most tokens per decode step (a long prompt is fed in chunks of this, beside the running sequences)
+STREAM_COPY_MIN = 64  # a copy between KV streams moves a whole stream: worth it for a prefix this long
+DETERMINISTIC_UBATCH = 32  # < 64 tokens per micro-batch keeps every row on one kernel path (see LlamaCppModel)
 WRAPPER_CTX = 64  # the Llama object's own context, which we never decode in
 
 
 class BatchContext:
     """A llama.cpp context for several sequences (one unified KV cache), behind the scheduler's few calls."""
 
-    def __init__(self, llama: Any, *, n_ctx: int, threads: int, max_seqs: int, flash: bool) -> None:
+    def __init__(self, llama: Any, *, n_ctx: int, threads: int, max_seqs: int, deterministic: bool) -> None:
         import llama_cpp
         from llama_cpp import _internals
 
         params = llama_cpp.llama_context_default_params()
-        params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, N_BATCH, N_BATCH
+        # Deterministic: a KV stream of n_ctx cells per sequence, so a sequence's cells always lie in the order of its
+        # positions (flash attention adds them up in cell order, and in one shared cache a freed hole can take a later
+        # token); micro-batches under 64 tokens. Otherwise one unified cache of n_ctx cells shares a prefix's cells.
+        self.unified = not deterministic
+        params.n_ctx = n_ctx if self.unified else n_ctx * max_seqs
+        params.n_batch, params.n_ubatch = N_BATCH, N_BATCH if self.unified else DETERMINISTIC_UBATCH
         params.n_seq_max = max_seqs
-        params.kv_unified = True  # every sequence may use any cell (not n_ctx / max_seqs each), and share a prefix's
+        params.kv_unified = self.unified
         params.n_threads = params.n_threads_batch = threads  # --threads bounds prompt evaluation too
-        params.flash_attn_type = (
-            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        )
+        # Flash attention: without it a prompt's cells differ when computed whole or one token at a time (by up to
+        # 0.5 in a logit here), so a reused cache changes what follows; with it they agree to the bit.
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
         params.no_perf = True
         self._ctx = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
         self._llama_cpp = llama_cpp
@@ -80,9 +93,13 @@ class BatchContext:
         """Drop sequence ``seq``'s cells from position ``p0`` on."""
         self._llama_cpp.llama_memory_seq_rm(self._memory, seq, p0, -1)
 
-    def seq_cp(self, src: int, dst: int, p0: int, p1: int) -> None:
-        """Share ``src``'s cells at positions ``[p0, p1)`` with ``dst``."""
-        self._llama_cpp.llama_memory_seq_cp(self._memory, src, dst, p0, p1)
+    def copy_prefix(self, src: int, dst: int, p0: int, p1: int) -> None:
+        """Give ``dst`` the cells of ``src`` at positions ``[p0, p1)``."""
+        if self.unified:  # the cells become shared by both sequences: nothing is copied
+            self._llama_cpp.llama_memory_seq_cp(self._memory, src, dst, p0, p1)
+        else:  # across streams llama.cpp copies whole buffers only: take all of src, then drop what is not shared
+            self._llama_cpp.llama_memory_seq_cp(self._memory, src, dst, -1, -1)
+            self._llama_cpp.llama_memory_seq_rm(self._memory, dst, p1, -1)
 
     def close(self) -> None:
         """Free the batch and the context."""
@@ -97,15 +114,19 @@ class LlamaCppModel(Model):
 
     Args:
         path: the GGUF file.
-        n_ctx: KV-cache cells shared by every sequence decoded at once (a request waits while they are taken).
+        n_ctx: the most tokens one request may hold (its prompt plus its answer).
         n_threads: threads of llama.cpp's kernels (default: every core).
         seed: llama.cpp's seed (our sampling draws from a generator per request, seeded by ``seed=``).
         grammar_backend: the grammar engine (:mod:`tutor.models.grammar`).
         max_seqs: most sequences decoded at once; more concurrent requests wait, first come first served.
-        flash_attn: llama.cpp's flash attention. On, every sequence's logits have the same bits whatever else
-            is in the batch or the KV cache (measured on this backend's CPU kernels; ``tests/test_models_batch.py``),
-            so greedy output is deterministic. Off, a prompt decoded after cached tokens or beside other sequences
-            can diverge (see README.md).
+        deterministic: greedy output that does not depend on what else runs or on what the KV cache held. With flash
+            attention, llama.cpp's CPU kernels give a row the same bits whatever else is in its batch provided that
+            (1) each micro-batch has fewer than 64 tokens (from 64 on another kernel path rounds differently) and
+            (2) a sequence's cells lie in the order of its positions (attention adds them up in cell order). So each
+            sequence gets a KV stream of ``n_ctx`` cells of its own (``n_ctx * max_seqs`` cells in all) and
+            micro-batches are :data:`DETERMINISTIC_UBATCH` tokens. False: one unified cache of ``n_ctx`` cells that
+            the sequences share (a common prefix's cells held once) and 512-token micro-batches: less memory and
+            faster long prompts, but greedy text can change with what ran before (README.md gives the measured rate).
     """
 
     backend = "llamacpp"
@@ -119,7 +140,7 @@ class LlamaCppModel(Model):
         seed: int = 0,
         grammar_backend: str = grammar.DEFAULT_ENGINE,
         max_seqs: int = MAX_SEQS,
-        flash_attn: bool = True,
+        deterministic: bool = True,
     ) -> None:
         try:
             import llama_cpp
@@ -136,7 +157,9 @@ class LlamaCppModel(Model):
                 model_path=str(self.path), n_ctx=WRAPPER_CTX, n_batch=WRAPPER_CTX, n_threads=threads,
                 n_threads_batch=threads, seed=seed, verbose=False,
             )  # fmt: skip
-            self._context = BatchContext(self.llama, n_ctx=n_ctx, threads=threads, max_seqs=max_seqs, flash=flash_attn)
+            self._context = BatchContext(
+                self.llama, n_ctx=n_ctx, threads=threads, max_seqs=max_seqs, deterministic=deterministic
+            )
         except (ValueError, RuntimeError) as exc:
             raise ModelError(
                 f"llama.cpp could not load {self.path} ({exc}): is it a complete, valid GGUF file?"
@@ -155,7 +178,10 @@ class LlamaCppModel(Model):
         self._eos_text = self._piece(self.eos_id)
         self.grammar = grammar.for_llamacpp(self.llama, self._vocab, grammar_backend)
         # No lock: the scheduler's one worker thread owns the context, and merges every caller's requests.
-        self.scheduler = Scheduler(self._context, n_ctx=n_ctx, n_batch=N_BATCH, max_seqs=max_seqs)
+        self.scheduler = Scheduler(
+            self._context, n_ctx=n_ctx, n_batch=N_BATCH, max_seqs=max_seqs, shared_kv=not deterministic,
+            min_share=SHARE_MIN if not deterministic else STREAM_COPY_MIN,
+        )  # fmt: skip
 
     # ---- text ------------------------------------------------------------------------------------
 

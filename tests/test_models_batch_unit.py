@@ -1,0 +1,164 @@
+"""The batch scheduler's bookkeeping over a scripted context: admission, KV budget, shared prefixes, cancellation.
+
+The real model's side (same bits whatever the batch, concurrent callers merged) is tests/test_models_batch.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tutor.models.base import ModelError, Sampling
+from tutor.models.batching import GenJob, Scheduler, ScoreJob, common_prefix
+from tutor.models.grammar import FREE
+
+VOCAB = 16
+END = 0
+
+
+class ScriptedContext:
+    """A KV cache that records every batch; the logits always predict ``token + 1`` (END after 9)."""
+
+    def __init__(self) -> None:
+        self.cells: dict[int, dict[int, int]] = {}  # seq -> position -> token
+        self.batches: list[list[tuple[int, int, int, bool]]] = []
+        self.copies: list[tuple[int, int, int, int]] = []
+        self.gate: threading.Event | None = None  # when set, decode waits for it (to pile up callers)
+        self.entered = threading.Event()  # a decode has started
+        self.delay = 0.0  # seconds per decode: a slow model, for streams that must still run when closed
+
+    def decode(self, items):
+        self.entered.set()
+        time.sleep(self.delay)
+        if self.gate is not None:
+            self.gate.wait(5)
+        for token, pos, seq, _ in items:
+            cells = self.cells.setdefault(seq, {})
+            assert pos == len(cells), f"seq {seq}: position {pos} after {len(cells)} cells"
+            cells[pos] = token
+        self.batches.append(list(items))
+
+    def logits(self, i):
+        token = self.batches[-1][i][0]
+        row = np.zeros(VOCAB, dtype=np.float32)
+        row[END if token >= 9 else token + 1] = 1.0
+        return row
+
+    def seq_rm(self, seq, p0):
+        self.cells[seq] = {p: t for p, t in self.cells.get(seq, {}).items() if p < p0}
+
+    def copy_prefix(self, src, dst, p0, p1):
+        self.copies.append((src, dst, p0, p1))
+        for p in range(p0, p1):
+            self.cells.setdefault(dst, {})[p] = self.cells[src][p]
+
+
+def gen(prompt, max_tokens=20):
+    return GenJob(
+        prompt, FREE, Sampling(max_tokens=max_tokens), max_tokens, piece=lambda t: str(t).encode() + b",",
+        is_end=lambda t, _s: t == END,
+    )  # fmt: skip
+
+
+def text(scheduler, job):
+    return "".join(scheduler.stream(job))
+
+
+def drain(job):
+    """The text of a job submitted directly, once it ends."""
+    pieces = []
+    while not isinstance(item := job.out.get(timeout=10), BaseException):
+        if not isinstance(item, str):
+            return "".join(pieces)
+        pieces.append(item)
+    raise item
+
+
+def submit_together(sched, ctx, jobs):
+    """Hold the worker in a first step of its own while ``jobs`` queue: they are admitted at one step."""
+    ctx.gate = threading.Event()
+    blocker = gen([9], max_tokens=1)
+    sched.submit(blocker)
+    assert ctx.entered.wait(5), "the worker runs the blocker's step"
+    for job in jobs:
+        sched.submit(job)
+    ctx.gate.set()
+    drain(blocker)
+    return [drain(job) for job in jobs]
+
+
+def seqs(batch):
+    return {seq for _, _, seq, _ in batch}
+
+
+def test_a_sequence_decodes_until_its_end_token_and_keeps_its_cells_for_the_next_prompt():
+    ctx = ScriptedContext()
+    sched = Scheduler(ctx, n_ctx=100, n_batch=32, max_seqs=2)
+    assert text(sched, gen([1, 2, 3])) == "4,5,6,7,8,9,"
+    assert sched.running == sched.waiting == 0
+    first = len(ctx.batches)
+    assert text(sched, gen([1, 2, 3])) == "4,5,6,7,8,9,"
+    assert ctx.batches[first][0][:2] == (3, 2), "the same prompt feeds only its last token again"
+
+
+def test_prompts_admitted_together_decode_in_one_batch_and_compute_a_shared_prefix_once():
+    ctx = ScriptedContext()
+    sched = Scheduler(ctx, n_ctx=400, n_batch=64, max_seqs=4)
+    shared = [5] * 40
+    outs = submit_together(sched, ctx, [gen([*shared, 1 + k], max_tokens=3) for k in range(3)])
+    assert outs == ["2,3,4,", "3,4,5,", "4,5,6,"]
+    fed = sum(len(b) for b in ctx.batches[1:])
+    assert fed == 41 + 1 + 1 + 3 * 2, f"the 40 shared tokens were fed once and copied twice ({fed} fed)"
+    assert [(dst, p0, p1) for _src, dst, p0, p1 in ctx.copies] == [(2, 0, 40), (3, 0, 40)]
+    assert max(len(seqs(b)) for b in ctx.batches) == 3, "the three sequences decode in one batch"
+
+
+def test_max_seqs_bounds_a_batch_and_the_rest_wait_their_turn():
+    ctx = ScriptedContext()
+    sched = Scheduler(ctx, n_ctx=400, n_batch=64, max_seqs=2)
+    outs = submit_together(sched, ctx, [gen([k], max_tokens=3) for k in (1, 2, 3)])
+    assert outs == ["2,3,4,", "3,4,5,", "4,5,6,"]
+    assert max(len(seqs(b)) for b in ctx.batches) == 2
+    firsts = [next(i for i, b in enumerate(ctx.batches) if (t, 0) in {(x[0], x[1]) for x in b}) for t in (1, 2, 3)]
+    assert firsts[0] <= firsts[1] < firsts[2], "first come, first served"
+
+
+def test_a_job_waits_while_the_kv_budget_is_taken():
+    ctx = ScriptedContext()
+    sched = Scheduler(ctx, n_ctx=50, n_batch=64, max_seqs=4)
+    outs = submit_together(sched, ctx, [gen([1] * 20, 20), gen([2] * 20, 20)])  # 40 cells each: one at a time
+    assert outs == ["2,3,4,5,6,7,8,9,", "3,4,5,6,7,8,9,"]
+    assert not [b for b in ctx.batches if len(seqs(b)) > 1], "two 40-cell reserves never ran in 50 cells at once"
+    with pytest.raises(ModelError, match="do not fit"):
+        sched.submit(gen([1] * 45, 20))
+
+
+def test_cancelled_streams_free_their_sequences_and_cells():
+    ctx = ScriptedContext()
+    ctx.delay = 0.001
+    sched = Scheduler(ctx, n_ctx=1000, n_batch=64, max_seqs=4)
+    for _ in range(100):
+        never_ends = GenJob(
+            [1, 1, 1], FREE, Sampling(max_tokens=500), 500, piece=lambda t: b"x", is_end=lambda t, s: False
+        )
+        stream = sched.stream(never_ends)
+        next(stream)
+        stream.close()
+    assert sched.running == sched.waiting == 0
+    assert all(not cells for cells in ctx.cells.values()), "a cancelled sequence leaves no cells"
+
+
+def test_score_jobs_return_the_rows_asked_for():
+    ctx = ScriptedContext()
+    sched = Scheduler(ctx, n_ctx=100, n_batch=4, max_seqs=2)  # a 7-token prompt in two chunks
+    rows = sched.score([ScoreJob([1, 2, 3, 4, 5, 6, 7], n_rows=3), ScoreJob([8], n_rows=1)])
+    assert [r.argmax(axis=-1).tolist() for r in rows] == [[6, 7, 8], [9]]
+
+
+def test_common_prefix():
+    assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
+    assert common_prefix([], [1]) == 0
+    assert common_prefix([1, 2], [1, 2, 3]) == 2
