@@ -68,7 +68,8 @@ def served(tmp_path):
 def login(url: str, name: str, password: str | None = None):
     from gradio_client import Client
 
-    return Client(url, auth=(name, password or PASSWORDS[name]), verbose=False)
+    # a long timeout: on a busy machine eight logins at once (scrypt each) outlast httpx's default 5 s
+    return Client(url, auth=(name, password or PASSWORDS[name]), verbose=False, httpx_kwargs={"timeout": 120})
 
 
 def test_a_wrong_password_and_an_unknown_name_get_the_same_generic_error(served):
