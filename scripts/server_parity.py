@@ -10,7 +10,8 @@ and scores the shared ARC-Challenge validation file (299 questions) both ways:
   difference, the share within 1e-3, and how often the argmax agrees;
 * ``letter``: the chosen letter, in-process vs through the server.
 
-Then ``letter`` runs of ``--bench-limit`` questions through the server (``benchmarks.run``, as ``ta bench run``
+Figures are printed after every ``--chunk`` questions (a run cut short still reports). Then ``letter`` runs of
+``--bench-limit`` questions through the server (``benchmarks.run``, as ``ta bench run``
 does) with 4 requests in flight and with 1, one after the other in this process: seconds and the ratio.
 Prints one JSON object per figure and the load (``os.getloadavg``) next to each timing.
 """
@@ -34,37 +35,47 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def parity(local, server, questions) -> list[dict]:
-    """Loglik and letter agreement, in-process vs server."""
-    from benchmarks import modes
+class Tally:
+    """Running parity figures over the questions scored so far (printed after every chunk)."""
 
-    out = []
-    t0 = time.perf_counter()
-    here = modes.loglik(local, questions)
-    t1 = time.perf_counter()
-    there = modes.loglik(server, questions)
-    t2 = time.perf_counter()
-    diffs = [abs(a.scores[k] - b.scores[k]) for a, b in zip(here, there, strict=True) for k in a.scores]
-    same = sum(a.prediction == b.prediction for a, b in zip(here, there, strict=True))
-    out.append({
-        "figure": "loglik parity", "questions": len(questions), "choices": len(diffs),
-        "max_abs_diff": max(diffs), "within_1e-3": sum(d <= 1e-3 for d in diffs) / len(diffs),
-        "argmax_agreement": same / len(questions),
-        "seconds_in_process": round(t1 - t0, 1), "seconds_server": round(t2 - t1, 1), "load": load(),
-    })  # fmt: skip
-    t0 = time.perf_counter()
-    here = modes.letter(local, questions)
-    t1 = time.perf_counter()
-    there = modes.letter(server, questions)
-    t2 = time.perf_counter()
-    same = sum(a.prediction == b.prediction for a, b in zip(here, there, strict=True))
-    prob = max(abs(a.scores[k] - b.scores[k]) for a, b in zip(here, there, strict=True) for k in a.scores)
-    out.append({
-        "figure": "letter parity", "questions": len(questions), "letter_agreement": same / len(questions),
-        "max_abs_prob_diff": prob, "seconds_in_process": round(t1 - t0, 1), "seconds_server": round(t2 - t1, 1),
-        "load": load(),
-    })  # fmt: skip
-    return out
+    def __init__(self) -> None:
+        self.diffs: list[float] = []
+        self.loglik_same = self.letter_same = self.n = 0
+        self.prob_diff = 0.0
+        self.seconds = {"loglik_in_process": 0.0, "loglik_server": 0.0, "letter_in_process": 0.0, "letter_server": 0.0}
+
+    def add(self, local, server, questions) -> None:
+        """Score ``questions`` both ways in both modes and add them up."""
+        from benchmarks import modes
+
+        here, there = self._timed("loglik", modes.loglik, local, server, questions)
+        self.diffs += [abs(a.scores[k] - b.scores[k]) for a, b in zip(here, there, strict=True) for k in a.scores]
+        self.loglik_same += sum(a.prediction == b.prediction for a, b in zip(here, there, strict=True))
+        here, there = self._timed("letter", modes.letter, local, server, questions)
+        self.letter_same += sum(a.prediction == b.prediction for a, b in zip(here, there, strict=True))
+        pairs = zip(here, there, strict=True)
+        self.prob_diff = max([self.prob_diff, *(abs(a.scores[k] - b.scores[k]) for a, b in pairs for k in a.scores)])
+        self.n += len(questions)
+
+    def _timed(self, name, mode, local, server, questions):
+        t0 = time.perf_counter()
+        here = mode(local, questions)
+        t1 = time.perf_counter()
+        there = mode(server, questions)
+        self.seconds[f"{name}_in_process"] += t1 - t0
+        self.seconds[f"{name}_server"] += time.perf_counter() - t1
+        return here, there
+
+    def figures(self) -> dict:
+        """The parity figures so far."""
+        return {
+            "figure": "parity so far", "questions": self.n, "choices": len(self.diffs),
+            "loglik_max_abs_diff": max(self.diffs),
+            "loglik_within_1e-3": sum(d <= 1e-3 for d in self.diffs) / len(self.diffs),
+            "loglik_argmax_agreement": self.loglik_same / self.n, "letter_agreement": self.letter_same / self.n,
+            "letter_max_abs_prob_diff": self.prob_diff, "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
+            "load": load(),
+        }  # fmt: skip
 
 
 def throughput(url: str, data: Path, limit: int) -> dict:
@@ -96,8 +107,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--limit", type=int, help="the first N questions only (default: all 299)")
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads, server and in-process alike")
-    parser.add_argument("--bench-limit", type=int, default=60, help="questions per throughput run")
+    parser.add_argument("--bench-limit", type=int, default=32, help="questions per throughput run")
     parser.add_argument("--url", help="a running server's /v1 URL instead of starting one")
+    parser.add_argument("--chunk", type=int, default=50, help="questions between printed figures")
     args = parser.parse_args()
 
     from benchmarks.tasks import load_task
@@ -111,8 +123,10 @@ def main() -> None:
         print(json.dumps({"server": url, "threads": args.threads, "questions": len(questions), "load": load()}))
         local = load_model("default", n_threads=args.threads)
         remote = load_model(f"openai:{url}")
-        for figure in parity(local, remote, questions):
-            print(json.dumps(figure), flush=True)
+        tally = Tally()
+        for at in range(0, len(questions), args.chunk):  # figures after every chunk: a cut-off run still reports
+            tally.add(local, remote, questions[at : at + args.chunk])
+            print(json.dumps(tally.figures()), flush=True)
         local.close()
         remote.close()
         print(json.dumps(throughput(url, args.data, args.bench_limit)), flush=True)
