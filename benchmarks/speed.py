@@ -1,6 +1,12 @@
 """Constrained vs unconstrained decoding speed, side by side in one process, as ratios.
 
     .venv/bin/python -m benchmarks.speed [--tokens 128] [--repeats 3] [--backends llamacpp,transformers]
+    .venv/bin/python -m benchmarks.speed --batch 1,2,4,8 [--threads 2] [--modes deterministic,fast]
+
+``--batch``: llama.cpp's continuous batching. For each batch size B, B threads decode at once (each its own
+request, as B students would), free and under the JSON schema; aggregate tokens per second over the wall time
+of the B requests (prompts included), and the ratios against batch 1 and constrained/free, all from one run.
+``--modes``: ``deterministic`` (the default model) and/or ``fast`` (``deterministic=False``: one unified cache).
 
 For each backend the same prompt is decoded for the same number of tokens: free text, then under a
 JSON schema with one free string field (an essay the model keeps writing past the budget: the token
@@ -89,16 +95,20 @@ def outlines_llamacpp(llama, constrained: bool, tokens: int) -> Callable[[], int
     return run
 
 
-def measure(backend: str, tokens: int, repeats: int) -> list[dict]:
+def measure(backend: str, tokens: int, repeats: int, threads: int | None = None) -> list[dict]:
     """Rows of (what, free tok/s, constrained tok/s) for one backend: one per grammar engine, then baselines."""
     from tutor.models import ModelError, load_model
 
-    model = load_model("default", backend=backend)
+    model = load_model("default", backend=backend, n_threads=threads)
     free = best_rate(ours(model, None, tokens), repeats)
     rows = []
     for engine in model.grammar.offered:
         try:
-            timed = model if engine == model.grammar.engine else load_model(backend=backend, grammar_backend=engine)
+            timed = (
+                model
+                if engine == model.grammar.engine
+                else load_model(backend=backend, grammar_backend=engine, n_threads=threads)
+            )
         except ModelError as exc:  # the engine's package is not installed here: say so, keep going
             print(f"  {backend} {engine}: skipped ({exc})")
             continue
@@ -109,12 +119,68 @@ def measure(backend: str, tokens: int, repeats: int) -> list[dict]:
         rows.append({"backend": backend, "path": path, "free": free, "constrained": constrained})
         if timed is not model:
             timed.close()
+    model.close()
     if backend == "llamacpp":
-        free = best_rate(outlines_llamacpp(model.llama, False, tokens), repeats)
-        constrained = best_rate(outlines_llamacpp(model.llama, True, tokens), repeats)
-        rows.append({"backend": backend, "path": "plain outlines", "free": free, "constrained": constrained})
+        rows.append({"backend": backend, **plain_outlines(tokens, repeats, threads)})
+    return rows
+
+
+def plain_outlines(tokens: int, repeats: int, threads: int | None) -> dict:
+    """The baseline row, on a plain Llama of its own (our model decodes in a context llama-cpp-python never sees)."""
+    import os
+
+    import llama_cpp
+
+    from tutor.models import embedded
+
+    n = threads or os.cpu_count() or 1
+    plain = llama_cpp.Llama(str(embedded.gguf_path()), n_ctx=2048, n_threads=n, n_threads_batch=n, verbose=False)
+    free = best_rate(outlines_llamacpp(plain, False, tokens), repeats)
+    constrained = best_rate(outlines_llamacpp(plain, True, tokens), repeats)
+    plain.close()
+    return {"path": "plain outlines", "free": free, "constrained": constrained}
+
+
+def concurrent_rate(model, constraint, tokens: int, batch: int, repeats: int) -> tuple[float, int]:
+    """Aggregate tokens per second of ``batch`` requests decoded at once (median of ``repeats``, after a warm-up)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    runs = [ours(model, constraint, tokens) for _ in range(batch)]
+
+    def together() -> int:
+        with ThreadPoolExecutor(batch) as pool:
+            return sum(pool.map(lambda run: run(), runs))
+
+    return best_rate(together, repeats)
+
+
+def measure_batches(sizes: list[int], tokens: int, repeats: int, threads: int | None, mode: str) -> list[dict]:
+    """Rows of (batch size, free, constrained) aggregate rates on one llama.cpp model."""
+    from tutor.models import load_model
+
+    model = load_model("default", n_threads=threads, max_seqs=max(sizes), deterministic=mode == "deterministic")
+    rows = []
+    for size in sizes:
+        free = concurrent_rate(model, None, tokens, size, repeats)
+        constrained = concurrent_rate(model, LONG_STRING_MIN, tokens, size, repeats)
+        rows.append({"mode": mode, "batch": size, "free": free, "constrained": constrained})
+        print(f"  {mode} batch {size}: free {free[0]:.1f} tok/s, constrained {constrained[0]:.1f} tok/s", flush=True)
     model.close()
     return rows
+
+
+def print_batches(rows: list[dict], tokens: int, repeats: int) -> None:
+    """The batch table: aggregate rates, ratios against batch 1 of the same mode, constrained/free."""
+    print(f"\n{tokens} tokens per request, median of {repeats}; x1 = against batch 1 of the same mode\n")
+    print("| mode | batch | free tok/s | x1 | constrained tok/s | x1 | constrained/free |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        one = next((o for o in rows if o["mode"] == r["mode"] and o["batch"] == 1), r)
+        free, con = r["free"][0], r["constrained"][0]
+        print(
+            f"| {r['mode']} | {r['batch']} | {free:.1f} | {free / one['free'][0]:.2f} | {con:.1f} | "
+            f"{con / one['constrained'][0]:.2f} | {con / free:.2f} |"
+        )
 
 
 def main() -> None:
@@ -123,10 +189,24 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backends", default="llamacpp,transformers")
+    parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: every core)")
+    parser.add_argument("--batch", default=None, help="batch sizes for llama.cpp's continuous batching, e.g. 1,2,4,8")
+    parser.add_argument("--modes", default="deterministic", help="with --batch: deterministic and/or fast")
     args = parser.parse_args()
+    if args.batch:
+        sizes = [int(b) for b in args.batch.split(",")]
+        batch_rows = []
+        for mode in args.modes.split(","):
+            batch_rows += measure_batches(sizes, args.tokens, args.repeats, args.threads, mode)
+        print_batches(batch_rows, args.tokens, args.repeats)
+        plain = plain_outlines(args.tokens, args.repeats, args.threads)
+        (free, _), (con, _) = plain["free"], plain["constrained"]
+        print(f"\nplain outlines (Llama.__call__ + logits processor), one request: free {free:.1f} tok/s, "
+              f"constrained {con:.1f} tok/s ({con / free:.2f}), same run")  # fmt: skip
+        return
     rows = []
     for backend in args.backends.split(","):
-        rows += measure(backend, args.tokens, args.repeats)
+        rows += measure(backend, args.tokens, args.repeats, args.threads)
     print(f"\n{args.tokens} tokens, median of {args.repeats}, same prompt; ratio = constrained / free\n")
     print("| backend | path | free tok/s | constrained tok/s | ratio |")
     print("|---|---|---|---|---|")

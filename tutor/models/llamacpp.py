@@ -58,6 +58,7 @@ class BatchContext:
         # positions (flash attention adds them up in cell order, and in one shared cache a freed hole can take a later
         # token); micro-batches under 64 tokens. Otherwise one unified cache of n_ctx cells shares a prefix's cells.
         self.unified = not deterministic
+        self.threads = threads
         params.n_ctx = n_ctx if self.unified else n_ctx * max_seqs
         params.n_batch, params.n_ubatch = N_BATCH, N_BATCH if self.unified else DETERMINISTIC_UBATCH
         params.n_seq_max = max_seqs
