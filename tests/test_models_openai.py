@@ -370,3 +370,20 @@ def test_a_server_that_dies_mid_run_leaves_the_benchmark_resumable(tmp_path, dat
     alive[0], before = True, len(asked)
     summary = run(served(), spec, progress=False)
     assert summary["n"] == 6 and len(asked) - before == 4, "only the 4 unanswered questions were asked again"
+
+
+def test_the_server_flags_reach_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tutor import cli
+
+    seen = {}
+    monkeypatch.setattr("tutor.models.registry.load_model", lambda spec, **kw: seen.update(spec=spec, **kw))
+    args = cli.build_parser().parse_args(
+        ["quiz", "dropout", "--model", f"openai:{ROOT}/v1", "--server-model", "m", "--server-profile", "vllm",
+         "--in-flight", "8", "--allow-unconstrained", "--threads", "1"]
+    )  # fmt: skip
+    cli.load_from_args(args)
+    assert seen == {"spec": f"openai:{ROOT}/v1", "backend": None, "adapter": None, "n_threads": 1, "model": "m",
+                    "profile": "vllm", "max_in_flight": 8, "allow_unconstrained": True}  # fmt: skip
+    args = cli.build_parser().parse_args(["quiz", "dropout", "--model", f"openai:{ROOT}/v1", "--in-flight", "0"])
+    with pytest.raises(cli.CLIError, match="--in-flight must be at least 1"):
+        cli.load_from_args(args)
