@@ -108,7 +108,7 @@ def schema_url(url: str) -> str:
 # ---------------------------------------------------------------- a scripted quiz agent (no model) for app tests
 
 
-def scripted_question(topic: str, n: int, lesson: str = "Regularization"):
+def scripted_question(topic: str, n: int, lesson: str = "Regularization", objective: str | None = None):
     """Question ``n`` of a scripted quiz: key A, a course source in ``lesson``, its own objective."""
     from quizgen.schema import Question, QuizItem, Source
 
@@ -122,7 +122,7 @@ def scripted_question(topic: str, n: int, lesson: str = "Regularization"):
         answer="A",
         explanation="Right one.",
         wrong_reasons={"B": "not b.", "C": "not c.", "D": "not d."},
-        objective=f"Recognise {topic} {n % 3}",
+        objective=objective or f"Recognise {topic} {n % 3}",
         source=source,
     )
     return QuizItem(question=question, verified=True)

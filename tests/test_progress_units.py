@@ -12,7 +12,7 @@ from quizgen.grade import QuizSession
 from quizgen.schema import Quiz
 from tutor.progress import cards
 from tutor.progress.accounts import BASE_DELAY, FREE_FAILURES, MAX_DELAY, Login, hash_password, verify_password
-from tutor.progress.mastery import HALF_LIFE, mastery, score
+from tutor.progress.mastery import HALF_LIFE, mastery, objective_term, score
 from tutor.progress.sqlite import SQLiteStore
 from tutor.progress.store import AccessError, Attempt, ProgressError
 from tutor.progress.tracker import Progress, question_key, topic_of
@@ -120,6 +120,36 @@ def test_answers_become_cards_and_the_weakest_topic_is_the_next_quiz(tmp_path):
     assert done.saved and done.feedback.correct and later.due("ada") == []
     with pytest.raises(ProgressError, match="not yours"):
         later.review("ada", "no-such-card", "A")
+
+
+def test_weak_spots_come_from_the_weakest_objective_and_name_its_course_term(tmp_path):
+    assert objective_term("Recall what dropout is") == "dropout"
+    assert objective_term("Identify weight decay from its definition") == "weight decay"
+    assert objective_term("Recall a fact about momentum") == "momentum"
+    assert objective_term("Recognise the learning rate in context") == "the learning rate"
+    assert objective_term("Explain the bias-variance tradeoff") is None  # the model's own writer: free text
+
+    store = SQLiteStore(tmp_path / "p.db")
+    store.add_user("ada", "h", False, T0)
+    clock = [T0]
+    progress = Progress(store, clock=lambda: clock[0])
+    items = [
+        scripted_question("dropout", 0, "Regularization", "Recall what dropout is"),
+        scripted_question("weight decay", 1, "Regularization", "Identify weight decay from its definition"),
+        scripted_question("momentum", 2, "Optimizers", "Recall a fact about momentum"),
+    ]
+    session = QuizSession(Quiz(topic="mixed", questions=items))
+    for index, letter in enumerate("ABA"):  # weight decay wrong, the rest right
+        clock[0] += timedelta(minutes=1)
+        progress.answer("ada", session, index, letter)
+    assert progress.weakest("ada") == ("weight decay", "course")
+    for _ in range(3):  # weight decay mastered now; momentum answered wrong twice is the weakest
+        clock[0] += timedelta(minutes=1)
+        progress.answer("ada", QuizSession(Quiz(topic="t", questions=[items[1]])), 0, "A")
+    for _ in range(2):
+        clock[0] += timedelta(minutes=1)
+        progress.answer("ada", QuizSession(Quiz(topic="t", questions=[items[2]])), 0, "C")
+    assert progress.weakest("ada") == ("momentum", "course")
 
 
 def test_serving_keeps_progress_only_once_an_account_exists(tmp_path, monkeypatch, capsys):

@@ -14,12 +14,18 @@ few answers are what a teacher reads as "struggles now".
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from tutor.progress.store import Attempt
 
+# The objectives the grounded quiz writer (quizgen.grounded) gives its questions, each naming one course term.
+GROUNDED_OBJECTIVE = re.compile(
+    r"(?:Identify (?P<a>.+) from its definition|Recall what (?P<b>.+) is|Recall a fact about (?P<c>.+)"
+    r"|Recognise (?P<d>.+) in context)"
+)
 HALF_LIFE = 4  # answers: an answer weighs half as much as the one given 4 answers later on the same topic
 PRIOR = 1.0  # one imaginary answer, half right
 
@@ -49,3 +55,9 @@ def mastery(attempts: Iterable[Attempt], by: Callable[[Attempt], str] = lambda a
         groups[by(a)].append(a.correct)
     found = [Mastery(name, score(ok), len(ok), sum(ok)) for name, ok in groups.items()]
     return sorted(found, key=lambda m: (m.value, m.name))
+
+
+def objective_term(objective: str) -> str | None:
+    """The course term a grounded question's objective names ("Recall what dropout is" -> "dropout"), else None."""
+    found = GROUNDED_OBJECTIVE.fullmatch(objective.strip())
+    return next((term for term in found.groups() if term), None) if found else None

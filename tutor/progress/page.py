@@ -95,7 +95,7 @@ def answerer(progress: Progress | None) -> Callable:
 
 
 def weak_spots(progress: Progress) -> Callable:
-    """Practice my weak spots: the topic (and knowledge base) of the student's least mastered topic."""
+    """Practice my weak spots: the quiz topic (and knowledge base) of the student's least mastered objective."""
     import gradio as gr
 
     @shown
@@ -104,7 +104,7 @@ def weak_spots(progress: Progress) -> Callable:
         if weakest is None:
             raise gr.Error("answer a few quiz questions first: weak spots come from your answers")
         topic, kb = weakest
-        gr.Info(f"Your weakest topic: {topic}")
+        gr.Info(f"A quiz on your weakest spot: {topic}")
         return topic, kb or current_kb
 
     return pick

@@ -27,7 +27,7 @@ from typing import Any
 from quizgen.grade import Feedback, QuizSession
 from quizgen.schema import Quiz, QuizItem
 from tutor.progress import cards
-from tutor.progress.mastery import Mastery, mastery
+from tutor.progress.mastery import Mastery, mastery, objective_term
 from tutor.progress.store import AccessError, Attempt, CardRecord, NotSavedError, ProgressError, Store, User
 
 
@@ -163,14 +163,24 @@ class Progress:
         return mastery(self.store.attempts(student), lambda a: getattr(a, by))
 
     def weakest(self, student: str) -> tuple[str, str | None] | None:
-        """The topic to practise next (the least mastered) and the knowledge base it came from; None: no answers."""
+        """What to practise next, as a quiz topic, and the knowledge base it came from; None: no answers yet.
+
+        The least mastered learning objective (ties: the one in the least mastered topic, then the latest
+        answered). A grounded objective names its course term ("Recall what dropout is"): the term is the topic,
+        so the grounded writer starts from the term's definition and asks about it and its neighbours. Otherwise
+        the objective's topic (its lesson, or the quiz's topic).
+        """
         attempts = self.store.attempts(student)
-        found = mastery(attempts)
-        if not found:
+        if not attempts:
             return None
-        topic = found[0].name
-        kb = next((a.kb for a in reversed(attempts) if a.topic == topic), None)
-        return topic, kb
+        by_topic = {m.name: m.value for m in mastery(attempts)}
+        latest = {a.objective: a for a in attempts}  # oldest first: the last answer per objective wins
+        ranked = sorted(
+            mastery(attempts, lambda a: a.objective),
+            key=lambda m: (m.value, by_topic[latest[m.name].topic], -latest[m.name].answered.timestamp()),
+        )
+        last = latest[ranked[0].name]
+        return objective_term(last.objective) or last.topic, last.kb
 
     def summary(self, student: str) -> dict[str, Any]:
         """Everything stored about one student, as JSON-ready data: mastery, quizzes, answers, cards."""
