@@ -133,6 +133,9 @@ class Model(ABC):
 
     name: str = "model"  # what the model is, for logs and run configs
     backend: str = "base"  # which backend file serves it
+    # Requests the backend decodes at once when called from that many threads (llama.cpp: its max_seqs, batched);
+    # more callers wait their turn inside it. A server sizes its worker pool by it.
+    concurrency: int = 1
 
     # ---- the public API -------------------------------------------------------------------------
 

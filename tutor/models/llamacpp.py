@@ -178,6 +178,7 @@ class LlamaCppModel(Model):
         self._bos_text = self._piece(bos) if bos >= 0 else ""
         self._eos_text = self._piece(self.eos_id)
         self.grammar = grammar.for_llamacpp(self.llama, self._vocab, grammar_backend)
+        self.concurrency = max_seqs
         # No lock: the scheduler's one worker thread owns the context, and merges every caller's requests.
         self.scheduler = Scheduler(
             self._context, n_ctx=n_ctx, n_batch=N_BATCH, max_seqs=max_seqs, shared_kv=not deterministic,
