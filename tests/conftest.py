@@ -55,6 +55,7 @@ def need(what: str, reason: str) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Register the markers this file gives meaning to (pyproject.toml lists them too) and start the counts."""
     config.addinivalue_line("markers", "real_model: runs the real embedded model outside the model fixtures")
+    config.addinivalue_line("markers", "network: needs a package registry (the requirements.txt install)")
     global _config
     _config = config  # the report hook is given only the report
     config.stash[_COUNTS] = Counter()

@@ -1,4 +1,5 @@
-"""Export: the converter is found offline; slow tier: a 30-step run, GGUF export, llama.cpp matches the merged model."""
+"""Export: the converter is found offline; slow tier (CI runs it): a 30-step run on the shared ShareGPT sample, the f16
+GGUF (llama.cpp greedy output equals the merged model's), q8_0 and q4_k_m (their file type, size, an answer)."""
 
 from __future__ import annotations
 
@@ -122,12 +123,22 @@ def test_gguf_export_matches_the_merged_model_greedily(long_run: Path, tmp_path:
     cpp.close()
 
 
+# llama.cpp's file types (general.file_type) and the most a file of each may weigh per weight of the 135M model.
+QUANTS = {"q8_0": (7, 1.2), "q4_k_m": (15, 1.0)}
+
+
 @pytest.mark.slow
-def test_q4_k_m_gguf_loads_and_answers(long_run: Path, tmp_path: Path):
+@pytest.mark.parametrize("quant", sorted(QUANTS))
+def test_quantized_gguf_is_that_type_loads_and_answers(long_run: Path, tmp_path: Path, quant: str):
+    import gguf
+
     from tutor.models import load_model
 
-    path = export.to_gguf(long_run, "q4_k_m", out=tmp_path / "model-q4_k_m.gguf")
-    assert path.stat().st_size < 0.5 * 2 * 135e6  # well under f16's two bytes a weight
+    path = export.to_gguf(long_run, quant, out=tmp_path / f"model-{quant}.gguf")
+    file_type, bytes_per_weight = QUANTS[quant]
+    field = gguf.GGUFReader(str(path)).fields["general.file_type"]
+    assert int(field.parts[field.data[0]][0]) == file_type, f"{path.name} is not {quant}"
+    assert path.stat().st_size < bytes_per_weight * 135e6  # f16 is two bytes a weight
     model = load_model(path)
     assert model.generate(PROMPTS[0], max_tokens=16).strip()
     model.close()
