@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.network, pytest.mark.real_model]
 
 
-def _registry_reachable() -> bool:
+def _registry_reachable(scratch: Path) -> bool:
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-q", "-d", os.devnull, "six"],
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-q", "-d", str(scratch), "six"],
         capture_output=True,
         timeout=120,
         check=False,
@@ -38,7 +38,7 @@ def _registry_reachable() -> bool:
 @pytest.fixture(scope="module")
 def space_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtualenv with requirements.txt installed, as a Space builds it."""
-    if not _registry_reachable():
+    if not _registry_reachable(tmp_path_factory.mktemp("probe")):
         need("network", "no package registry reachable: the requirements.txt install needs one")
     venv = tmp_path_factory.mktemp("space") / "venv"
     base = getattr(sys, "_base_executable", sys.executable)
