@@ -117,7 +117,7 @@ class OpenAIServerModel(Model):
         self._option_ids: dict[str, list[int]] = {}  # choice text -> its tokens (labels repeat across prompts)
         self._token_cache: dict[tuple[str, bool], tuple[int, ...]] = {}  # oldest first; TOKEN_CACHE entries at most
         self._cache_lock = threading.Lock()
-        models = self._request("GET", "/models")
+        models = self._request("GET", "/models", retries=min(retries, 1))  # no server there: say so at once
         self.model_id = self._pick_model(models, model)
         self.profile: Profile = profile_named(profile) if profile else detect(models, self._probe)
         self.name = self.model_id
@@ -147,12 +147,21 @@ class OpenAIServerModel(Model):
             return False
         return response.is_success
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None, *, root: bool = False) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        root: bool = False,
+        retries: int | None = None,
+    ) -> Any:
         """One JSON request, retried on overload and dropped connections; errors say what to do."""
         url = (self.root if root else self.url) + path
         httpx = self._httpx
         problem = ""
-        for attempt in range(self.retries + 1):
+        tries = (self.retries if retries is None else retries) + 1
+        for attempt in range(tries):
             if attempt:
                 time.sleep(self._delay(attempt, problem))
             try:
@@ -178,7 +187,7 @@ class OpenAIServerModel(Model):
             except json.JSONDecodeError as exc:
                 raise ModelError(f"{url} answered with something that is not JSON: {response.text[:200]!r}") from exc
         raise ModelError(
-            f"no answer from {url} after {self.retries + 1} tries ({problem}): is the server running? "
+            f"no answer from {url} after {tries} tries ({problem}): is the server running? "
             "Start it as README.md shows, or check the URL"
         )
 
