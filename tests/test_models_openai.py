@@ -19,7 +19,8 @@ import pytest
 
 from tutor.models import ModelError, gbnf, load_model
 from tutor.models.constraints import Choices, ConstraintViolation, Json, Pattern
-from tutor.models.openai import OpenAIServerModel, _harness_split, _sse_piece
+from tutor.models.openai import OpenAIServerModel
+from tutor.models.openai_wire import harness_split, sse_piece
 from tutor.models.server_profiles import CapabilityError, LlamaCppPython, detect
 
 DATA = Path(__file__).parent / "data" / "openai"
@@ -267,7 +268,7 @@ def test_stream_reads_server_sent_events_and_checks_the_whole_text() -> None:
     assert list(model.stream("code?", {"type": "object", "required": ["zq"]})) == ['{"zq"', ": 1", "}"]
     with pytest.raises(ConstraintViolation):
         list(model.stream("code?", {"type": "object", "required": ["other"]}))
-    assert _sse_piece(": keep-alive") == "" and _sse_piece("data: [DONE]") is None
+    assert sse_piece(": keep-alive") == "" and sse_piece("data: [DONE]") is None
 
 
 def test_registry_rejects_backend_flags_and_non_urls_for_servers() -> None:
@@ -317,8 +318,8 @@ def test_llama_cpp_python_json_grammars_keep_control_characters_out_of_strings()
 
 
 def test_the_harness_split_moves_trailing_spaces_to_the_continuation() -> None:
-    assert _harness_split("Answer: ", "4") == ("Answer:", " 4")
-    assert _harness_split("Answer:", " 4") == ("Answer:", " 4")
+    assert harness_split("Answer: ", "4") == ("Answer:", " 4")
+    assert harness_split("Answer:", " 4") == ("Answer:", " 4")
 
 
 def test_a_server_that_dies_mid_run_leaves_the_benchmark_resumable(tmp_path, data_dir) -> None:

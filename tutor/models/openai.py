@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from tutor.errors import InputError
+from tutor.models import openai_wire as wire
 from tutor.models.base import (
     Choice,
     Messages,
@@ -176,11 +177,11 @@ class OpenAIServerModel(Model):
                 problem = f"{type(exc).__name__}: {exc}"
                 continue
             if response.status_code in RETRY_STATUS:
-                problem = f"HTTP {response.status_code}" + _retry_after(response)
+                problem = f"HTTP {response.status_code}" + wire.retry_after(response)
                 continue
             if response.is_error:
                 raise ModelError(
-                    f"{self._who()} refused {method} {path} (HTTP {response.status_code}): {_message(response)}"
+                    f"{self._who()} refused {method} {path} (HTTP {response.status_code}): {wire.message(response)}"
                 )
             try:
                 return response.json()
@@ -243,7 +244,7 @@ class OpenAIServerModel(Model):
 
     def _complete(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> str:
         data = self._request("POST", "/chat/completions", self._body(messages, constraint, sampling))
-        return _content(data)
+        return wire.content(data)
 
     def _stream(
         self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling
@@ -258,10 +259,10 @@ class OpenAIServerModel(Model):
                 if response.is_error:
                     response.read()
                     raise ModelError(
-                        f"{self._who()} refused a streamed chat (HTTP {response.status_code}): {_message(response)}"
+                        f"{self._who()} refused a streamed chat (HTTP {response.status_code}): {wire.message(response)}"
                     )
                 for line in response.iter_lines():
-                    piece = _sse_piece(line)
+                    piece = wire.sse_piece(line)
                     if piece is None:
                         break
                     if piece:
@@ -311,7 +312,7 @@ class OpenAIServerModel(Model):
             if ids:
                 body.update(logprob_token_ids=list(ids.values()), return_tokens_as_token_ids=True)
             data = self._request("POST", "/chat/completions", body)
-            text, rows = _content(data), _chat_rows(data)
+            text, rows = wire.content(data), wire.chat_rows(data)
             if ids:
                 found = {t: lp for t, lp in rows[0].items()} if rows else {}
                 wanted = {f"token_id:{i}" for i in ids.values()}
@@ -330,7 +331,7 @@ class OpenAIServerModel(Model):
                 **self.profile.fields(constraint),
             }
             data = self._request("POST", "/completions", body)
-            text, rows = _text(data), _completion_rows(data)
+            text, rows = wire.text(data), wire.completion_rows(data)
         constraint.check(text)  # the server enforced the choice, or this is not a constrained answer
         return rows[0] if rows else {}
 
@@ -371,7 +372,7 @@ class OpenAIServerModel(Model):
             "temperature": 0.0,
             "logit_bias": {str(t): 100.0 for t in set(tokens)},
         }
-        values = _token_logprobs(self._request("POST", path, body), chat=path == "/chat/completions")
+        values = wire.token_logprobs(self._request("POST", path, body), chat=path == "/chat/completions")
         got = "".join(piece for piece, _ in values)
         if got == text and len(values) == len(tokens):
             return sum(v for _, v in values)
@@ -395,7 +396,7 @@ class OpenAIServerModel(Model):
                 "logprobs": 0,
                 "logit_bias": {str(token): 100.0},
             }
-            values = _token_logprobs(self._request("POST", "/completions", body), chat=False)
+            values = wire.token_logprobs(self._request("POST", "/completions", body), chat=False)
             if len(values) != 1:
                 raise ModelError(f"{self._who()} did not score token {token} of {text!r}")
             total += values[0][1]
@@ -412,7 +413,7 @@ class OpenAIServerModel(Model):
         if self.profile.loglik is None:
             raise self.profile.no_loglik()
         score = self._forced_loglik if self.profile.loglik == "forced" else self._echo_loglik
-        split = [_harness_split(c, x) for c, x in pairs]
+        split = [wire.harness_split(c, x) for c, x in pairs]
         if any(not context for context, _ in split):
             raise CapabilityError(f"{self._who()} cannot score after an empty context: give each pair a context")
         return self._map(score, split)
@@ -536,98 +537,3 @@ class OpenAIServerModel(Model):
         """Close the connections and the request pool."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
-
-
-# ---- wire formats (pure functions) -------------------------------------------------------------------
-
-
-def _harness_split(context: str, continuation: str) -> tuple[str, str]:
-    """Trailing spaces of the context move to the continuation (see :func:`tutor.models.base.split_continuation`)."""
-    stripped = context.rstrip(" ")
-    continuation = context[len(stripped) :] + continuation
-    if not continuation:
-        raise InputError("empty continuation: nothing to score")
-    return stripped, continuation
-
-
-def _content(data: dict[str, Any]) -> str:
-    try:
-        return data["choices"][0]["message"]["content"] or ""
-    except (KeyError, IndexError, TypeError) as exc:
-        raise ModelError(f"the server's answer has no choices[0].message.content: {str(data)[:200]}") from exc
-
-
-def _text(data: dict[str, Any]) -> str:
-    try:
-        return data["choices"][0]["text"] or ""
-    except (KeyError, IndexError, TypeError) as exc:
-        raise ModelError(f"the server's answer has no choices[0].text: {str(data)[:200]}") from exc
-
-
-def _chat_rows(data: dict[str, Any]) -> list[dict[str, float]]:
-    """Per generated position: token text -> log-probability (the chosen token and its top alternatives)."""
-    content = (data["choices"][0].get("logprobs") or {}).get("content") or []
-    rows = []
-    for position in content:
-        row = {str(t["token"]): float(t["logprob"]) for t in position.get("top_logprobs") or []}
-        row.setdefault(str(position["token"]), float(position["logprob"]))
-        rows.append(row)
-    return rows
-
-
-def _completion_rows(data: dict[str, Any]) -> list[dict[str, float]]:
-    logprobs = data["choices"][0].get("logprobs") or {}
-    rows = []
-    for token, value, top in zip(
-        logprobs.get("tokens") or [],
-        logprobs.get("token_logprobs") or [],
-        logprobs.get("top_logprobs") or [],
-        strict=False,
-    ):
-        row = {str(k): float(v) for k, v in (top or {}).items()}
-        if value is not None:
-            row.setdefault(str(token), float(value))
-        rows.append(row)
-    return rows
-
-
-def _token_logprobs(data: dict[str, Any], chat: bool) -> list[tuple[str, float]]:
-    """(token text, log-probability) of each generated token, from a chat or a completions answer."""
-    logprobs = data["choices"][0].get("logprobs") or {}
-    if chat:
-        return [(str(c["token"]), float(c["logprob"])) for c in logprobs.get("content") or []]
-    pairs = zip(logprobs.get("tokens") or [], logprobs.get("token_logprobs") or [], strict=False)
-    return [(str(t), float(v)) for t, v in pairs if v is not None]
-
-
-def _sse_piece(line: str) -> str | None:
-    """The text in one server-sent-events line ('' for none); None at ``[DONE]``."""
-    if not line.startswith("data:"):
-        return ""
-    payload = line[5:].strip()
-    if payload == "[DONE]":
-        return None
-    event = json.loads(payload)
-    choices = event.get("choices") or []
-    if not choices:
-        return ""
-    return (choices[0].get("delta") or {}).get("content") or ""
-
-
-def _message(response: Any) -> str:
-    try:
-        data = response.json()
-    except (json.JSONDecodeError, ValueError):
-        return response.text[:300]
-    error = data.get("error", data) if isinstance(data, dict) else data
-    if isinstance(error, dict):
-        return str(error.get("message") or error.get("detail") or error)[:300]
-    return str(error)[:300]
-
-
-def _retry_after(response: Any) -> str:
-    value = response.headers.get("retry-after")
-    try:
-        return f" (retry-after={min(float(value), 30.0)})" if value else ""
-    except ValueError:
-        return ""
