@@ -12,7 +12,8 @@ and scores the shared ARC-Challenge validation file (299 questions) both ways:
 
 Figures are printed after every ``--chunk`` questions (a run cut short still reports). Then ``letter`` runs of
 ``--bench-limit`` questions through the server (``benchmarks.run``, as ``ta bench run``
-does) with 4 requests in flight and with 1, one after the other in this process: seconds and the ratio.
+does) with 4 requests in flight and with 1, one after the other in this process: seconds and the ratio. Last,
+the validity script's 5 schemas x 20 prompts through the server (``--no-validity`` skips them).
 Prints one JSON object per figure and the load (``os.getloadavg``) next to each timing.
 """
 
@@ -101,6 +102,35 @@ def throughput(url: str, data: Path, limit: int) -> dict:
     }  # fmt: skip
 
 
+def validity(url: str) -> dict:
+    """The validity script's 5 schemas x 20 prompts through the server, each output validated here."""
+    import jsonschema
+
+    from benchmarks.validity import SCHEMAS, TOPICS
+    from tutor.models import ConstraintViolation, load_model
+
+    model = load_model(f"openai:{url}")
+    valid, invalid, start = 0, [], time.perf_counter()
+    for name, schema in SCHEMAS.items():
+        for topic in TOPICS:
+            prompt = f"Write a {name.replace('_', ' ')} about {topic} as JSON."
+            try:
+                jsonschema.validate(json.loads(model.generate(prompt, schema, max_tokens=400)), schema)
+                valid += 1
+            except (ConstraintViolation, json.JSONDecodeError, jsonschema.ValidationError) as exc:
+                invalid.append(f"{name}/{topic}: {exc}"[:160])
+    model.close()
+    seconds = time.perf_counter() - start
+    return {
+        "figure": "validity through the server",
+        "valid": valid,
+        "total": valid + len(invalid),
+        "invalid": invalid,
+        "seconds_per_generation": round(seconds / (valid + len(invalid)), 2),
+        "load": load(),
+    }
+
+
 def main() -> None:
     """Run the comparison and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -110,6 +140,7 @@ def main() -> None:
     parser.add_argument("--bench-limit", type=int, default=32, help="questions per throughput run")
     parser.add_argument("--url", help="a running server's /v1 URL instead of starting one")
     parser.add_argument("--chunk", type=int, default=50, help="questions between printed figures")
+    parser.add_argument("--no-validity", action="store_true", help="skip the 100 validity prompts at the end")
     args = parser.parse_args()
 
     from benchmarks.tasks import load_task
@@ -130,6 +161,8 @@ def main() -> None:
         local.close()
         remote.close()
         print(json.dumps(throughput(url, args.data, args.bench_limit)), flush=True)
+        if not args.no_validity:
+            print(json.dumps(validity(url)), flush=True)
     finally:
         if server is not None:
             server.stop()
