@@ -162,3 +162,41 @@ def test_common_prefix():
     assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
     assert common_prefix([], [1]) == 0
     assert common_prefix([1, 2], [1, 2, 3]) == 2
+
+
+class RefusingSteer:
+    """A grammar that allows every token and then refuses the one chosen (an engine error mid-answer)."""
+
+    eos = None
+
+    def allowed(self):
+        return None
+
+    def advance(self, token):
+        raise RuntimeError(f"llguidance refused token {token}")
+
+
+def test_an_error_in_one_sequence_reaches_its_caller_and_the_others_finish():
+    ctx = ScriptedContext()
+    sched = Scheduler(ctx, n_ctx=400, n_batch=64, max_seqs=4)
+    broken = GenJob([1], RefusingSteer(), Sampling(max_tokens=5), 5, piece=lambda t: b"x", is_end=lambda t, s: False)
+    fine = gen([3], max_tokens=4)
+    ctx.gate = threading.Event()
+    sched.submit(fine)
+    sched.submit(broken)
+    ctx.gate.set()
+    with pytest.raises(RuntimeError, match="refused token 2"):
+        drain(broken)
+    assert drain(fine) == "4,5,6,7,"
+    assert sched.running == 0
+
+
+def test_a_failed_decode_fails_its_batch_and_the_next_request_runs():
+    ctx = ScriptedContext()
+    sched = Scheduler(ctx, n_ctx=400, n_batch=64, max_seqs=2)
+    decode = ctx.decode
+    ctx.decode = lambda items: (_ for _ in ()).throw(ModelError("llama.cpp failed to decode"))
+    with pytest.raises(ModelError, match="failed to decode"):
+        text(sched, gen([1]))
+    ctx.decode = decode
+    assert text(sched, gen([5], max_tokens=2)) == "6,7,"

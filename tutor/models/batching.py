@@ -298,16 +298,18 @@ class Scheduler:
                     self._cond.wait()
                 if self._closed:
                     return
-                self._drop_cancelled()
-                self._admit()
             try:
+                with self._cond:
+                    self._drop_cancelled()
+                    self._admit()
                 batch = self._plan()
                 if batch:
                     self._step(batch)
             except BaseException as exc:  # a bug in the loop: its callers hear of it, and the worker carries on
-                for slot in self.slots:
-                    if slot.job is not None:
-                        slot.job.fail(exc)
+                with self._cond:
+                    for job in [s.job for s in self.slots if s.job is not None]:
+                        job.fail(exc)
+                    for slot in self.slots:
                         self._release(slot, keep=False)
 
     def _drop_cancelled(self) -> None:
