@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from progress_fixtures import ScriptedAgent
+from progress_fixtures import ScriptedAgent, postgres_url  # noqa: F401 - a fixture
 
 import app
 from tutor.progress.accounts import Login, hash_password
@@ -167,7 +167,7 @@ def test_concurrent_clients_store_exactly_every_answer(tmp_path, clients, answer
 
 SERVER = """
 import sys
-from progress_fixtures import ScriptedAgent
+from progress_fixtures import ScriptedAgent, postgres_url  # noqa: F401 - a fixture
 import app
 from tutor.progress.accounts import Login
 from tutor.progress.tracker import Progress, for_serving
@@ -291,3 +291,39 @@ def test_a_full_disk_is_reported_to_the_client_as_unsaved(tmp_path):
     refused = next(a for a in answers if not a["saved"])
     assert refused["correct"] and "not saved: the disk holding" in refused["problem"], "feedback, and why not saved"
     assert len(store.attempts("ada")) == saved.count(True), "exactly the answers reported saved are stored"
+
+
+def test_two_app_servers_share_one_postgresql_store(postgres_url):  # noqa: F811 - the fixture
+    """Two servers (as a deployment behind a load balancer runs them) on one database: an answer on one is a card
+    on the other, and the access rules hold on both."""
+    from gradio_client.exceptions import AppError
+    from progress_fixtures import schema_url
+
+    from tutor.progress.store import open_store
+
+    url = schema_url(postgres_url)
+    add_users(open_store(url))
+    clock = Clock()
+    demos, urls = [], []
+    for _ in range(2):
+        store = open_store(url)  # each server its own connections
+        demo = app.build_app(Echo(), ScriptedAgent(), progress=Progress(store, clock))
+        port = free_port()
+        app.launch(demo, port=port, block=False, auth=Login(store).check)
+        demos.append(demo)
+        urls.append(f"http://127.0.0.1:{port}/")
+    try:
+        answers = take_quiz(login(urls[0], "ada"), "dropout", 2, right=1)
+        assert [a["saved"] for a in answers] == [True, True]
+        clock.now += timedelta(days=1)
+        ada_on_second = login(urls[1], "ada")
+        due = json.loads(ada_on_second.predict("", api_name="/due"))
+        assert len(due) == 2
+        assert json.loads(ada_on_second.predict(due[0]["key"], "A", api_name="/review"))["saved"]
+        with pytest.raises(AppError, match="only your own progress"):
+            login(urls[1], "bob").predict("ada", api_name="/progress")
+        csv = login(urls[0], "tess").predict(api_name="/class")
+        assert csv.splitlines()[1].startswith("ada,Dropout,") and csv.count("\n") == 2
+    finally:
+        for demo in demos:
+            demo.close()
