@@ -59,6 +59,7 @@ def register(sub: Any) -> None:
     p.add_argument("--max-steps", type=int, metavar="N", help="train fine-tuned models for N steps only")
     p.add_argument("--smoke", action="store_true", help="2 questions a task, 2 training steps on 12 conversations")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads per model (overrides the file's threads:)")
+    p.add_argument("--report", action="store_true", help="only write the table, plot and JSON of the cells run so far")
     p.add_argument("--no-progress", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_suite)
 
@@ -108,7 +109,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
     """Check the experiment (every cell) before anything loads, run it, print the table."""
     from dataclasses import replace
 
-    from benchmarks.suite import SMOKE_QUESTIONS, SMOKE_STEPS, SuiteError, load_experiment, run_suite
+    from benchmarks.suite import SMOKE_QUESTIONS, SMOKE_STEPS, SuiteError, load_experiment, run_suite, write_report
 
     exp = load_experiment(args.experiment, data=args.data, out=args.out)
     for flag, value in (("--questions", args.questions), ("--max-steps", args.max_steps), ("--threads", args.threads)):
@@ -125,7 +126,11 @@ def cmd_suite(args: argparse.Namespace) -> int:
         exp = replace(exp, out=str(out))
     if args.threads:
         exp = replace(exp, threads=args.threads)
-    results = run_suite(exp, progress=not args.no_progress)
+    if args.report:  # no model, no training: where an unfinished suite stands (unfinished cells marked partial)
+        trained = {m.name: exp.directory / "train" / m.name for m in exp.models if m.finetune}
+        results = write_report(exp, trained)
+    else:
+        results = run_suite(exp, progress=not args.no_progress)
     print(results["table"])
     print(f"suite directory: {exp.directory} (table.md, plot.png, results.json)")
     return 0

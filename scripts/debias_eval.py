@@ -28,13 +28,18 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data"
 
 def measure(model: Any, task: str, method: str, args: argparse.Namespace, where: Path) -> dict[str, Any]:
     """One run of ``task`` with ``method``, timed end to end."""
-    from benchmarks.run import RunSpec, run
+    from benchmarks.run import RunSpec, read_predictions, run
 
     spec = RunSpec(task, args.mode, data=args.data, sample=args.sample, debias=method, out=where / f"{task}-{method}")
     start = time.perf_counter()
     summary = run(model, spec, progress=False)
     seconds = time.perf_counter() - start
-    return {"task": task, "method": method, "seconds": round(seconds, 3), **summary}
+    result = {"task": task, "method": method, "seconds": round(seconds, 3), **summary}
+    if method != "none":  # the same questions read without debiasing: the "before" of this very run
+        rows = read_predictions(spec.directory / "predictions.jsonl")
+        single = [r for r in rows if not r["extra"]["estimation"]]
+        result["single_pass_seconds"] = sum(r["seconds"] for r in single) / max(len(single), 1) * len(rows)
+    return result
 
 
 def letters(counts: dict[str, int] | None) -> str:
@@ -45,17 +50,25 @@ def letters(counts: dict[str, int] | None) -> str:
 def table(results: list[dict[str, Any]]) -> str:
     """Markdown: one row per task and method."""
     lines = [
-        "| task | method | n | accuracy [95% CI] | answered | right | questions/s | cost vs none |",
-        "|---|---|---|---|---|---|---|---|",
+        "| task | method | n | accuracy [95% CI] | before (same run, undebiased) | answered | answered before "
+        "| right | questions/s | cost vs none |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     base = {r["task"]: r["n"] / r["seconds"] for r in results if r["method"] == "none"}
     for r in results:
         qps = r["n"] / r["seconds"]
         lo, hi = r["ci95"]
-        cost = f"{base[r['task']] / qps:.2f}x" if r["task"] in base else "-"
+        if r["task"] in base:
+            cost = f"{base[r['task']] / qps:.2f}x"
+        elif r.get("single_pass_seconds"):  # no `none` run: against this run's own single passes
+            cost = f"{r['seconds'] / r['single_pass_seconds']:.2f}x (vs its single passes)"
+        else:
+            cost = "-"
+        before = f"{100 * r['accuracy_raw']:.1f}" if "accuracy_raw" in r else "-"
         lines.append(
             f"| {r['task']} | {r['method']} | {r['n']} | {100 * r['accuracy']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}] "
-            f"| {letters(r.get('answered'))} | {letters(r.get('right'))} | {qps:.2f} | {cost} |"
+            f"| {before} | {letters(r.get('answered'))} | {letters(r.get('answered_raw'))} | {letters(r.get('right'))} "
+            f"| {qps:.2f} | {cost} |"
         )
     return "\n".join(lines)
 

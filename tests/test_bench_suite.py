@@ -235,6 +235,10 @@ def test_cli_suite_runs_and_rejects_bad_files(tmp_path, data_dir, capsys, monkey
     out = capsys.readouterr().out
     assert "| base (letter) | " in out and "(n=2)" in out
     assert (tmp_path / "suite-q2-stepsall" / "table.md").is_file(), "a reduced version writes beside the full one"
+    (tmp_path / "suite-q2-stepsall" / "table.md").unlink()
+    monkeypatch.setattr("benchmarks.suite.load", None)  # --report loads nothing
+    assert main(["bench", "suite", str(path), "--questions", "2", "--report"]) == 0
+    assert "| base (letter) | " in capsys.readouterr().out and (tmp_path / "suite-q2-stepsall" / "table.md").is_file()
     path.write_text("name: [unclosed")
     assert main(["bench", "suite", str(path)]) == 2
     assert "is not valid YAML" in capsys.readouterr().err
