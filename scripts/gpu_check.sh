@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TUTOR_CACHE=/tmp/tutor-cache
 {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
     python3 -c 'import sys, torch, transformers, peft, bitsandbytes as b; print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__, "peft", peft.__version__, "bitsandbytes", b.__version__)'
-    timeout 480 python3 -m pytest -m gpu tests/test_gpu_qlora.py -q -rs -p no:cacheprovider --durations=10 -W ignore::UserWarning
+    timeout 300 python3 -m pytest -m gpu tests/test_gpu_qlora.py -q -rs -p no:cacheprovider --durations=10 -W ignore::UserWarning
     echo "pytest exit status $?"
 } > "$OUT/gpu.log" 2>&1
 status=$(tail -1 "$OUT/gpu.log" | awk '{print $NF}')
