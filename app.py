@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -35,7 +36,7 @@ from quizgen.request import DEFAULT_QUESTIONS, MAX_QUESTIONS, QuizRequest
 from quizgen.schema import DIFFICULTIES, Quiz
 from tutor.cli import CLIError, add_model_args, load_from_args
 from tutor.engine import keep_no_call_history
-from tutor.errors import TutorError
+from tutor.errors import InputError, TutorError
 from tutor.knowledge import COURSE, MAX_FILE_MB, SUPPORTED
 from tutor.progress import page as progress_page
 from tutor.threads import in_one_thread, limit_malloc_arenas
@@ -92,6 +93,10 @@ def quiz_request(topic: str | None, n: float | None, difficulty: str | None, kb:
     with on_page():
         kb = pick(kb or COURSE, choices())
         grounded = kb != NO_KB
+        if n is not None and not (isinstance(n, int | float) and math.isfinite(n)):
+            raise InputError("the number of questions must be a number")
+        if difficulty is not None and not isinstance(difficulty, str):
+            raise InputError(f"difficulty must be one of {', '.join(DIFFICULTIES)}")
         level = (difficulty or "medium").strip()
         return QuizRequest(
             topic or "", int(n or DEFAULT_QUESTIONS), level, kb=kb if grounded else None, grounded=grounded
@@ -441,6 +446,14 @@ def register(sub: Any) -> None:
         metavar="N",
         help=f"requests that may wait at once (default: {QUEUE_MAX})",
     )
+    p.add_argument(
+        "--program",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a program written by `ta optimize quiz|tutor` (repeat for both)",
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -451,10 +464,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import gradio  # noqa: F401 - checked before the model loads
     except ImportError as exc:
         raise CLIError(f"the web app needs gradio ({exc}): reinstall the project (see README.md)") from exc
+    from tutor.optimize import load_into, read_program_file
     from tutor.progress.tracker import for_serving
 
+    for path in args.program:  # a bad program file fails before the model loads
+        read_program_file(path)
     progress = for_serving()  # None without accounts: the anonymous page, nothing stored
     programs = make_programs(load_from_args(args))
+    load_into(args.program, programs.tutor, programs.quiz_agent)
     demo = build_app(*programs, queue_max=args.queue_max, progress=progress)
     auth = progress_page.login(progress) if progress is not None else None
     launch(demo, host=args.host, port=args.port, auth=auth)

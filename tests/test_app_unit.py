@@ -263,6 +263,12 @@ def test_serve_refuses_bad_settings_before_loading_a_model(monkeypatch, capsys):
     monkeypatch.setattr(app, "load_from_args", lambda args: pytest.fail("the model loaded"))
     with pytest.raises(app.CLIError, match="--queue-max must be at least 1"):
         app.cmd_serve(args)
+    from tutor.optimize import ProgramFileError
+
+    args = serve_args(monkeypatch, {}, ["--program", "no-such-program.json"])
+    assert [str(p) for p in args.program] == ["no-such-program.json"]
+    with pytest.raises(ProgramFileError, match="no program file at no-such-program.json"):
+        app.cmd_serve(args)  # a bad program file fails before the model loads
 
 
 def test_importing_the_page_loads_neither_gradio_nor_dspy_and_python_app_py_takes_serve_flags():

@@ -11,6 +11,7 @@ annotations``: Gradio finds the ``gr.Request`` parameter by evaluating each hand
 
 import functools
 import json
+import math
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -88,6 +89,10 @@ def answerer(progress: Progress | None) -> Callable:
     @shown
     def answer_api(index: float, choice: str, state: QuizSession, request: gr.Request) -> str:
         """Grade ``choice`` (A-D) for question ``index`` (1-based) of this client's quiz; feedback as JSON."""
+        if state is None:
+            raise gr.Error("no quiz yet: call /quiz first")
+        if isinstance(index, bool) or not isinstance(index, int | float) or not math.isfinite(index):
+            raise gr.Error("index is the question's number, from 1")
         fb = record(progress, request, state, int(index) - 1, choice or "")
         return json.dumps(fb | {"score": state.score})
 
