@@ -10,9 +10,9 @@ and scores the shared ARC-Challenge validation file (299 questions) both ways:
   difference, the share within 1e-3, and how often the argmax agrees;
 * ``letter``: the chosen letter, in-process vs through the server.
 
-Figures are printed after every ``--chunk`` questions (a run cut short still reports). Then ``letter`` runs of
-``--bench-limit`` questions through the server (``benchmarks.run``, as ``ta bench run``
-does) with 4 requests in flight and with 1, one after the other in this process: seconds and the ratio. Last,
+Figures are printed after every ``--chunk`` questions (a run cut short still reports). First, though, ``letter``
+runs of ``--bench-limit`` questions through the server (``benchmarks.run``, as ``ta bench run`` does) with 4
+requests in flight and with 1, one after the other in this process: seconds and the ratio. Last,
 the validity script's 5 schemas x 20 prompts through the server (``--no-validity`` skips them).
 Prints one JSON object per figure and the load (``os.getloadavg``) next to each timing.
 """
@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads, server and in-process alike")
     parser.add_argument("--bench-limit", type=int, default=32, help="questions per throughput run")
     parser.add_argument("--url", help="a running server's /v1 URL instead of starting one")
-    parser.add_argument("--chunk", type=int, default=50, help="questions between printed figures")
+    parser.add_argument("--chunk", type=int, default=30, help="questions between printed figures")
     parser.add_argument("--no-validity", action="store_true", help="skip the 100 validity prompts at the end")
     args = parser.parse_args()
 
@@ -151,7 +151,12 @@ def main() -> None:
     server = None if args.url else LocalServer(embedded.gguf_path(), threads=args.threads, alias=embedded.NAME)
     url = args.url or server.start()
     try:
-        print(json.dumps({"server": url, "threads": args.threads, "questions": len(questions), "load": load()}))
+        print(
+            json.dumps({"server": url, "threads": args.threads, "questions": len(questions), "load": load()}),
+            flush=True,
+        )
+        # Throughput first: the shortest figure, so that a run cut short by its lock's time still has it.
+        print(json.dumps(throughput(url, args.data, args.bench_limit)), flush=True)
         local = load_model("default", n_threads=args.threads)
         remote = load_model(f"openai:{url}")
         tally = Tally()
@@ -160,7 +165,6 @@ def main() -> None:
             print(json.dumps(tally.figures()), flush=True)
         local.close()
         remote.close()
-        print(json.dumps(throughput(url, args.data, args.bench_limit)), flush=True)
         if not args.no_validity:
             print(json.dumps(validity(url)), flush=True)
     finally:
