@@ -26,7 +26,13 @@ NOT_A_TERM_START = frozenset(
     "it this that these those there here we you they one each every such its our your their in for when if "
     "because since while although however thus so but and or as at on by with from to of after before during "
     "then what which who how why where some many most all any both either neither no not another other only "
-    "also first second third finally next example note suppose let given".split()
+    "also first second third finally next example note suppose let given below above following".split()
+)
+# Words that name a role in a sentence, not a concept: "The output is a single number ...", "The key thing to note
+# is ..." define nothing a question could ask for.
+GENERIC_NOUNS = frozenset(
+    "input inputs output outputs result results idea goal point thing things problem answer reason difference "
+    "key main step steps value values number example case way part rest".split()
 )
 # Words that end the noun phrase naming a term's kind ("a classification algorithm used to ...").
 KIND_STOP = frozenset(
@@ -55,7 +61,8 @@ COPULA_DEF = re.compile(
 ALIAS_FACT = re.compile(rf"^(?P<article>The |A |An )?{_TERM}{_ABBR}{_ALIAS} (?P<pred>(?:\w+ly )?[a-z]+s .+)$")
 ACRONYM = re.compile(r"(?P<term>(?:[A-Za-z][\w\-]* ){1,4}[A-Za-z][\w\-]*) \((?P<abbr>[A-Z][A-Za-z0-9]{1,7})\)")
 NAMED_IN_PASSING = re.compile(
-    r"\b(?:known as|called|termed|named) (?:the |a |an )?\*?(?P<term>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,3}?)\*?"
+    r"\b(?:(?:known as|called|termed|named) (?:this |these |it )?(?:the |a |an )?|we call (?:this|these|it|them) the )"
+    r"\*?(?P<term>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,3}?)\*?"
     r"(?=[,.;:]| or | and | \()"
 )
 NAMING_DEF = re.compile(rf"^(?P<pred>.{{15,}}?) {NAMING} (?:the |a |an )?(?P<term>[A-Za-z][\w\-/' ]{{1,50}}?)$")
@@ -141,6 +148,10 @@ def _term_ok(term: str) -> bool:
     if any(w.lower() in ("is", "are", "was", "were", "can", "may", "will", "has", "have", "not") for w in words):
         return False
     if any(w.isdigit() for w in words):  # "A value near 1 means ...": a number is not part of a name
+        return False
+    if (len(words) == 1 and term.lower() in GENERIC_NOUNS) or any(w.lower() in ("thing", "things") for w in words):
+        return False
+    if sum(ch.isalpha() for ch in term) < 2:  # "C' is the derivative ...": a symbol, not a name
         return False
     if len(words) >= 2 and words[1].lower() in ("a", "an", "the", "our", "your", "its"):
         return False  # "Training a model is ...": a verb phrase, not the name of a concept

@@ -150,3 +150,33 @@ def test_a_verb_phrase_is_not_a_term():
 
     text = "Training a model is a process that adjusts its weights to reduce the loss on examples."
     assert parse_definition(Sentence(text, 0, len(text), None)) is None
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Below is the Numpy implementation of the K-Nearest Neighbor function.",
+        "The output is a single number representing the cost associated with our current weights.",
+        "The key thing to note is that the cost function penalizes confident and wrong predictions.",
+        "C' is the derivative of cost with respect to the weights of the layer.",
+    ],
+)
+def test_sentences_of_real_notes_that_define_no_concept(sentence):
+    from quizgen.glossary import Sentence, parse_definition
+
+    assert parse_definition(Sentence(sentence, 0, len(sentence), None)) is None
+
+
+def test_terms_named_in_passing_by_we_call_and_called_this():
+    from quizgen.glossary import Sentence, named_in_passing
+
+    def named(text):
+        return [d.term for d in named_in_passing(Sentence(text, 0, len(text), None))]
+
+    assert named("Ioffe and Szegedy called this internal covariate shift and argued that it slows training.") == [
+        "internal covariate shift"
+    ]
+    assert named("The layer keeps moving averages of the mean and variance; we call these the running statistics.") == [
+        "running statistics"
+    ]
+    assert named("In machine learning we call these variables features.") == []  # no article: too ambiguous
