@@ -14,6 +14,12 @@ are the session's own; past the ten topics sessions share a topic and only the g
 apart), and that the server's resident memory at the end is within 10% of its memory after the first
 request. ``--warmup`` first runs one chat and one quiz alone and also reports growth from there.
 Prints a JSON summary; exits 1 if a check fails. This is a measurement script, not a timed test.
+
+``--lanes N`` serves with N model events at once (the llama.cpp model batches them; 1 is the one-lane build);
+``--compare 1,4`` runs the one-lane build and the batched one back to back on the same sessions and prints both
+summaries and the ratios (total time, p95 chat and quiz latency, peak memory):
+
+    flock -w 5400 /tmp/team/heavy.lock .venv/bin/python scripts/app_load.py --sessions 8 --questions 5 --compare 1,4
 """
 
 from __future__ import annotations
@@ -50,6 +56,15 @@ TOPICS = [  # one per session, each covered by the starter course (a grounded qu
 QUESTIONS = ["What is {t}?", "Explain {t} in two sentences.", "Why does {t} matter?"]
 
 
+# ``ta serve`` with the app's model lane widened to N events at once, without editing app.py: its LANE settings are
+# read when the page is built, after this. (TA_MODEL_LANES is set too, for an app that reads it.)
+SERVE_WITH_LANES = """
+import sys, app
+if isinstance(getattr(app, "LANE", None), dict):
+    app.LANE["concurrency_limit"] = {lanes}
+from tutor.cli import main
+sys.exit(main({argv!r}))
+"""
 SERVER = {"pid": "self"}  # the process whose memory is measured: the server, once started
 
 
@@ -150,7 +165,8 @@ def summarize(
     for kind in counts:
         times = sorted(r["s"] for r in tally.rows if r["kind"] == kind and r["outcome"] == "ok")
         if times:
-            latency[kind] = {"median_s": times[len(times) // 2], "max_s": times[-1]}
+            p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+            latency[kind] = {"median_s": times[len(times) // 2], "p95_s": p95, "max_s": times[-1]}
     errors = [r for r in tally.rows if r["outcome"] == "error"]
     first = tally.rss_first or float("nan")
     growth = (rss_end - first) / first
@@ -164,6 +180,7 @@ def summarize(
         "rss_after_warmup_mib": round(rss_warm, 1) if rss_warm else None,
         "rss_end_mib": round(rss_end, 1),
         "rss_timeline_mib": [r["rss_mib"] for r in tally.rows],
+        "rss_peak_mib": max((r["rss_mib"] for r in tally.rows), default=float("nan")),
         "rss_growth_from_first_request": round(growth, 4),
         "rss_growth_from_warmup": round((rss_end - rss_warm) / rss_warm, 4) if rss_warm else None,
         "wall_s": round(seconds, 1),
@@ -182,10 +199,11 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = [sys.executable, "-m", "tutor.cli", "serve", "--model", args.model, "--port", str(port)]
+    serve = ["serve", "--model", args.model, "--port", str(port)]
     if args.queue_max:
-        command += ["--queue-max", str(args.queue_max)]
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+        serve += ["--queue-max", str(args.queue_max)]
+    command = [sys.executable, "-c", SERVE_WITH_LANES.format(lanes=args.lanes, argv=serve)]
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TA_MODEL_LANES": str(args.lanes)}
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 600
@@ -216,8 +234,35 @@ def main() -> int:
         f"or {NO_KB!r} for the model alone",
     )
     parser.add_argument("--warmup", action="store_true", help="one chat and one quiz alone before the sessions")
+    parser.add_argument("--lanes", type=int, default=1, help="model events the app runs at once (1: one lane)")
+    parser.add_argument("--compare", default=None, help="lanes of two builds run back to back, e.g. 1,4")
     args = parser.parse_args()
+    if not args.compare:
+        summary = run(args)
+        print(json.dumps(summary, indent=2))
+        return 0 if all(summary["checks"].values()) else 1
+    summaries = [run(argparse.Namespace(**{**vars(args), "lanes": int(n)})) for n in args.compare.split(",")]
+    base, new = summaries[0], summaries[-1]
 
+    def ratio(get: Any) -> float | None:
+        try:
+            return round(get(new) / get(base), 2)
+        except (KeyError, TypeError, ZeroDivisionError):
+            return None
+
+    print(json.dumps(summaries, indent=2))
+    print(json.dumps({
+        "lanes": args.compare,
+        "total_time_ratio": ratio(lambda s: s["wall_s"]),
+        "chat_p95_ratio": ratio(lambda s: s["latency"]["chat"]["p95_s"]),
+        "quiz_p95_ratio": ratio(lambda s: s["latency"]["quiz"]["p95_s"]),
+        "peak_rss_ratio": ratio(lambda s: s["rss_peak_mib"]),
+    }, indent=2))  # fmt: skip
+    return 0 if all(all(s["checks"].values()) for s in summaries) else 1
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """One build: start the app, run the sessions, stop it; the summary."""
     server, url = start_server(args)
     SERVER["pid"] = str(server.pid)
     try:
@@ -239,8 +284,7 @@ def main() -> int:
         server.wait(timeout=60)
     summary["rss_idle_mib"] = round(rss_idle, 1)
     summary["settings"] = vars(args)
-    print(json.dumps(summary, indent=2))
-    return 0 if all(summary["checks"].values()) else 1
+    return summary
 
 
 if __name__ == "__main__":
