@@ -127,8 +127,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
     if args.threads:
         exp = replace(exp, threads=args.threads)
     if args.report:  # no model, no training: where an unfinished suite stands (unfinished cells marked partial)
-        trained = {m.name: exp.directory / "train" / m.name for m in exp.models if m.finetune}
-        results = write_report(exp, trained)
+        results = write_report(exp)
     else:
         results = run_suite(exp, progress=not args.no_progress)
     print(results["table"])

@@ -1,10 +1,11 @@
 """An experiment in one YAML file, run with one command: ``ta bench suite EXPERIMENT.yaml``.
 
-The file names models (any model spec: the embedded model, a GGUF file, a merged checkpoint, an adapter, or one
-the suite fine-tunes first from a recipe), tasks (with sample sizes), modes (``letter``, ``loglik``...,
-``letter+pride`` for debiased letters) and seeds. Every model x task x mode x seed is a *cell*, run as an
-ordinary resumable run directory (``benchmarks.run``) under ``OUT/runs/``; a fine-tuned model is trained once into
-``OUT/train/NAME``. Then the suite writes, under ``OUT``:
+The file names models (any model spec: the embedded model, a GGUF file, a merged checkpoint, an adapter; one the
+suite fine-tunes first from a recipe; or such a fine-tune exported, merged or as GGUF), tasks (with sample sizes),
+modes (``letter``, ``loglik``..., ``letter+pride`` for debiased letters) and seeds. Every model x task x mode x seed
+is a *cell*, run as an ordinary resumable run directory (``benchmarks.run``) under ``OUT/runs/``; a fine-tuned
+model is trained once into ``OUT/train/NAME`` (and exported there, ``merged/`` or ``gguf/``, for an ``export_of``
+entry). Then the suite writes, under ``OUT``:
 
 ``table.md``      the comparison table (accuracy % with 95% intervals), and each model against the first one on
                   the same questions: the difference with its 95% interval and a paired test
@@ -78,6 +79,8 @@ class ModelEntry:
     backend: str | None = None  # llamacpp | transformers (None: the registry chooses)
     adapter: str | None = None  # a PEFT adapter applied on top
     finetune: FinetuneEntry | None = None  # train first; the trained adapter is then the model
+    export_of: str | None = None  # the name of an earlier finetune entry whose run this model is exported from
+    export: str | None = None  # with export_of: "merged" (16-bit checkpoint) or a GGUF type (f16, q8_0, q4_k_m)
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,8 @@ def parse(doc: Any, source: str = "experiment") -> Experiment:
     names = [m.name for m in models]
     if len(set(names)) != len(names) or any(not re.fullmatch(r"[A-Za-z0-9._-]+", n) for n in names):
         raise SuiteError(f"{source}: model names must be distinct directory names, got {names}")
+    for i, m in enumerate(models):
+        _check_export(m, models[:i], f"{source}: models[{i}]")
     tasks = [_build(TaskEntry, t if isinstance(t, dict) else {"task": t}, f"{source}: tasks[{i}]")
              for i, t in enumerate(doc.pop("tasks"))]  # fmt: skip
     for key, kind in (("modes", str), ("seeds", int)):
@@ -226,6 +231,23 @@ def parse(doc: Any, source: str = "experiment") -> Experiment:
         except BenchError as exc:
             raise SuiteError(f"{source}: cell {cell.name}: {exc}") from exc
     return exp
+
+
+EXPORTS = ("merged", "f16", "q8_0", "q4_k_m")
+
+
+def _check_export(m: ModelEntry, earlier: Sequence[ModelEntry], where: str) -> None:
+    """An export entry names an earlier fine-tuned entry and a format, and nothing else to load."""
+    if (m.export_of is None) != (m.export is None):
+        raise SuiteError(f"{where}: export_of and export go together (export_of: NAME, export: {'|'.join(EXPORTS)})")
+    if m.export_of is None:
+        return
+    if m.export not in EXPORTS:
+        raise SuiteError(f"{where}: export {m.export!r}: use one of {', '.join(EXPORTS)}")
+    if not any(e.name == m.export_of and e.finetune for e in earlier):
+        raise SuiteError(f"{where}: export_of {m.export_of!r} must name an earlier model with a finetune block")
+    if m.finetune or m.adapter or m.model != "default":
+        raise SuiteError(f"{where}: an exported model takes no model, adapter or finetune of its own")
 
 
 def load_experiment(path: Path | str, *, data: str | None = None, out: str | None = None) -> Experiment:
@@ -246,18 +268,30 @@ def load_experiment(path: Path | str, *, data: str | None = None, out: str | Non
 
 # ---- running ----------------------------------------------------------------------------------------------
 
-Loader = Callable[[ModelEntry, "str | None", "int | None"], "Model"]  # (entry, trained adapter, threads) -> model
+Loader = Callable[[ModelEntry, "str | None", "int | None"], "Model"]  # (entry, artifact, threads) -> model
 Trainer = Callable[[ModelEntry, Path, Experiment, bool], Path]  # (entry, run dir, experiment, progress) -> run dir
+Exporter = Callable[[Path, str], Path]  # (training run dir, merged | GGUF type) -> the exported model's path
 
 
-def load(entry: ModelEntry, adapter: str | None, threads: int | None) -> Model:
-    """Load a model entry (the suite's default loader); a trained adapter replaces the entry's model."""
+def load(entry: ModelEntry, artifact: str | None, threads: int | None) -> Model:
+    """Load a model entry (the suite's default loader); what the suite made for it (adapter, export) comes first."""
     from tutor.models.registry import load_model
 
     options = {"n_threads": threads} if threads else {}
-    if adapter is not None:
-        return load_model(adapter, backend=entry.backend, **options)
+    if artifact is not None:
+        return load_model(artifact, backend=entry.backend, **options)
     return load_model(entry.model, backend=entry.backend, adapter=entry.adapter, **options)
+
+
+def export(run_dir: Path, kind: str) -> Path:
+    """The run exported as ``kind`` (the suite's default exporter), made once: an existing export is reused."""
+    from finetune import export as exporting
+
+    if kind == "merged":
+        out = run_dir / "merged"
+        return out if (out / "config.json").is_file() else exporting.merge(run_dir, out)
+    out = run_dir / "gguf" / f"model-{kind}.gguf"
+    return out if out.is_file() else exporting.to_gguf(run_dir, kind, out=out)
 
 
 def train(entry: ModelEntry, out: Path, exp: Experiment, progress: bool) -> Path:
@@ -281,37 +315,49 @@ def _complete(run_dir: Path) -> bool:
 
 
 def run_suite(
-    exp: Experiment, *, loader: Loader | None = None, trainer: Trainer | None = None, progress: bool = True
+    exp: Experiment,
+    *,
+    loader: Loader | None = None,
+    trainer: Trainer | None = None,
+    exporter: Exporter | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Run every unfinished cell, then write table.md, plot.png and results.json; returns the results.
 
-    ``loader`` and ``trainer`` default to :func:`load` and :func:`train` (tests pass fakes).
+    ``loader``, ``trainer`` and ``exporter`` default to :func:`load`, :func:`train` and :func:`export` (tests pass
+    fakes).
     """
-    loader, trainer = loader or load, trainer or train
+    loader, trainer, exporter = loader or load, trainer or train, exporter or export
     out = exp.directory
     out.mkdir(parents=True, exist_ok=True)
     (out / "experiment.json").write_text(json.dumps(asdict(exp), indent=2, default=str) + "\n", encoding="utf-8")
-    trained: dict[str, Path] = {}
-    for entry in exp.models:
-        cells = [c for c in exp.cells() if c.model is entry]
-        todo = [c for c in cells if not _complete(exp.directory / "runs" / c.name)]
+    by_name = {m.name: m for m in exp.models}
+
+    def trained_run(entry: ModelEntry) -> Path:
         run_dir = out / "train" / entry.name
-        if entry.finetune is not None and (todo or (run_dir / "run.json").is_file()):
-            if not (run_dir / "run.json").is_file():  # a finished training run is reused, never trained again
-                _say(f"suite {exp.name}: training {entry.name} into {run_dir}", progress)
-                trainer(entry, run_dir, exp, progress)
-            trained[entry.name] = run_dir
+        if not (run_dir / "run.json").is_file():  # a finished training run is reused, never trained again
+            _say(f"suite {exp.name}: training {entry.name} into {run_dir}", progress)
+            trainer(entry, run_dir, exp, progress)
+        return run_dir
+
+    for entry in exp.models:
+        todo = [c for c in exp.cells() if c.model is entry and not _complete(out / "runs" / c.name)]
         if not todo:
             continue
-        adapter = str(trained[entry.name] / "adapter") if entry.name in trained else None
-        model = loader(entry, adapter, exp.threads)
+        artifact, adapter = None, entry.adapter
+        if entry.finetune is not None:
+            artifact = adapter = str(trained_run(entry) / "adapter")
+        elif entry.export_of is not None:
+            assert entry.export is not None, "checked by parse"
+            artifact = str(exporter(trained_run(by_name[entry.export_of]), entry.export))
+        model = loader(entry, artifact, exp.threads)
         try:
             for cell in todo:
                 _say(f"suite {exp.name}: {cell.name}", progress)
-                run(model, cell.spec(exp, adapter or entry.model, adapter or entry.adapter), progress=progress)
+                run(model, cell.spec(exp, artifact or entry.model, adapter), progress=progress)
         finally:
             model.close()
-    return write_report(exp, trained)
+    return write_report(exp)
 
 
 def _say(text: str, enabled: bool) -> None:
@@ -322,9 +368,10 @@ def _say(text: str, enabled: bool) -> None:
 # ---- the report ------------------------------------------------------------------------------------------
 
 
-def write_report(exp: Experiment, trained: dict[str, Path] | None = None) -> dict[str, Any]:
+def write_report(exp: Experiment) -> dict[str, Any]:
     """table.md, plot.png and results.json from the cells' run directories (unfinished cells marked partial)."""
     out = exp.directory
+    trained = {m.name: out / "train" / m.name for m in exp.models if m.finetune}
     cells = [c for c in exp.cells() if (out / "runs" / c.name / "config.json").is_file()]
     dirs = [out / "runs" / c.name for c in cells]
     seeds = len(exp.seeds) > 1  # one row per seed, else the seeds' runs would share a row and hide each other
@@ -340,7 +387,7 @@ def write_report(exp: Experiment, trained: dict[str, Path] | None = None) -> dic
         "cells": [_cell_record(c, out / "runs" / c.name) for c in cells],
         "training": {
             name: json.loads((d / "run.json").read_text(encoding="utf-8"))
-            for name, d in (trained or {}).items()
+            for name, d in trained.items()
             if (d / "run.json").is_file()
         },
         "comparisons": comparisons,

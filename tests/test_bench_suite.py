@@ -171,6 +171,8 @@ def test_the_second_run_asks_no_finished_cell_again(tmp_path: Path, data_dir: Pa
         ({"name": "a b"}, r"name 'a b': use letters"),
         ({"models": []}, r"missing 'models'"),
         ({"seeds": ["x"]}, r"seeds must be a list of ints"),
+        ({"models": [{"name": "g", "export_of": "tuned", "export": "q4_k_m"}]}, r"must name an earlier model with"),
+        ({"models": [{"name": "g", "export": "merged"}]}, r"export_of and export go together"),
         ({"seeds": 3}, None),
     ],
 )
@@ -258,3 +260,37 @@ def test_each_seed_is_a_row_of_its_own(tmp_path: Path, data_dir: Path) -> None:
 def test_experiment_defaults() -> None:
     exp = Experiment("x", (ModelEntry("m"),), ())
     assert exp.directory == Path("runs/suites/x") and exp.modes == ("letter",) and exp.seeds == (0,)
+
+
+def test_an_exported_fine_tune_is_a_model_of_its_own(tmp_path: Path, data_dir: Path) -> None:
+    models = [
+        {"name": "tuned", "finetune": {"recipe": "r.yaml", "max_steps": 2}},
+        {"name": "tuned-merged", "export_of": "tuned", "export": "merged"},
+        {"name": "tuned-gguf", "export_of": "tuned", "export": "q8_0"},
+    ]
+    exp = parse(_doc(tmp_path, data_dir, models=models, modes=["loglik"]))
+    with pytest.raises(SuiteError, match="export 'q3'"):
+        parse(_doc(tmp_path, data_dir, models=[models[0], {**models[2], "export": "q3"}]))
+    exported, loaded, trained = [], [], []
+
+    def exporter(run_dir: Path, kind: str) -> Path:
+        exported.append((run_dir.name, kind))
+        return run_dir / ("merged" if kind == "merged" else f"gguf/model-{kind}.gguf")
+
+    loader, trainer = _fakes([], trained=trained)
+
+    def recording(entry, artifact, threads):
+        loaded.append((entry.name, Path(artifact).relative_to(tmp_path / "suite" / "train").as_posix()))
+        return loader(entry, artifact if entry.name == "tuned" else str(tmp_path / "train/tuned/adapter"), threads)
+
+    results = run_suite(exp, loader=recording, trainer=trainer, exporter=exporter, progress=False)
+    assert trained == ["tuned"], "trained once, exported twice"
+    assert exported == [("tuned", "merged"), ("tuned", "q8_0")]
+    assert loaded == [
+        ("tuned", "tuned/adapter"),
+        ("tuned-merged", "tuned/merged"),
+        ("tuned-gguf", "tuned/gguf/model-q8_0.gguf"),
+    ]
+    config = json.loads((tmp_path / "suite/runs/tuned-gguf--arc_challenge--loglik--seed0/config.json").read_text())
+    assert config["model_spec"].endswith("gguf/model-q8_0.gguf") and config["adapter"] is None
+    assert {c["model"] for c in results["comparisons"]} == {"tuned-merged", "tuned-gguf"}
