@@ -15,6 +15,8 @@ import pytest
 
 from tutor.models import load_model
 
+pytestmark = pytest.mark.real_model  # every test here loads the embedded model itself (one thread, small caches)
+
 PROMPT = "Explain overfitting in three sentences."
 OTHERS = ["What is gradient descent?", "Write a short poem about the sea.", "What does dropout do?"]
 TOKENS = 32
