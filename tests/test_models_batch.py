@@ -20,7 +20,7 @@ pytestmark = pytest.mark.real_model  # every test here loads the embedded model 
 PROMPT = "Explain overfitting in three sentences."
 OTHERS = ["What is gradient descent?", "Write a short poem about the sea.", "What does dropout do?"]
 TOKENS = 32
-SHORT = [{"role": "system", "content": ""}, {"role": "user", "content": "Tell me a story."}]  # 19 tokens: cheap to cancel
+SHORT = [{"role": "system", "content": ""}, {"role": "user", "content": "Tell me a story."}]  # 19 tokens
 SCHEMA = {
     "type": "object",
     "properties": {"term": {"type": "string", "maxLength": 40}, "difficulty": {"enum": ["easy", "hard"]}},
