@@ -155,7 +155,7 @@ valid_sampling = st.fixed_dictionaries(
 )
 
 
-@budget(4, deadline_s=60)
+@budget(3, deadline_s=60)
 @given(valid_sampling, st.sampled_from(["generate", "stream", "choose"]))
 def test_every_valid_sampling_decodes_on_the_real_model(llama_model, kwargs: dict, call: str) -> None:
     """What Sampling accepts, the real model decodes (a huge temperature, a tiny top_p, a seed past 64 bits)."""
