@@ -37,9 +37,7 @@ from tutor.models.constraints import Constraint
 from tutor.models.decoding import log_softmax
 
 INSTALL_HINT = "install it with `pip install llama-cpp-python` (or reinstall this project: see README.md)"
-MAX_SEQS = (
-    4  # sequences decoded at once: 4 gave 1.77x one's rate on 2 cores, 8 hardly more (issue 14, benchmarks/speed.py)
-)
+MAX_SEQS = 4  # sequences decoded at once: 4 gave 1.77x one's rate on 2 cores, 8 hardly more (issue 14's bare loop)
 N_BATCH = 512  # most tokens per decode step (a long prompt is fed in chunks of this, beside the running sequences)
 STREAM_COPY_MIN = 64  # a copy between KV streams moves a whole stream: worth it for a prefix this long
 DETERMINISTIC_UBATCH = 32  # < 64 tokens per micro-batch keeps every row on one kernel path (see LlamaCppModel)
@@ -47,7 +45,7 @@ WRAPPER_CTX = 64  # the Llama object's own context, which we never decode in
 
 
 class BatchContext:
-    """A llama.cpp context for several sequences (one unified KV cache), behind the scheduler's few calls."""
+    """A llama.cpp context for several sequences (a KV stream each, or one unified cache), for the scheduler."""
 
     def __init__(self, llama: Any, *, n_ctx: int, threads: int, max_seqs: int, deterministic: bool) -> None:
         import llama_cpp
