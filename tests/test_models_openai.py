@@ -388,3 +388,31 @@ def test_the_server_flags_reach_the_backend(monkeypatch: pytest.MonkeyPatch) -> 
     args = cli.build_parser().parse_args(["quiz", "dropout", "--model", f"openai:{ROOT}/v1", "--in-flight", "0"])
     with pytest.raises(cli.CLIError, match="--in-flight must be at least 1"):
         cli.load_from_args(args)
+
+
+def test_llama_cpp_python_scores_its_tokenizers_tokens_even_when_the_grammar_spells_otherwise() -> None:
+    vocab = {"Q:": [10], "Q: banana": [10, 21, 22], "": []}  # " banana" is " ban" + "ana" to the tokenizer
+    steps = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else {}
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"data": [{"id": "m.gguf", "owned_by": "me"}]})
+        if request.url.path == "/extras/tokenize":
+            return httpx.Response(200, json={"tokens": vocab[body["input"]]})
+        if request.url.path == "/extras/detokenize":
+            return httpx.Response(200, json={"text": {(21,): " ban"}[tuple(body["tokens"])]})
+        if "grammar" in body:  # the forced continuation comes back spelt in three tokens
+            assert body["logit_bias"] == {"21": 100.0, "22": 100.0} and body["prompt"] == "Q:"
+            pieces = [" b", "anan", "a"]
+        else:  # one token at a time, forced by the bias alone
+            steps.append((body["prompt"], body["logit_bias"]))
+            pieces = {"Q:": [" ban"], "Q: ban": ["ana"]}[body["prompt"]]
+        values = {" ban": -1.5, "ana": -0.25}
+        return httpx.Response(200, json={"choices": [{"index": 0, "text": "".join(pieces), "logprobs": {
+            "tokens": pieces, "token_logprobs": [values.get(p, -9.0) for p in pieces]}}]})  # fmt: skip
+
+    model = OpenAIServerModel(f"{ROOT}/v1", transport=httpx.MockTransport(handler), backoff=0.0)
+    assert model.profile.name == "llama-cpp-python"
+    assert model.loglikelihood([("Q:", " banana")]) == [pytest.approx(-1.75)]
+    assert steps == [("Q:", {"21": 100.0}), ("Q: ban", {"22": 100.0})]
