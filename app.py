@@ -10,8 +10,9 @@ own notes (added on the page by the knowledge base's own ingestion), or none: th
 Every answer and every question's feedback shows the course passage it comes from.
 
 The page only wires: quizzes are graded by ``quizgen.QuizSession`` and held to ``quizgen.request``'s limits,
-chat history is read by ``tutor.explain``. Every event that touches the model shares one ``concurrency_id``, so
-one loaded model answers one request at a time and the rest wait in Gradio's bounded queue. The page never names
+chat history is read by ``tutor.explain``. Every event that touches the model shares one ``concurrency_id`` whose limit is
+the model's own concurrency (llama.cpp decodes up to four requests in one batch; a backend without batching takes
+one at a time), and the rest wait in Gradio's bounded queue. The page never names
 a model or a path: a knowledge base is picked from the list of names.
 """
 
@@ -47,8 +48,15 @@ if TYPE_CHECKING:
     from tutor.explain import Tutor
     from tutor.progress.tracker import Progress
 
-MODEL_LANE = "model"  # the concurrency_id of every event that runs the model: one request at a time per model
-LANE = {"concurrency_id": MODEL_LANE, "concurrency_limit": 1}  # an event that runs the model
+MODEL_LANE = "model"  # the concurrency_id of every event that runs the model
+LANES_ENV = "TA_MODEL_LANES"  # overrides how many model events run at once (1: the one-lane build, for comparisons)
+
+
+def lane(limit: int) -> dict[str, Any]:
+    """The settings of an event that runs the model: up to ``limit`` at once (the model batches them)."""
+    return {"concurrency_id": MODEL_LANE, "concurrency_limit": limit}
+
+
 FREE = {"concurrency_limit": None, "api_visibility": "private"}  # an event that never waits for the model
 QUEUE_MAX = 16  # requests waiting beyond this are told the app is busy instead of waiting for minutes
 MAX_UPLOAD = f"{MAX_FILE_MB}mb"  # the knowledge base's cap on one file: a larger upload never reaches the app
@@ -135,6 +143,7 @@ def build_app(
     queue_max: int = QUEUE_MAX,
     title: str = "AI teaching assistant",
     progress: Progress | None = None,
+    model_concurrency: int = 1,
 ) -> Any:
     """The Gradio app: Tutor, Quiz and Results tabs, plus the ``/chat``, ``/quiz`` and ``/answer`` API.
 
@@ -152,8 +161,15 @@ def build_app(
         progress: the students' progress (``tutor.progress``), for a server with accounts: answers are stored,
             and the Review, My progress and Class tabs and their API are added (``tutor.progress.page``).
             None: the anonymous page, which stores nothing.
+        model_concurrency: how many model events run at once (``Model.concurrency``: llama.cpp decodes up to
+            that many requests in one batch); ``$TA_MODEL_LANES`` overrides it.
     """
     import gradio as gr
+
+    lanes = int(os.environ.get(LANES_ENV) or model_concurrency)
+    if lanes < 1:
+        raise InputError(f"{LANES_ENV} / model_concurrency must be at least 1, got {lanes}")
+    model_lane = lane(lanes)
 
     files = Path(tempfile.mkdtemp(prefix="ta-app-"))
     tutors = Tutors(tutor, grounded)
@@ -163,20 +179,20 @@ def build_app(
         if progress is not None:
             gr.Button("Log out", link="/logout", size="sm", elem_id="logout")
         with gr.Tab("Tutor", id="tutor"):
-            tutor_kb = _chat_tab(gr, tutors)
+            tutor_kb = _chat_tab(gr, tutors, model_lane)
         with gr.Tab("Quiz", id="quiz"):
             session = gr.State(QuizSession(Quiz(topic="")))
-            quiz_kb = _quiz_tab(gr, quiz_agent, session, tutors, tutor_kb, files, progress)
+            quiz_kb = _quiz_tab(gr, quiz_agent, session, tutors, tutor_kb, files, progress, model_lane)
         on_load = progress_page.tabs(gr, progress) if progress is not None else None
         with gr.Tab("Results", id="results"):
             _results_tab(gr, Path(runs_dir), files)
-        _api(gr, tutors, quiz_agent, session, progress)
+        _api(gr, tutors, quiz_agent, session, progress, model_lane)
         if on_load is not None:
             progress_page.api(gr, progress)
             on_load(demo)
         gr.Markdown(
-            f"<small>One model answers one request at a time; up to {queue_max} wait in line, and beyond that "
-            "the page says it is busy: try again in a minute.</small>"
+            f"<small>The model answers up to {lanes} request{'s' if lanes > 1 else ''} at once; up to {queue_max} "
+            "more wait in line, and beyond that the page says it is busy: try again in a minute.</small>"
         )
         # Each visit lists the knowledge bases made since the page was built (here, or by `ta kb add`).
         demo.load(lambda: gr.update(choices=tutors.choices()), None, [tutor_kb], **FREE)
@@ -186,7 +202,7 @@ def build_app(
     return demo
 
 
-def _chat_tab(gr: Any, tutors: Tutors) -> Any:
+def _chat_tab(gr: Any, tutors: Tutors, model_lane: dict[str, Any]) -> Any:
     picked = gr.Dropdown(
         tutors.choices(), value=tutors.default, label="Knowledge base", info=KB_INFO, elem_id="tutor-kb"
     )
@@ -208,7 +224,7 @@ def _chat_tab(gr: Any, tutors: Tutors) -> Any:
             yield [*shown, {"role": "assistant", "content": text}], ""
 
     events = [
-        trigger(respond, [box, chatbot, picked], [chatbot, box], api_visibility="private", **LANE)
+        trigger(respond, [box, chatbot, picked], [chatbot, box], api_visibility="private", **model_lane)
         for trigger in (box.submit, send.click)
     ]
     stop.click(None, cancels=events, **FREE)
@@ -218,7 +234,14 @@ def _chat_tab(gr: Any, tutors: Tutors) -> Any:
 
 
 def _quiz_tab(
-    gr: Any, agent: QuizAgent | None, session: Any, tutors: Tutors, tutor_kb: Any, files: Path, progress: Any
+    gr: Any,
+    agent: QuizAgent | None,
+    session: Any,
+    tutors: Tutors,
+    tutor_kb: Any,
+    files: Path,
+    progress: Any,
+    model_lane: dict[str, Any],
 ) -> Any:
     if agent is None:
         gr.Markdown("⚠️ **Quizzes are unavailable on this server**: it was started without the quiz generator.")
@@ -273,11 +296,11 @@ def _quiz_tab(
             return grade.save_quiz(state, kind, files)
 
     form, shown = [topic, count, level, picked], [session, writing, *view, score]
-    started = generate.click(start, form, shown, api_visibility="private", **LANE)
+    started = generate.click(start, form, shown, api_visibility="private", **model_lane)
     events = [started]
     if progress is not None:  # the least mastered topic fills the form, then the quiz is written as usual
         chosen = weak.click(progress_page.weak_spots(progress), [picked], [topic, picked], **FREE)
-        events.append(chosen.success(start, form, shown, api_visibility="private", **LANE))
+        events.append(chosen.success(start, form, shown, api_visibility="private", **model_lane))
     stop.click(None, cancels=events, **FREE)
     check.click(progress_page.checker(progress), [session, current, options], [feedback, score], **FREE)
     prev.click(lambda s, i: step(s, i, -1), [session, current], view, **FREE)
@@ -339,7 +362,9 @@ def _results_tab(gr: Any, root: Path, files: Path) -> None:
     compare.click(show, [picked], [table, chart], **FREE)
 
 
-def _api(gr: Any, tutors: Tutors, quiz_agent: QuizAgent | None, session: Any, progress: Any) -> None:
+def _api(
+    gr: Any, tutors: Tutors, quiz_agent: QuizAgent | None, session: Any, progress: Any, model_lane: dict[str, Any]
+) -> None:
     """Endpoints for gradio_client, on hidden components: ``/chat``, ``/quiz``, ``/answer``.
 
     ``/chat`` and ``/quiz`` take a knowledge base last, optional: a name the page lists (default: the course).
@@ -373,8 +398,8 @@ def _api(gr: Any, tutors: Tutors, quiz_agent: QuizAgent | None, session: Any, pr
         for state in write_quiz(quiz_agent, request):
             yield export.to_json(state.quiz), state
 
-    chat.click(chat_api, [message, chat_kb, history], [reply, history], api_name="chat", **LANE)
-    quiz.click(quiz_api, [topic, count, level, quiz_kb], [quiz_json, session], api_name="quiz", **LANE)
+    chat.click(chat_api, [message, chat_kb, history], [reply, history], api_name="chat", **model_lane)
+    quiz.click(quiz_api, [topic, count, level, quiz_kb], [quiz_json, session], api_name="quiz", **model_lane)
     answer_api = progress_page.answerer(progress)  # stores the answer when the page has accounts
     answer.click(answer_api, [number, letter, session], [feedback], api_name="answer", concurrency_limit=None)
 
@@ -470,9 +495,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for path in args.program:  # a bad program file fails before the model loads
         read_program_file(path)
     progress = for_serving()  # None without accounts: the anonymous page, nothing stored
-    programs = make_programs(load_from_args(args))
+    model = load_from_args(args)
+    programs = make_programs(model)
     load_into(args.program, programs.tutor, programs.quiz_agent)
-    demo = build_app(*programs, queue_max=args.queue_max, progress=progress)
+    demo = build_app(
+        *programs, queue_max=args.queue_max, progress=progress, model_concurrency=getattr(model, "concurrency", 1)
+    )
     auth = progress_page.login(progress) if progress is not None else None
     launch(demo, host=args.host, port=args.port, auth=auth)
     return 0

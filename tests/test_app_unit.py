@@ -118,6 +118,19 @@ def test_every_model_event_shares_one_lane_and_the_queue_is_bounded():
     assert demo._queue.max_size == 5
 
 
+def test_the_model_lane_is_as_wide_as_the_model_batches(monkeypatch):
+    monkeypatch.delenv(app.LANES_ENV, raising=False)
+    demo = app.build_app(EchoTutor(), None, model_concurrency=4)
+    limits = {fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == app.MODEL_LANE}
+    assert limits == {4}
+    monkeypatch.setenv(app.LANES_ENV, "1")  # the one-lane build, for scripts/app_load.py --compare
+    demo = app.build_app(EchoTutor(), None, model_concurrency=4)
+    assert {fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == app.MODEL_LANE} == {1}
+    monkeypatch.setenv(app.LANES_ENV, "0")
+    with pytest.raises(InputError, match="at least 1"):
+        app.build_app(EchoTutor(), None)
+
+
 def test_quiz_tab_degrades_with_a_clear_message_without_an_agent():
     demo = app.build_app(EchoTutor(), None)
     texts = [str(block.value) for block in demo.blocks.values() if type(block).__name__ == "Markdown"]
