@@ -90,9 +90,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if spec.limit and (warning := answer_skew(questions, spec.whole_set().questions())):
         print(warning, file=sys.stderr)
     summary = run(load_from_args(args), spec, progress=not args.no_progress)
+    if hint := position_hint(summary):
+        print(hint, file=sys.stderr)
     print(f"run directory: {spec.directory}")
     print(json.dumps(summary))
     return 0
+
+
+def position_hint(summary: dict[str, Any]) -> str | None:
+    """A note when an undebiased letter run answered one letter far more often than it is right, else None."""
+    answered, right, n = summary.get("answered") or {}, summary.get("right") or {}, summary.get("n") or 0
+    if summary.get("mode") not in ("letter", "letter_raw") or summary.get("debias") or n < 10 or not answered:
+        return None
+    letter = max(answered, key=answered.get)
+    if answered[letter] / n < 0.6 or answered[letter] <= 2 * right.get(letter, 0):
+        return None
+    return (
+        f"note: the model answered {letter} {answered[letter]} times in {n} ({letter} is right {right.get(letter, 0)} "
+        f"times): a position bias; --debias pride divides it out (README: Benchmarks)"
+    )
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -240,6 +240,7 @@ def test_cli_warns_of_a_biased_first_n_and_samples(data_dir, tmp_path, capsys, f
     assert config["sample"] == 30 and config["limit"] is None and config["n_questions"] == 30
     summary = json.loads(captured.out.strip().splitlines()[-1])
     assert summary["answered"] == {"A": 30} and len(summary["right"]) == 4  # FakeModel always says "A"
+    assert "note: the model answered A 30 times in 30" in captured.err and "--debias pride" in captured.err
     assert summary["accuracy"] == pytest.approx(summary["right"]["A"] / 30, abs=1e-6)
 
 
