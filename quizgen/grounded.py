@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from quizgen import checks
+from quizgen import checks, flaws
 from quizgen.glossary import Definition, Glossary, Sentence, is_prose, mentions, sentences
 from quizgen.request import QuizRequest
 from quizgen.schema import LETTERS, STEM_MAX, VERIFY_PREFIX, Question, Quiz, QuizItem, QuizMetadata, Source
@@ -44,6 +44,7 @@ SEARCH_K = 8  # passages retrieved per topic
 VERIFY_CONTEXT_CHARS = 900  # at most this much course text is read by the open-book verification
 VERIFY_AROUND = 1  # sentences of the source passage read on each side of the source sentence
 DISTRACTOR_POOL = 8  # nearest terms considered for the three distractors
+LONGEST_RATIO = 1.2  # the item-writing-flaw rubric's "longest option correct" threshold
 EASY_OFFSET = 3  # an easy question skips the nearest terms: its distractors are further from the key
 BLIND_KEY = "blind"  # QuizItem issues never carry the blind answer: it lives in the metadata
 
@@ -188,6 +189,8 @@ def cloze_candidate(glossary: Glossary, sentence: Sentence) -> Candidate | None:
             blanked = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "___", blanked, flags=re.IGNORECASE)
         if blanked.count("___") != 1 or re.search(r"\([^)]*___", blanked):
             continue  # two blanks read as a riddle; a blank in brackets asks for an aside
+        if set(flaws.content_words(blanked)) & set(flaws.content_words(d.term)):
+            continue  # "At inference the ___ replace the batch statistics": "statistics" points at the key
         stem = f'Which term fills the blank in "{blanked}"?'
         if len(stem) <= STEM_MAX:
             return Candidate("cloze", stem, cap(d.term), d, sentence, f"Recognise {d.term} in context", "remember")
@@ -239,7 +242,22 @@ def distractors(glossary: Glossary, c: Candidate, difficulty: str) -> list[Defin
     pool = [d for d, _ in ranked[offset : offset + DISTRACTOR_POOL]]
     if c.form == "definition":  # keep the three whose length is closest to the key's
         pool.sort(key=lambda d: abs(len(d.predicate) - len(c.key)))
-    return pool[:3]
+        # A definition that says "only" or "sometimes" reads as the wrong option (item-writing flaws): others first.
+        plain = [d for d in pool if not (flaws.ABSOLUTE.search(d.predicate) or flaws.VAGUE.search(d.predicate))]
+        if len(plain) >= 3:
+            pool = plain
+        return pool[:3]
+    chosen, spare = pool[:3], pool[3:]
+    # The key must not be the longest option by more than a fifth (a test-wise student picks the longest): swap the
+    # shortest wrong term for the longest spare one while that is so.
+    while chosen and spare and len(c.key) > LONGEST_RATIO * max(len(cap(d.term)) for d in chosen):
+        longest = max(spare, key=lambda d: len(d.term))
+        shortest = min(chosen, key=lambda d: len(d.term))
+        if len(longest.term) <= len(shortest.term):
+            break
+        chosen[chosen.index(shortest)] = longest
+        spare.remove(longest)
+    return chosen
 
 
 def build_question(c: Candidate, wrong: Sequence[Definition], letter: str, kb: str, difficulty: str) -> Question:
