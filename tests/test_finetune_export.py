@@ -90,6 +90,7 @@ def long_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.real_model  # trains and runs the embedded model
 def test_thirty_steps_lower_the_eval_loss(long_run: Path):
     summary = json.loads((long_run / "run.json").read_text())
     assert summary["steps"] == 30
@@ -103,6 +104,7 @@ def test_thirty_steps_lower_the_eval_loss(long_run: Path):
 
 
 @pytest.mark.slow
+@pytest.mark.real_model
 def test_gguf_export_matches_the_merged_model_greedily(long_run: Path, tmp_path: Path):
     import gguf
 
@@ -128,6 +130,7 @@ QUANTS = {"q8_0": (7, 1.2), "q4_k_m": (15, 1.0)}
 
 
 @pytest.mark.slow
+@pytest.mark.real_model
 @pytest.mark.parametrize("quant", sorted(QUANTS))
 def test_quantized_gguf_is_that_type_loads_and_answers(long_run: Path, tmp_path: Path, quant: str):
     import gguf
