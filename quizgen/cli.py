@@ -90,6 +90,12 @@ def _add_grounding_args(p: argparse.ArgumentParser) -> None:
         help="let the model write the questions alone, without course text (marked ungrounded; a 135M model "
         "writes poor questions this way)",
     )
+    p.add_argument(
+        "--parallel",
+        type=int,
+        metavar="N",
+        help="questions checked by the model at once (grounded; default: what the model batches, 4 on llama.cpp)",
+    )
 
 
 def grounding(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
@@ -101,7 +107,7 @@ def grounding(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     if args.ungrounded:
         if args.kb:
             raise CLIError("--kb grounds the quiz in a knowledge base: leave out --ungrounded, or --kb")
-        return {"grounded": False, "source_text": read_source(args.source)}, None
+        return {"grounded": False, "source_text": read_source(args.source), "parallel": args.parallel}, None
     from tutor.knowledge import COURSE, KnowledgeBase, open_kb
 
     if args.source is not None:
@@ -111,8 +117,8 @@ def grounding(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
 
         kb = KnowledgeBase.create("source", path=Path(tempfile.mkdtemp(prefix="ta-source-")) / "source.db")
         kb.add([args.source])  # KnowledgeError names the file and what is wrong with it
-        return {"grounded": True}, kb
-    return {"grounded": True, "kb": args.kb}, open_kb(args.kb or COURSE)
+        return {"grounded": True, "parallel": args.parallel}, kb
+    return {"grounded": True, "kb": args.kb, "parallel": args.parallel}, open_kb(args.kb or COURSE)
 
 
 def read_source(path: Path | None) -> str | None:

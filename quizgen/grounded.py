@@ -26,10 +26,12 @@ material allows, and says so.
 
 from __future__ import annotations
 
+import contextvars
 import random
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -388,30 +390,51 @@ class GroundedQuizAgent:
         return self._stream(request, kb, passages)
 
     def _stream(self, request: QuizRequest, kb: Any, passages: list[Any]) -> Iterator[QuizItem]:
+        """Build and check questions in order; the model's part (verify, blind answer) for ``parallel`` at once.
+
+        Up to ``parallel`` candidates that pass the checks are sent to the model together (threads: the llama.cpp
+        backend decodes concurrent calls in one batch), and the verified ones are yielded in candidate order.
+        With ``parallel`` 1 this is one candidate after another. A candidate is checked against the questions
+        accepted and those already in its batch, so a batch never holds two near-duplicates.
+        """
         rng = random.Random(request.seed)
         letters = [x for _ in range((request.n + 3) // 4) for x in rng.sample(LETTERS, 4)]
         glossary = self.glossary(kb)
+        width = request.parallel or max(1, int(getattr(self.model, "concurrency", 1) or 1))
+        pending = _one_per_term_first(candidates(glossary, passages))
         done: list[Question] = []
-        for c in _one_per_term_first(candidates(glossary, passages)):
-            if len(done) >= request.n:
-                return
-            started = time.perf_counter()
-            item = self._item(request, kb.name, glossary, c, letters[len(done)], done)
-            if item is None:
-                continue
-            item.seconds = round(time.perf_counter() - started, 2)
-            done.append(item.question)
-            yield item
+        with ThreadPoolExecutor(max_workers=width) as pool:
+            while len(done) < request.n:
+                started = time.perf_counter()
+                batch: list[tuple[Candidate, Question]] = []
+                for c in pending:
+                    wrong = distractors(glossary, c, request.difficulty)
+                    if len(wrong) < 3:
+                        continue
+                    slot = min(len(done) + len(batch), len(letters) - 1)
+                    question = build_question(c, wrong, letters[slot], kb.name, request.difficulty)
+                    if checks.check_question(question, done + [q for _, q in batch]):
+                        continue
+                    batch.append((c, question))
+                    if len(batch) >= min(width, request.n - len(done)):
+                        break
+                if not batch:
+                    return
+                # Each worker runs in a copy of this thread's context, so DSPy settings made with
+                # dspy.context(...) here (the blind answer is a DSPy predictor) hold there too.
+                futures = [
+                    pool.submit(contextvars.copy_context().run, self._model_part, request, c, q) for c, q in batch
+                ]
+                for (_, question), future in zip(batch, futures, strict=True):
+                    item = future.result()
+                    if item is None or len(done) >= request.n:
+                        continue
+                    item.seconds = round(time.perf_counter() - started, 2)
+                    done.append(question)
+                    yield item
 
-    def _item(
-        self, request: QuizRequest, kb: str, glossary: Glossary, c: Candidate, letter: str, earlier: list[Question]
-    ) -> QuizItem | None:
-        wrong = distractors(glossary, c, request.difficulty)
-        if len(wrong) < 3:
-            return None
-        question = build_question(c, wrong, letter, kb, request.difficulty)
-        if checks.check_question(question, earlier):
-            return None
+    def _model_part(self, request: QuizRequest, c: Candidate, question: Question) -> QuizItem | None:
+        """Open-book verification, then the blind answer: None when the model does not verify the question."""
         if self.verify_answers and self.verify(question, context_of(c.sentence)):
             return None
         blind = self.blind_answer(request.topic, question)

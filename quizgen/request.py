@@ -42,6 +42,8 @@ class QuizRequest:
         temperature: the writer's sampling temperature (0 is greedy, at most ``MAX_TEMPERATURE``).
         kb: the name of a course knowledge base to write from, or None (not read by today's writer).
         grounded: keys and explanations must come from the course text (not read by today's writer).
+        parallel: how many questions the grounded writer checks with the model at once (1 to ``MAX_PARALLEL``;
+            the llama.cpp backend decodes concurrent calls in one batch); None: the model's own concurrency.
     """
 
     topic: str
@@ -52,6 +54,7 @@ class QuizRequest:
     temperature: float = DEFAULT_TEMPERATURE
     kb: str | None = None
     grounded: bool = True
+    parallel: int | None = None
 
     def __post_init__(self) -> None:
         # Frozen: the cleaned values are set once, here, through object.__setattr__.
@@ -73,10 +76,16 @@ class QuizRequest:
             )
         if not isinstance(self.grounded, bool):
             raise QuizRequestError(f"grounded must be True or False, got {self.grounded!r}")
+        if self.parallel is not None and not (_is_int(self.parallel) and 1 <= self.parallel <= MAX_PARALLEL):
+            raise QuizRequestError(f"parallel must be between 1 and {MAX_PARALLEL}, got {self.parallel!r}")
 
     def replace(self, **changes: Any) -> QuizRequest:
         """A copy with ``changes``, validated like a new request."""
         return replace(self, **changes)
+
+
+SURROGATE = re.compile("[\ud800-\udfff]")  # valid in a Python str, not encodable as UTF-8 (a tokenizer fails)
+MAX_PARALLEL = 16
 
 
 def _is_int(value: Any) -> bool:
@@ -86,6 +95,8 @@ def _is_int(value: Any) -> bool:
 def _topic(topic: Any) -> str:
     if not isinstance(topic, str) or not topic.strip():
         raise QuizRequestError("the topic is empty: name what the quiz is about, e.g. 'gradient descent'")
+    if SURROGATE.search(topic):
+        raise QuizRequestError("the topic holds a lone surrogate (a broken \\uD8xx escape): send it as UTF-8 text")
     topic = " ".join(topic.split())
     if len(topic) > TOPIC_MAX:
         raise QuizRequestError(
@@ -100,6 +111,8 @@ def _source(source_text: Any) -> str | None:
         return None
     if not isinstance(source_text, str):
         raise QuizRequestError(f"the source must be text, got {type(source_text).__name__}")
+    if SURROGATE.search(source_text):
+        raise QuizRequestError("the source holds a lone surrogate (a broken \\uD8xx escape): send it as UTF-8 text")
     if "\x00" in source_text:
         raise QuizRequestError("the source holds binary data (NUL bytes): pass a plain-text file (.txt or .md)")
     if not source_text.strip():

@@ -38,8 +38,9 @@ def pick_token(
         scores[~mask] = -np.inf
     if sampling.temperature == 0:
         return int(np.argmax(scores))
-    scores = scores / sampling.temperature
-    scores -= scores.max()
+    # The maximum first, then the temperature: a tiny temperature (1e-300) turns the best score into 0 and the
+    # rest into -inf (greedy), where dividing first overflows to inf - inf = NaN.
+    scores = (scores - scores.max()) / sampling.temperature
     probs = np.exp(scores)
     probs /= probs.sum()
     if sampling.top_p < 1.0:
