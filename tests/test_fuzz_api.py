@@ -184,11 +184,6 @@ request_kwargs = st.fixed_dictionaries(
 )
 
 
-def known_request_bug(kwargs: dict) -> bool:
-    """The inputs of the xfail test below: a lone surrogate in the topic or the source text."""
-    return has_surrogate(kwargs.get("topic")) or has_surrogate(kwargs.get("source_text"))
-
-
 def check_request(request: QuizRequest) -> None:
     """What the agent relies on: a one-line topic within bounds, a count and temperature within bounds, text."""
     assert (
@@ -209,7 +204,6 @@ def check_request(request: QuizRequest) -> None:
 @example({"topic": "x", "n": 50.0}, {})  # a float count: refused (the page's Number sends floats; app.py converts)
 @example({"topic": " \t dropout \n "}, {"topic": "\x00"})
 def test_any_quiz_request_is_valid_or_a_quiz_request_error(kwargs: dict, changes: dict) -> None:
-    assume(not known_request_bug(kwargs) and not known_request_bug(changes))
     request = clear_error_or_works(lambda: QuizRequest(**kwargs))
     if request is not None:
         check_request(request)
@@ -219,11 +213,6 @@ def test_any_quiz_request_is_valid_or_a_quiz_request_error(kwargs: dict, changes
 
 
 @pytest.mark.parametrize("field", ["topic", "source_text"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="quizgen/request.py: a lone surrogate in the topic or source text is a QuizRequestError (or dropped); "
-    "today it is accepted and the tokenizer raises UnicodeEncodeError (see REQUEST-fuzz.md)",
-)
 def test_a_quiz_request_with_a_lone_surrogate_is_refused(field: str) -> None:
     request = clear_error_or_works(lambda: QuizRequest(**{"topic": "dropout", field: "notes " + SURROGATE}))
     assert request is None, "accepted a string no tokenizer can encode"
