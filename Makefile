@@ -28,15 +28,16 @@ install: $(STAMP)
 app: install
 	$(BIN)/ta serve
 
+# With TA_CI=1 (CI's .ci/run) the same command runs the slow tier too, and a missing data directory, chromium or
+# registry is a failure, not a skip (tests/conftest.py, need()).
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(TA_CI),-m "slow or not gpu",)
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow
 
-# TA_CI=1: a missing data directory, chromium or registry is a failure, not a skip (tests/conftest.py, need()).
-test-ci: install
-	TA_CI=1 $(BIN)/python -m pytest -m "slow or not gpu"
+test-ci:
+	TA_CI=1 $(MAKE) test
 
 test-gpu: install
 	$(BIN)/python -m pytest -m gpu
