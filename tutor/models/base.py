@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from tutor.errors import InputError, TutorError
@@ -56,14 +57,43 @@ class Sampling:
 
     def __post_init__(self) -> None:
         # Explicit checks, not asserts: these values come from users (flags, API calls) and asserts vanish under -O.
-        if not self.max_tokens >= 1:
-            raise InputError(f"max_tokens must be at least 1, got {self.max_tokens}")
-        if not self.temperature >= 0:
-            raise InputError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise InputError(f"top_p must be in (0, 1], got {self.top_p}")
-        if not self.repetition_penalty > 0:
-            raise InputError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+        if not (_whole(self.max_tokens) and self.max_tokens >= 1):
+            raise InputError(f"max_tokens must be a whole number >= 1, got {self.max_tokens!r}")
+        if not (_finite(self.temperature) and self.temperature >= 0):
+            raise InputError(f"temperature must be a finite number >= 0, got {self.temperature!r}")
+        if not (_finite(self.top_p) and 0 < self.top_p <= 1):
+            raise InputError(f"top_p must be in (0, 1], got {self.top_p!r}")
+        if not (_finite(self.repetition_penalty) and self.repetition_penalty > 0):
+            raise InputError(f"repetition_penalty must be a finite number > 0, got {self.repetition_penalty!r}")
+        if self.seed is not None and not (_whole(self.seed) and self.seed >= 0):
+            raise InputError(f"seed must be a whole number >= 0 or None, got {self.seed!r}")
+
+    @classmethod
+    def of(cls, settings: Mapping[str, Any]) -> Sampling:
+        """The sampling that keyword ``settings`` ask for; an unknown name (a typo) is an InputError listing them."""
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(settings) - set(names))
+        if unknown:
+            raise InputError(f"unknown sampling setting(s) {', '.join(unknown)}: use {', '.join(names)}")
+        return cls(**settings)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(text: str, what: str) -> str:
+    """``text``, refused when a tokenizer cannot encode it (a lone surrogate, from a broken escape)."""
+    if _SURROGATE.search(text):
+        raise InputError(f"{what} holds a lone surrogate (a broken \\uD8xx escape): send UTF-8 text")
+    return text
 
 
 @dataclass(frozen=True)
@@ -87,7 +117,7 @@ class Choice:
 def to_messages(messages: Messages) -> list[dict[str, str]]:
     """Normalise a prompt: a plain string is one user message; roles and contents are checked."""
     if isinstance(messages, str):
-        return [{"role": "user", "content": messages}]
+        return [{"role": "user", "content": _encodable(messages, "the prompt")}]
     out = []
     for i, message in enumerate(messages):
         role, content = message.get("role"), message.get("content")
@@ -95,7 +125,7 @@ def to_messages(messages: Messages) -> list[dict[str, str]]:
             raise InputError(f"message {i} has role {role!r}; use one of {ROLES}")
         if not isinstance(content, str):
             raise InputError(f"message {i} content must be a string, got {type(content).__name__}")
-        out.append({"role": role, "content": content})
+        out.append({"role": role, "content": _encodable(content, f"message {i}")})
     if not out:
         raise InputError("no messages: pass a string or a list of {'role': ..., 'content': ...} dicts")
     return out
@@ -151,7 +181,7 @@ class Model(ABC):
             ConstraintViolation: if even a retry with twice the token budget ends invalid
                 (a long JSON cut off by ``max_tokens``): raise ``max_tokens`` or bound the schema.
         """
-        params = Sampling(**sampling)
+        params = Sampling.of(sampling)
         constraint = _bounded(to_constraint(output_type), params)
         text = self._generate(to_messages(messages), constraint, params)
         if constraint is None:
@@ -171,7 +201,7 @@ class Model(ABC):
         The check runs when decoding ends: a stream whose whole text breaks the constraint raises
         :class:`ConstraintViolation` after its last piece.
         """
-        params = Sampling(**sampling)
+        params = Sampling.of(sampling)
         constraint = _bounded(to_constraint(output_type), params)
         pieces = []
         # Closed here, not whenever it is collected: a backend frees the request's sequence as it closes.
@@ -201,7 +231,7 @@ class Model(ABC):
         if chat:
             texts = [self.render(to_messages(p)) for p in prompts]
         elif all(isinstance(p, str) for p in prompts):
-            texts = list(prompts)  # type: ignore[arg-type]
+            texts = [_encodable(p, f"prompt {i}") for i, p in enumerate(prompts)]  # type: ignore[arg-type]
         else:
             raise InputError("chat=False scores raw text: pass each prompt as a string, not a list of messages")
         token_ids = [[self._single_token(t, c) for c in opts] for t, opts in zip(texts, per_prompt, strict=True)]
@@ -221,7 +251,10 @@ class Model(ABC):
 
     def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """Sum of log-probabilities of each continuation given its context (raw text, no chat template)."""
-        split = [split_continuation(self, c, x) for c, x in pairs]
+        split = [
+            split_continuation(self, _encodable(c, f"context {i}"), _encodable(x, f"continuation {i}"))
+            for i, (c, x) in enumerate(pairs)
+        ]
         return self._loglikelihood_tokens([(self.start(ctx), cont) for ctx, cont in split])
 
     def prompt_tokens(self, text: str) -> list[int]:
