@@ -13,8 +13,8 @@ from tutor.models.registry import describe
     [
         ("/nonexistent/model.gguf", "no model at"),
         ("ftp:something", "unknown model scheme 'ftp'"),
-        ("openai:gpt-4o", "not available yet"),
-        ("http://localhost:8000/v1", "not available yet"),
+        ("openai:gpt-4o", "is not a URL"),
+        ("http://127.0.0.1:9/v1", "is the server running"),
     ],
 )
 def test_bad_specs(spec: str, message: str) -> None:
