@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +221,7 @@ def take(agent: Any, request: QuizRequest, output: Path | None, fmt: str) -> int
     session = QuizSession(agent.assemble(request, []), requested=request.n)
     for i, item in enumerate(session.fill(agent.stream(request))):
         print(_render(i, item))
-        letter = _ask()
+        letter = ask_letter()
         if letter is None:
             break
         feedback = session.answer(i, letter)
@@ -243,7 +244,8 @@ def _render(i: int, item: QuizItem) -> str:
     return "\n".join(lines)
 
 
-def _ask() -> str | None:
+def ask_letter(letters: Sequence[str] = LETTERS) -> str | None:
+    """Read an answer letter from the terminal; None when the user quits (q, or end of input)."""
     while True:
         try:
             answer = input("Your answer: ").strip().upper()
@@ -252,7 +254,7 @@ def _ask() -> str | None:
             return None
         if answer in ("Q", "QUIT"):
             return None
-        if answer in LETTERS:
+        if answer in letters:
             return answer
         print("Please answer A, B, C or D (or q to quit).")
 

@@ -115,7 +115,9 @@ def cmd_review(args: argparse.Namespace) -> int:
         question = card_session(card).quiz.questions[0].question
         print(f"[{card.topic}] {question.stem}")
         print("\n".join(f"   {letter}. {text}" for letter, text in zip(LETTERS, question.options, strict=True)))
-        letter = _ask(LETTERS)
+        from quizgen.cli import ask_letter
+
+        letter = ask_letter(LETTERS)
         if letter is None:
             break
         _, answered = progress.review(args.user, card.question_key, letter)
@@ -133,17 +135,3 @@ def feedback_text(fb: Feedback) -> str:
     lines.append(fb.explanation)
     lines.append(f"Source: {fb.source}" if fb.source else "Source: (ungrounded: written by the model without one)")
     return "\n".join(lines) + "\n"
-
-
-def _ask(letters: tuple[str, ...] | list[str]) -> str | None:
-    while True:
-        try:
-            answer = input("Your answer: ").strip().upper()
-        except EOFError:
-            print()
-            return None
-        if answer in ("Q", "QUIT"):
-            return None
-        if answer in letters:
-            return answer
-        print("Please answer A, B, C or D (or q to quit).")
