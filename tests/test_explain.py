@@ -25,6 +25,15 @@ BROWSER = [  # Gradio 6 sends each message's content as a list of blocks
 ]
 
 
+@pytest.fixture(autouse=True)
+def _dspy_keeps_call_history():
+    """A server started earlier in the run (the app tests) turns DSPy's call history off for the process."""
+    import dspy
+
+    with dspy.context(disable_history=False):
+        yield
+
+
 def test_history_accepts_pairs_and_messages() -> None:
     pairs = to_history([("q1", "a1")])
     messages = to_history([{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"}])

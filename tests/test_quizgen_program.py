@@ -14,6 +14,15 @@ from tests.quizgen_fixtures import make_question
 from tutor.models import FakeModel, ModelError
 
 
+@pytest.fixture(autouse=True)
+def _dspy_keeps_call_history():
+    """A server started earlier in the run (the app tests) turns DSPy's call history off for the process."""
+    import dspy
+
+    with dspy.context(disable_history=False):
+        yield
+
+
 def draft(stem: str, options=None, answer="A") -> dict:
     return {
         "question": {
