@@ -17,9 +17,18 @@ A :class:`QuizItem` wraps a question with its verification status (``verified``,
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
@@ -193,6 +202,19 @@ class QuizMetadata(BaseModel):
     created: str = ""  # ISO 8601 time
     source: str | None = None  # the first characters of the source text, when there was one
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("extra")
+    @classmethod
+    def _finite(cls, extra: dict[str, Any]) -> dict[str, Any]:
+        # JSON has no Infinity or NaN: a quiz holding one could not be written back as it was read.
+        def check(value: Any) -> None:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError("metadata.extra holds Infinity or NaN, which JSON cannot hold: use a number or null")
+            for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
+                check(item)
+
+        check(extra)
+        return extra
 
 
 class Quiz(BaseModel):

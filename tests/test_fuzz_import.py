@@ -50,6 +50,7 @@ def documents(draw: st.DrawFn) -> str:
 @example(json.dumps({**PLAIN, "metadata": {"model": "\udfff", "extra": {"\ud800": 1}}}))
 @example(json.dumps({**PLAIN, "questions": [{**PLAIN["questions"][0], "issues": ["\ud83d"]}]}))
 @example(json.dumps({**PLAIN, "questions": [{**PLAIN["questions"][0], "seconds": float("nan")}]}))
+@example(json.dumps({**PLAIN, "metadata": {"extra": {"": float("inf")}}}))  # found in a full run: not written back
 def test_a_changed_quiz_imports_or_says_where_it_breaks(text: str) -> None:
     check_import(text)
 
