@@ -7,6 +7,7 @@ point, the ``ta.commands`` plugins as installed, argparse's own exits and the si
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -119,8 +120,13 @@ def test_ctrl_c_in_chat_exits_130() -> None:
     try:
         banner = chat.stderr.readline()  # printed once the model has loaded, before the first prompt
         assert "Ask about any machine-learning concept" in banner, banner
-        time.sleep(0.5)  # into input()
-        chat.send_signal(signal.SIGINT)
+        for _ in range(60):  # until it has reached input(): under load half a second may not be enough
+            time.sleep(0.5)
+            chat.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                chat.wait(timeout=0.5)
+            if chat.returncode is not None:
+                break
         assert chat.wait(timeout=60) == 130
     finally:
         chat.kill()

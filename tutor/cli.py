@@ -15,6 +15,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
@@ -118,5 +119,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The ``ta`` console script: :func:`main`, then exit with its code.
+
+    After Ctrl-C (130) the process ends at once: the interpreter's teardown would otherwise wait on the model's
+    worker and llama.cpp's threads, and a user who pressed Ctrl-C expects the prompt back now. Every store this
+    project writes commits per transaction, so nothing is lost by skipping it.
+    """
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
