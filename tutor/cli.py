@@ -120,18 +120,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    """The ``ta`` console script: :func:`main`, then exit with its code.
+    """The ``ta`` console script: :func:`main`, then exit with its code at once.
 
-    After Ctrl-C (130) the process ends at once: the interpreter's teardown would otherwise wait on the model's
-    worker and llama.cpp's threads, and a user who pressed Ctrl-C expects the prompt back now. Every store this
-    project writes commits per transaction, so nothing is lost by skipping it.
+    The interpreter's teardown can wait on the model's worker and llama.cpp's threads (seen after Ctrl-C in
+    ``ta chat`` and ``ta serve``), and a command that has finished, or a user who pressed Ctrl-C, expects the
+    prompt back now. Nothing is lost by skipping it: every store this project writes commits per transaction,
+    and the output streams are flushed here.
     """
     code = main()
-    if code == 130:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
-    sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
