@@ -20,7 +20,7 @@ import pytest
 from tutor.models import ModelError, gbnf, load_model
 from tutor.models.constraints import Choices, ConstraintViolation, Json, Pattern
 from tutor.models.openai import OpenAIServerModel
-from tutor.models.openai_wire import harness_split, sse_piece
+from tutor.models.openai_wire import harness_split, sse_event
 from tutor.models.server_profiles import CapabilityError, LlamaCppPython, detect
 
 DATA = Path(__file__).parent / "data" / "openai"
@@ -237,6 +237,7 @@ def test_prompts_go_out_concurrently_but_never_more_than_max_in_flight() -> None
         )
 
     model = OpenAIServerModel(f"{ROOT}/v1", transport=_models_then(handler), max_in_flight=3, backoff=0.0)
+    assert model.concurrency == 3, "the app and the quiz writer send as many at once"
     assert model.loglikelihood([("Q", " 4")] * 12) == [-0.5] * 12
     assert 1 < peak[0] <= 3, peak
 
@@ -256,9 +257,15 @@ def test_the_key_comes_from_ta_api_key_then_openai_api_key(monkeypatch: pytest.M
     assert seen == ["Bearer sk-openai", "Bearer sk-ta"]
 
 
+def _sse(pieces: list[str], finish: str | None) -> str:
+    events = [{"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]} for piece in pieces]
+    if finish:
+        events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+    return "".join(f"data: {json.dumps(e)}\n\n" for e in events) + ": ping\n\ndata: [DONE]\n\n"
+
+
 def test_stream_reads_server_sent_events_and_checks_the_whole_text() -> None:
-    events = [{"choices": [{"index": 0, "delta": {"content": piece}}]} for piece in ('{"zq"', ": 1", "}")]
-    sse = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+    sse = _sse(['{"zq"', ": 1", "}"], "stop")
 
     def handler(request: httpx.Request) -> httpx.Response:
         assert json.loads(request.content)["stream"] is True
@@ -268,7 +275,22 @@ def test_stream_reads_server_sent_events_and_checks_the_whole_text() -> None:
     assert list(model.stream("code?", {"type": "object", "required": ["zq"]})) == ['{"zq"', ": 1", "}"]
     with pytest.raises(ConstraintViolation):
         list(model.stream("code?", {"type": "object", "required": ["other"]}))
-    assert sse_piece(": keep-alive") == "" and sse_piece("data: [DONE]") is None
+    assert sse_event(": keep-alive") == ("", None) and sse_event("data: [DONE]") is None
+
+
+def test_a_stream_the_server_cuts_short_is_an_error_not_a_shorter_answer() -> None:
+    # llama-cpp-python's server (--interrupt_requests true, its default) sends [DONE] mid-answer when another
+    # request arrives: no finish_reason came, so the pieces so far are not the answer.
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, text=_sse(["Dropout", " drops"], None), headers={"content-type": "text/event-stream"}
+        )
+
+    model = OpenAIServerModel(f"{ROOT}/v1", transport=_models_then(handler))
+    pieces = []
+    with pytest.raises(ModelError, match=r"before it finished .*--interrupt_requests false"):
+        pieces.extend(model.stream("What is dropout?"))
+    assert pieces == ["Dropout", " drops"]
 
 
 def test_registry_rejects_backend_flags_and_non_urls_for_servers() -> None:

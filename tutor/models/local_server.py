@@ -63,7 +63,8 @@ class LocalServer:
         command = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf)]
         command += ["--n_threads", str(self.threads), "--n_threads_batch", str(self.threads)]
         command += ["--n_ctx", str(self.n_ctx), "--flash_attn", "true", "--n_ubatch", "32"]
-        command += ["--host", "127.0.0.1", "--port", str(port)]
+        # Its default cuts a streamed answer short whenever another request arrives (the app streams chats).
+        command += ["--interrupt_requests", "false", "--host", "127.0.0.1", "--port", str(port)]
         return command + (["--model_alias", self.alias] if self.alias else [])
 
     def start(self, timeout: float = 120.0) -> str:

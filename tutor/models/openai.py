@@ -11,21 +11,18 @@ model on GPUs for a whole class. The guarantees stay this project's own:
   where vLLM offers ``logprob_token_ids``), and ``loglikelihood`` scores continuations split the way
   lm-evaluation-harness splits them;
 * requests go out concurrently (the server batches them), at most ``max_in_flight`` at once, and are
-  retried with backoff on 429/502/503/504 and dropped connections.
+  retried with backoff on 429/502/503/504 and dropped connections (:mod:`tutor.models.openai_http`).
 
 A capability the server lacks is a :class:`CapabilityError` naming the server and what to use instead.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from tutor.errors import InputError
 from tutor.models import openai_wire as wire
@@ -41,12 +38,9 @@ from tutor.models.base import (
     to_messages,
 )
 from tutor.models.constraints import Choices, Constraint, ConstraintViolation, Json, Pattern
+from tutor.models.openai_http import Connection
 from tutor.models.server_profiles import CapabilityError, Profile, detect, profile_named
 
-T = TypeVar("T")
-R = TypeVar("R")
-
-RETRY_STATUS = (429, 502, 503, 504)  # overloaded or restarting: worth asking again
 TOP_LOGPROBS = 20  # the most top_logprobs OpenAI-style servers return by default (vLLM's --max-logprobs)
 TOKEN_CACHE = 4096  # tokenizations kept (texts repeat: a context for each of its choices)
 UNCONSTRAINED_TRIES = 4  # attempts per answer when the server does not enforce constraints
@@ -91,42 +85,28 @@ class OpenAIServerModel(Model):
             allow_unconstrained: use a server that ignores constraints, validating and retrying here.
             transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
         """
-        try:
-            import httpx
-        except ImportError as exc:
-            raise ModelError("the server backend needs httpx: `pip install httpx`") from exc
-        if max_in_flight < 1:
-            raise InputError(f"max_in_flight must be at least 1, got {max_in_flight}")
-        self._httpx = httpx
-        self.url = url.rstrip("/")
-        self.root = self.url.removesuffix("/v1")
-        self.retries, self.backoff, self.timeout = retries, backoff, timeout
-        self.max_in_flight = max_in_flight
+        key = api_key if api_key is not None else globals()["api_key"]()
+        self.http = Connection(url, api_key=key, max_in_flight=max_in_flight, timeout=timeout, retries=retries,
+                               backoff=backoff, transport=transport)  # fmt: skip
+        self.url, self.max_in_flight = self.http.url, max_in_flight
+        self.concurrency = max_in_flight  # the app and the quiz writer send this many at once (the server batches)
         self.allow_unconstrained = allow_unconstrained
         self.constrained = True  # False once the self-check found constraints ignored (allow_unconstrained)
-        key = api_key if api_key is not None else globals()["api_key"]()
-        self.client = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            headers={"Authorization": f"Bearer {key}"} if key else {},
-            limits=httpx.Limits(max_connections=max_in_flight + 2, max_keepalive_connections=max_in_flight + 2),
-            transport=transport,
-        )
-        self._slots = threading.BoundedSemaphore(max_in_flight)
-        self._pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="openai-server")
         self._bos_prefix: list[int] | None = None
         self._label_ids_ok: bool | None = None  # vLLM logprob_token_ids: None until the first answer says
         self._option_ids: dict[str, list[int]] = {}  # choice text -> its tokens (labels repeat across prompts)
         self._token_cache: dict[tuple[str, bool], tuple[int, ...]] = {}  # oldest first; TOKEN_CACHE entries at most
         self._cache_lock = threading.Lock()
-        models = self._request("GET", "/models", retries=min(retries, 1))  # no server there: say so at once
+        models = self.http.request("GET", "/models", retries=min(retries, 1))  # no server there: say so at once
         self.model_id = self._pick_model(models, model)
-        self.profile: Profile = profile_named(profile) if profile else detect(models, self._probe)
+        self.profile: Profile = profile_named(profile) if profile else detect(models, self.http.probe)
+        self.http.label = self.profile.label
         self.name = self.model_id
 
     def __repr__(self) -> str:
         return f"<OpenAIServerModel {self.name!r} profile={self.profile.name} url={self.url}>"
 
-    # ---- HTTP ------------------------------------------------------------------------------------
+    # ---- the server ------------------------------------------------------------------------------------
 
     def _pick_model(self, models: dict[str, Any], wanted: str | None) -> str:
         served = [str(card.get("id")) for card in models.get("data") or [] if card.get("id")]
@@ -140,72 +120,11 @@ class OpenAIServerModel(Model):
             )
         return served[0]
 
-    def _probe(self, method: str, path: str) -> bool:
-        try:
-            body = {"input": "a"} if method == "POST" else None
-            response = self.client.request(method, self.root + path, json=body, timeout=10.0)
-        except self._httpx.HTTPError:
-            return False
-        return response.is_success
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        body: dict[str, Any] | None = None,
-        *,
-        root: bool = False,
-        retries: int | None = None,
-    ) -> Any:
-        """One JSON request, retried on overload and dropped connections; errors say what to do."""
-        url = (self.root if root else self.url) + path
-        httpx = self._httpx
-        problem = ""
-        tries = (self.retries if retries is None else retries) + 1
-        for attempt in range(tries):
-            if attempt:
-                time.sleep(self._delay(attempt, problem))
-            try:
-                with self._slots:
-                    response = self.client.request(method, url, json=body)
-            except (httpx.TransportError, httpx.DecodingError) as exc:
-                if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
-                    raise ModelError(
-                        f"{url} did not answer within {self.timeout:g} s: the server is overloaded or the answer "
-                        "is long (raise the timeout, or lower max_tokens)"
-                    ) from exc
-                problem = f"{type(exc).__name__}: {exc}"
-                continue
-            if response.status_code in RETRY_STATUS:
-                problem = f"HTTP {response.status_code}" + wire.retry_after(response)
-                continue
-            if response.is_error:
-                raise ModelError(
-                    f"{self._who()} refused {method} {path} (HTTP {response.status_code}): {wire.message(response)}"
-                )
-            try:
-                return response.json()
-            except json.JSONDecodeError as exc:
-                raise ModelError(f"{url} answered with something that is not JSON: {response.text[:200]!r}") from exc
-        raise ModelError(
-            f"no answer from {url} after {tries} tries ({problem}): is the server running? "
-            "Start it as README.md shows, or check the URL"
-        )
-
-    def _delay(self, attempt: int, problem: str) -> float:
-        if "retry-after=" in problem:
-            return float(problem.rsplit("retry-after=", 1)[1].rstrip(")"))
-        return self.backoff * 2 ** (attempt - 1)
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None, *, root: bool = False) -> Any:
+        return self.http.request(method, path, body, root=root)
 
     def _who(self) -> str:
-        label = getattr(getattr(self, "profile", None), "label", "the server")
-        return f"{label} at {self.url}"
-
-    def _map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """``fn`` over ``items`` with up to ``max_in_flight`` requests out at once, results in order."""
-        if len(items) <= 1 or self.max_in_flight == 1:
-            return [fn(item) for item in items]
-        return list(self._pool.map(fn, items))
+        return self.http.who()
 
     # ---- generation --------------------------------------------------------------------------------
 
@@ -252,23 +171,7 @@ class OpenAIServerModel(Model):
         if constraint is not None and not self.constrained:
             yield self._generate(messages, constraint, sampling)  # validated whole: a stream cannot be retried
             return
-        body = {**self._body(messages, constraint, sampling), "stream": True}
-        httpx = self._httpx
-        try:
-            with self._slots, self.client.stream("POST", self.url + "/chat/completions", json=body) as response:
-                if response.is_error:
-                    response.read()
-                    raise ModelError(
-                        f"{self._who()} refused a streamed chat (HTTP {response.status_code}): {wire.message(response)}"
-                    )
-                for line in response.iter_lines():
-                    piece = wire.sse_piece(line)
-                    if piece is None:
-                        break
-                    if piece:
-                        yield piece
-        except httpx.TransportError as exc:
-            raise ModelError(f"{self._who()} dropped a streamed answer ({type(exc).__name__}: {exc})") from exc
+        yield from self.http.stream("/chat/completions", {**self._body(messages, constraint, sampling), "stream": True})
 
     # ---- choose ------------------------------------------------------------------------------------
 
@@ -291,7 +194,7 @@ class OpenAIServerModel(Model):
         if not chat and not all(isinstance(p, str) for p in prompts):
             raise InputError("chat=False scores raw text: pass each prompt as a string, not a list of messages")
         jobs = [(p if not chat else to_messages(p), opts, chat) for p, opts in zip(prompts, per_prompt, strict=True)]
-        return self._map(self._choose_one, jobs)
+        return self.http.map(self._choose_one, jobs)
 
     def _choose_one(self, job: tuple[Any, list[str], bool]) -> Choice:
         prompt, options, chat = job
@@ -416,7 +319,7 @@ class OpenAIServerModel(Model):
         split = [wire.harness_split(c, x) for c, x in pairs]
         if any(not context for context, _ in split):
             raise CapabilityError(f"{self._who()} cannot score after an empty context: give each pair a context")
-        return self._map(score, split)
+        return self.http.map(score, split)
 
     def _forced_loglik(self, pair: tuple[str, str]) -> float:
         """llama-cpp-python: the context is the prompt, the continuation's own tokens forced (:meth:`_forced`)."""
@@ -535,5 +438,4 @@ class OpenAIServerModel(Model):
 
     def close(self) -> None:
         """Close the connections and the request pool."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self.client.close()
+        self.http.close()

@@ -75,18 +75,22 @@ def token_logprobs(data: dict[str, Any], chat: bool) -> list[tuple[str, float]]:
     return [(str(t), float(v)) for t, v in pairs if v is not None]
 
 
-def sse_piece(line: str) -> str | None:
-    """The text in one server-sent-events line ('' for none); None at ``[DONE]``."""
+def sse_event(line: str) -> tuple[str, str | None] | None:
+    """One server-sent-events line: (its text, its finish reason or None); ``('', None)`` for none; None at ``[DONE]``.
+
+    A stream's last answer event carries a finish reason (``stop``, ``length``); a stream that reaches ``[DONE]``
+    without one was cut short by the server.
+    """
     if not line.startswith("data:"):
-        return ""
+        return "", None
     payload = line[5:].strip()
     if payload == "[DONE]":
         return None
     event = json.loads(payload)
     choices = event.get("choices") or []
     if not choices:
-        return ""
-    return (choices[0].get("delta") or {}).get("content") or ""
+        return "", None
+    return (choices[0].get("delta") or {}).get("content") or "", choices[0].get("finish_reason")
 
 
 def message(response: Any) -> str:
