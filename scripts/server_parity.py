@@ -1,14 +1,16 @@
 """The server backend against in-process llama.cpp on the same GGUF: parity on ARC-Challenge, then throughput.
 
     flock -w 5400 /tmp/team/heavy.lock .venv/bin/python scripts/server_parity.py [--data ../shared/data]
-        [--limit N] [--threads 1] [--bench-limit 60] [--url URL]
+        [--limit N] [--start N] [--threads 1] [--bench-limit 60] [--url URL] [--no-throughput] [--no-validity]
 
 Starts llama-cpp-python's server on the embedded GGUF (one thread; ``--url`` uses a running server instead)
 and scores the shared ARC-Challenge validation file (299 questions) both ways:
 
 * ``loglik``: every choice's log-likelihood, in-process vs through the server: the largest absolute
   difference, the share within 1e-3, and how often the argmax agrees;
-* ``letter``: the chosen letter, in-process vs through the server.
+* ``letter``: the chosen letter, in-process vs through the server;
+
+and lists the questions where the two disagree (``differ``).
 
 Figures are printed after every ``--chunk`` questions (a run cut short still reports). First, though, ``letter``
 runs of ``--bench-limit`` questions through the server (``benchmarks.run``, as ``ta bench run`` does) with 4
@@ -43,6 +45,7 @@ class Tally:
         self.diffs: list[float] = []
         self.loglik_same = self.letter_same = self.n = 0
         self.prob_diff = 0.0
+        self.differ: list[str] = []  # "mode:question id" where the two disagree
         self.seconds = {"loglik_in_process": 0.0, "loglik_server": 0.0, "letter_in_process": 0.0, "letter_server": 0.0}
 
     def add(self, local, server, questions) -> None:
@@ -51,12 +54,17 @@ class Tally:
 
         here, there = self._timed("loglik", modes.loglik, local, server, questions)
         self.diffs += [abs(a.scores[k] - b.scores[k]) for a, b in zip(here, there, strict=True) for k in a.scores]
-        self.loglik_same += sum(a.prediction == b.prediction for a, b in zip(here, there, strict=True))
+        self.loglik_same += self._same("loglik", here, there)
         here, there = self._timed("letter", modes.letter, local, server, questions)
-        self.letter_same += sum(a.prediction == b.prediction for a, b in zip(here, there, strict=True))
+        self.letter_same += self._same("letter", here, there)
         pairs = zip(here, there, strict=True)
         self.prob_diff = max([self.prob_diff, *(abs(a.scores[k] - b.scores[k]) for a, b in pairs for k in a.scores)])
         self.n += len(questions)
+
+    def _same(self, name, here, there) -> int:
+        differ = [f"{name}:{a.id}" for a, b in zip(here, there, strict=True) if a.prediction != b.prediction]
+        self.differ += differ
+        return len(here) - len(differ)
 
     def _timed(self, name, mode, local, server, questions):
         t0 = time.perf_counter()
@@ -74,8 +82,8 @@ class Tally:
             "loglik_max_abs_diff": max(self.diffs),
             "loglik_within_1e-3": sum(d <= 1e-3 for d in self.diffs) / len(self.diffs),
             "loglik_argmax_agreement": self.loglik_same / self.n, "letter_agreement": self.letter_same / self.n,
-            "letter_max_abs_prob_diff": self.prob_diff, "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
-            "load": load(),
+            "letter_max_abs_prob_diff": self.prob_diff, "differ": self.differ,
+            "seconds": {k: round(v, 1) for k, v in self.seconds.items()}, "load": load(),
         }  # fmt: skip
 
 
@@ -104,31 +112,18 @@ def throughput(url: str, data: Path, limit: int) -> dict:
 
 def validity(url: str) -> dict:
     """The validity script's 5 schemas x 20 prompts through the server, each output validated here."""
-    import jsonschema
-
-    from benchmarks.validity import SCHEMAS, TOPICS
-    from tutor.models import ConstraintViolation, load_model
+    from benchmarks.validity import invalid_outputs, prompts
+    from tutor.models import load_model
 
     model = load_model(f"openai:{url}")
-    valid, invalid, start = 0, [], time.perf_counter()
-    for name, schema in SCHEMAS.items():
-        for topic in TOPICS:
-            prompt = f"Write a {name.replace('_', ' ')} about {topic} as JSON."
-            try:
-                jsonschema.validate(json.loads(model.generate(prompt, schema, max_tokens=400)), schema)
-                valid += 1
-            except (ConstraintViolation, json.JSONDecodeError, jsonschema.ValidationError) as exc:
-                invalid.append(f"{name}/{topic}: {exc}"[:160])
+    start = time.perf_counter()
+    invalid = invalid_outputs(model)
     model.close()
-    seconds = time.perf_counter() - start
+    total = len(prompts())
     return {
-        "figure": "validity through the server",
-        "valid": valid,
-        "total": valid + len(invalid),
-        "invalid": invalid,
-        "seconds_per_generation": round(seconds / (valid + len(invalid)), 2),
-        "load": load(),
-    }
+        "figure": "validity through the server", "valid": total - len(invalid), "total": total, "invalid": invalid,
+        "seconds_per_generation": round((time.perf_counter() - start) / total, 2), "load": load(),
+    }  # fmt: skip
 
 
 def main() -> None:
@@ -136,6 +131,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--limit", type=int, help="the first N questions only (default: all 299)")
+    parser.add_argument("--start", type=int, default=0, help="skip the first N of them (resume a run cut short)")
+    parser.add_argument("--no-throughput", action="store_true", help="skip the 4-vs-1 in flight timing")
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads, server and in-process alike")
     parser.add_argument("--bench-limit", type=int, default=32, help="questions per throughput run")
     parser.add_argument("--url", help="a running server's /v1 URL instead of starting one")
@@ -147,7 +144,7 @@ def main() -> None:
     from tutor.models import embedded, load_model
     from tutor.models.local_server import LocalServer
 
-    questions = load_task("arc_challenge", args.data, split="validation", limit=args.limit)
+    questions = load_task("arc_challenge", args.data, split="validation", limit=args.limit)[args.start :]
     server = None if args.url else LocalServer(embedded.gguf_path(), threads=args.threads, alias=embedded.NAME)
     url = args.url or server.start()
     try:
@@ -156,7 +153,8 @@ def main() -> None:
             flush=True,
         )
         # Throughput first: the shortest figure, so that a run cut short by its lock's time still has it.
-        print(json.dumps(throughput(url, args.data, args.bench_limit)), flush=True)
+        if not args.no_throughput:
+            print(json.dumps(throughput(url, args.data, args.bench_limit)), flush=True)
         local = load_model("default", n_threads=args.threads)
         remote = load_model(f"openai:{url}")
         tally = Tally()

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 
-import jsonschema
 import pytest
 
-from benchmarks.validity import SCHEMAS, TOPICS
+from benchmarks.validity import invalid_outputs
 
 
 @pytest.fixture(scope="module")
@@ -46,25 +45,13 @@ def test_the_server_is_detected_and_its_constraints_proved(server_model) -> None
     assert server_model.constrained and server_model.name == embedded.NAME
 
 
-def _validity(model, topics) -> list[str]:
-    invalid = []
-    for name, schema in SCHEMAS.items():
-        for topic in topics:
-            prompt = f"Write a {name.replace('_', ' ')} about {topic} as JSON."
-            try:
-                jsonschema.validate(json.loads(model.generate(prompt, schema, max_tokens=400)), schema)
-            except Exception as exc:  # any failure is what is counted
-                invalid.append(f"{name}/{topic}: {type(exc).__name__}: {exc}"[:200])
-    return invalid
-
-
 def test_every_validity_schema_is_met_through_the_server(server_model) -> None:
-    assert _validity(server_model, TOPICS[:1]) == []
+    assert invalid_outputs(server_model, n_prompts=1) == []
 
 
 @pytest.mark.slow
 def test_all_100_validity_prompts_are_valid_through_the_server(server_model) -> None:
-    assert _validity(server_model, TOPICS) == []
+    assert invalid_outputs(server_model) == []
 
 
 def test_regexes_choices_and_streams_are_enforced_by_the_server(server_model) -> None:
