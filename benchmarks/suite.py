@@ -302,6 +302,12 @@ def train(entry: ModelEntry, out: Path, exp: Experiment, progress: bool) -> Path
 
     ft = entry.finetune
     assert ft is not None, "only entries with a finetune block are trained"
+    if exp.threads:
+        # torch keeps one thread count per process: without this, training takes every core whenever no
+        # transformers model was loaded before it in this process (a resumed suite whose baseline is done).
+        import torch
+
+        torch.set_num_threads(exp.threads)
     overrides = [f"{k}={json.dumps(v)}" for k, v in ft.set.items()]
     recipe = load_recipe(ft.recipe, overrides)
     data = ft.data.replace("{data}", str(exp.data)) if ft.data else None
