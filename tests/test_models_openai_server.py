@@ -114,3 +114,16 @@ def test_ta_quiz_writes_three_questions_through_the_server(server_url, capsys) -
     assert main(["quiz", "dropout", "-n", "3", "--model", f"openai:{server_url}", "--format", "json"]) == 0
     quiz = export.from_json(capsys.readouterr().out)
     assert len(quiz.questions) == 3 and quiz.metadata.extra["backend"] == "openai"
+
+
+def test_a_server_that_cannot_start_says_why_and_leaves_no_log(tmp_path) -> None:
+    from tutor.models import ModelError
+    from tutor.models.local_server import LocalServer, missing_modules
+
+    if missing := missing_modules():
+        pytest.skip(f"llama-cpp-python's server needs {', '.join(missing)}")
+    (tmp_path / "not.gguf").write_text("not a model")
+    server = LocalServer(tmp_path / "not.gguf")
+    with pytest.raises(ModelError, match=r"did not start:\n(.|\n)*not\.gguf"):
+        server.start(timeout=60)
+    assert not server.log.exists() and server.process is None

@@ -85,21 +85,22 @@ class LocalServer:
             except httpx.HTTPError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = self.log.read_text()[-2000:]
                 self.stop()
-                raise ModelError(f"llama_cpp.server did not start:\n{self.log.read_text()[-2000:]}")
+                raise ModelError(f"llama_cpp.server did not start:\n{tail}")
             time.sleep(0.3)
 
     def stop(self) -> None:
-        """Stop the server this object started (and only it)."""
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
+        """Stop the server this object started (and only it), and remove its log."""
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+        self.log.unlink(missing_ok=True)
 
     def __enter__(self) -> str:
         return self.start()
