@@ -2,7 +2,8 @@
 
 * ``Sampling`` (the decoding settings of ``generate``/``stream``/``choose``) and prompts, pure and on the real model;
 * ``QuizRequest`` (what the CLI and the page hand the quiz agent);
-* ``load_model`` specs and options that load nothing (missing files, junk GGUF, folders without a model);
+* ``load_model`` specs that load nothing (missing files, junk GGUF, folders without a model), and options (typos,
+  wrong types, values out of range) for the embedded model;
 * the ``ta`` command line: any argv of the subcommands below, with model loading stopped at the door (a sentinel);
 * the page's API endpoints ``/chat``, ``/quiz``, ``/answer`` called as Gradio calls them, with scripted programs.
 
@@ -23,7 +24,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from hypothesis import assume, example, given
+from hypothesis import assume, event, example, given
 from hypothesis import strategies as st
 
 from quizgen.request import MAX_QUESTIONS, MAX_TEMPERATURE, QuizRequest
@@ -208,10 +209,12 @@ def junk_files() -> dict[str, Path]:
     for name, data in made.items():
         (WORK / name).write_bytes(data)
         paths[name] = WORK / name
-    for name in ("emptydir", "otherdir"):
+    for name in ("emptydir", "otherdir", "adapterdir", "configonly"):
         (WORK / name).mkdir(exist_ok=True)
         paths[name] = WORK / name
     (WORK / "otherdir" / "readme.md").write_text("no model here")
+    (WORK / "adapterdir" / "adapter_config.json").write_text("not json")
+    (WORK / "configonly" / "config.json").write_text('{"model_type": "llama"}')  # no weights beside it
     return paths
 
 
@@ -224,21 +227,18 @@ specs = (
 )
 
 
-def known_spec_bug(spec: str, backend: str | None) -> bool:
-    """The xfail inputs below: ``~user`` for no such user; a damaged .gguf converted for transformers."""
-    spec = spec.strip()
-    no_user = spec.startswith("~") and not spec.startswith(("~/", "~\\")) and spec != "~"
-    return no_user or (backend == "transformers" and spec.lower().endswith(".gguf") and Path(spec).is_file())
-
-
 @budget(100)
 @given(specs, st.sampled_from([None, "llamacpp", "transformers", "nope", ""]))
 @example(str(JUNK["junk.gguf"]), None)
 @example("\x00", None)
+@example("~nosuchuser/model.gguf", None)  # was Path.expanduser's RuntimeError
+@example(str(JUNK["empty.gguf"]), "transformers")  # was "cannot mmap an empty file" deep in transformers' conversion
+@example(str(JUNK["junk.gguf"]), "transformers")
+@example(str(JUNK["configonly"]), None)  # was transformers' OSError about missing weights, after importing torch
+@example(str(JUNK["adapterdir"]), None)  # an adapter_config.json that is not JSON: was a JSONDecodeError
 def test_a_spec_that_names_no_model_is_a_model_error(spec: str, backend: str | None) -> None:
     """Specs that load nothing: the hub (hf:), servers (URLs) and 'default' are left to their own tests."""
     assume(not spec.strip().startswith(("hf:", "http:", "https:", "openai:")) and spec.strip() != "default")
-    assume(not known_spec_bug(spec, backend))
     from tutor.models import load_model
 
     with no_hang(30):
@@ -247,36 +247,25 @@ def test_a_spec_that_names_no_model_is_a_model_error(spec: str, backend: str | N
 
 
 @pytest.mark.parametrize(
-    ("spec", "options"),
+    ("spec", "options", "message"),
     [
-        ("~nosuchuser/model.gguf", {}),  # RuntimeError: Could not determine home directory
-        ("default", {"n_thread": 1}),  # a typo: TypeError "unexpected keyword argument"
-        ("default", {"n_threads": "2"}),  # TypeError: 'str' object cannot be interpreted as an integer
-        ("adapterdir", {}),  # adapter_config.json that is not JSON: JSONDecodeError
-        # converting a damaged .gguf for transformers: ValueError "cannot mmap an empty file", struct.error (slow tier:
-        # the conversion imports torch and transformers, ~20 s)
-        pytest.param(str(JUNK["empty.gguf"]), {"backend": "transformers"}, marks=pytest.mark.slow),
-        pytest.param(str(JUNK["junk.gguf"]), {"backend": "transformers"}, marks=pytest.mark.slow),
+        ("~nosuchuser/model.gguf", {}, "cannot expand '~nosuchuser/model.gguf'.*write the path out in full"),
+        ("default", {"n_thread": 1}, r"unknown option n_thread; did you mean n_threads\?"),
+        ("default", {"n_threads": "2"}, r"n_threads must be a whole number \(int\) or None, not '2'"),
+        ("default", {"n_ctx": 10**12}, "n_ctx=1000000000000 is more than the 8192 tokens"),  # took 43 s to fail
+        ("default", {"backend": "llamacpp", "adapter": "x"}, "transformers backend applies an adapter"),
+        ("adapterdir", {}, r"adapter_config\.json is not readable JSON"),
+        ("configonly", {}, r"has a config\.json but no weights"),
+        (str(JUNK["empty.gguf"]), {"backend": "transformers"}, "not a readable GGUF file"),
+        (str(JUNK["junk.gguf"]), {"backend": "transformers"}, "not a readable GGUF file"),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="tutor/models/registry.py (+ llamacpp.py, embedded.py): expanduser's RuntimeError, an unknown or mistyped "
-    "option, an adapter_config.json that is not JSON and a damaged GGUF converted for transformers become ModelError "
-    "naming the fix (see REQUEST-fuzz.md)",
-)
-def test_load_model_mistakes_are_model_errors(spec: str, options: dict) -> None:
+def test_load_model_mistakes_are_model_errors(spec: str, options: dict, message: str) -> None:
     from tutor.models import load_model
 
-    if spec == "adapterdir":
-        (WORK / "adapterdir").mkdir(exist_ok=True)
-        (WORK / "adapterdir" / "adapter_config.json").write_text("not json")
-        spec = str(WORK / "adapterdir")
-    with pytest.raises(TutorError):
-        load_model(spec, self_check=False, **options)
-
-
-# ---- the `ta` command line ----------------------------------------------------------------------------------------
+    spec = str(JUNK.get(spec, spec))
+    with no_hang(30), pytest.raises(TutorError, match=message):
+        load_model(spec, self_check=False, **{"n_threads": 1, **options})
 
 
 class ModelLoaded(Exception):  # noqa: N818 - a sentinel, not an error: the argv got as far as loading the model
@@ -285,6 +274,93 @@ class ModelLoaded(Exception):  # noqa: N818 - a sentinel, not an error: the argv
 
 def stop_at_the_model(*args: Any, **kwargs: Any) -> Any:
     raise ModelLoaded
+
+
+# Keys a caller might pass (typos, another backend's, load_model's own) and values of every kind, mixed into options
+# that are valid half the time. The values that pass are cheap (one thread, one or two sequences): they really load.
+option_keys = st.sampled_from(
+    ["n_thread", "nctx", "threads", "ctx", "grammar", "path", "model", "temperature", "", "N_CTX", "n_ctx", "seed"]
+)
+option_values = st.sampled_from(
+    [
+        *(0, 1, 2, -1, 64, 65, 8192, 8193, 10**12, 2**32, 2**64, 1.0, True, False, None, math.nan),
+        *("1", "llguidance", "outlines_core", "xgrammar", "", "nope"),
+    ]
+) | st.sampled_from(NASTY)
+VALID_OPTIONS = {
+    None: {
+        "n_ctx": st.sampled_from([1, 64, 512, 8192]),
+        "n_threads": st.just(1),
+        "seed": st.sampled_from([0, 2**32 - 1]),
+        "grammar_backend": st.sampled_from(["llguidance", "outlines_core"]),
+        "max_seqs": st.sampled_from([1, 2]),
+        "deterministic": st.booleans(),
+    },
+    "transformers": {"n_threads": st.just(1), "grammar_backend": st.sampled_from(["llguidance", "outlines_core"])},
+}
+
+
+@st.composite
+def load_options(draw: st.DrawFn) -> tuple[str | None, dict]:
+    """A backend and valid options for it; half the time one value replaced by anything, or a mistyped key added."""
+    backend = draw(st.sampled_from(list(VALID_OPTIONS)))
+    valid = VALID_OPTIONS[backend]
+    options = draw(st.fixed_dictionaries({}, optional=valid))
+    mistake = draw(st.sampled_from(["none", "value", "key"]))
+    if mistake == "value":
+        options[draw(st.sampled_from(sorted(valid)))] = draw(option_values)
+    elif mistake == "key":
+        options[draw(option_keys)] = draw(option_values)
+    return backend, options
+
+
+def bounded(backend: str | None, options: dict) -> dict:
+    """``options`` with what is valid but costly on a shared CPU made cheap: one thread, one or two sequences."""
+    threads, seqs = options.get("n_threads"), options.get("max_seqs")
+    if type(threads) is int and 1 < threads <= 512:
+        options["n_threads"] = 1
+    if type(seqs) is int and 2 < seqs <= 64:
+        options["max_seqs"] = 2  # 8192 tokens x 64 sequences of KV cache would be 12 GB
+    return {"n_threads": 1, **({"max_seqs": 1} if backend is None else {}), **options}
+
+
+@budget(25, deadline_s=20)
+@given(load_options())
+@example((None, {"n_thread": 1}))
+@example((None, {"n_ctx": 10**12}))
+@example((None, {"n_ctx": 2**32 + 64}))  # a ctypes uint32 field would keep 64 of it: refused whole
+@example((None, {"seed": 2**32}))
+@example((None, {"grammar_backend": "xgrammar"}))
+@example(("transformers", {"n_threads": True}))
+@example(("transformers", {"n_ctx": 512}))
+def test_any_load_options_load_or_are_a_model_error(drawn: tuple[str | None, dict]) -> None:
+    """Options for the embedded model: it loads with them, or a ModelError names the option and what to pass.
+
+    transformers stops at its checkpoint (a sentinel in place of from_pretrained): its options are checked before.
+    """
+    from tutor.models import load_model
+
+    backend, options = drawn
+    options = bounded(backend, options)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(no_hang(60))
+        if backend == "transformers":
+            pytest.importorskip("transformers")
+            stack.enter_context(mock.patch("tutor.models.embedded.hf_checkpoint", lambda: WORK / "emptydir"))
+            for cls in ("AutoTokenizer", "AutoModelForCausalLM"):
+                stack.enter_context(mock.patch(f"transformers.{cls}.from_pretrained", stop_at_the_model))
+        try:
+            model = clear_error_or_works(lambda: load_model("default", backend=backend, self_check=False, **options))
+        except ModelLoaded:
+            event(f"{backend}: options accepted")
+            return
+    event(f"{backend}: {'loaded' if model is not None else 'a ModelError'}")
+    if model is not None:
+        with model:
+            assert 1 <= model.n_ctx <= 8192 and model.concurrency >= 1
+
+
+# ---- the `ta` command line ----------------------------------------------------------------------------------------
 
 
 # Commands that run without a model do real work in a scratch data folder; those that train, export, serve, check

@@ -85,3 +85,76 @@ def test_finetune_resolves_bases_through_the_registry(tmp_path, monkeypatch) -> 
     assert resolve_base("default") == (str(tmp_path), embedded.NAME)
     assert base_checkpoint(f"HuggingFaceTB/{embedded.NAME}") == tmp_path
     assert base_checkpoint(str(tmp_path)) == tmp_path
+
+
+def test_a_gguf_converted_for_transformers_is_cached_per_file(tmp_path, monkeypatch) -> None:
+    """Every fine-tuning run exports ``model-q8_0.gguf``: one run's conversion must never serve another's."""
+    import os
+
+    from tutor.models import embedded
+    from tutor.models.transformers import TransformersModel
+
+    converted: list = []
+
+    def convert(gguf, target):
+        converted.append(target)
+        target.mkdir(parents=True)
+        (target / "model.safetensors").write_bytes(b"")
+        return target
+
+    monkeypatch.setattr(embedded, "cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(embedded, "convert_gguf", convert)
+    monkeypatch.setattr(TransformersModel, "load", classmethod(lambda cls, path, **kw: path))
+    first, second = (tmp_path / run / "model-q8_0.gguf" for run in ("run1", "run2"))
+    for path in (first, second):
+        path.parent.mkdir()
+        path.write_bytes(b"GGUF")
+    a = load_model(first, backend="transformers", self_check=False)
+    b = load_model(second, backend="transformers", self_check=False)
+    assert a != b and converted == [a, b], "two runs' files share one conversion"
+    assert load_model(first, backend="transformers", self_check=False) == a and len(converted) == 2, "not reused"
+    os.utime(first, ns=(1, 1))  # the file exported again: converted again
+    assert load_model(first, backend="transformers", self_check=False) != a and len(converted) == 3
+
+
+def test_options_are_checked_by_name_and_type_before_loading() -> None:
+    with pytest.raises(ModelError, match=r"unknown option n_thread; did you mean n_threads\?"):
+        load_model("default", n_thread=1)
+    with pytest.raises(ModelError, match=r"unknown option n_ctx \(the transformers backend takes grammar_backend"):
+        load_model("default", backend="transformers", n_ctx=512)  # checked before the embedded model is converted
+    with pytest.raises(ModelError, match=r"deterministic must be True or False, not 'no'"):
+        load_model("default", deterministic="no")
+    with pytest.raises(ModelError, match="did you mean model"):
+        load_model("openai:http://127.0.0.1:9/v1", modle="x")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"n_threads": 0}, "n_threads must be a whole number from 1 to 512"),
+        ({"seed": -1}, "seed must be a whole number from 0 to 4294967295"),
+        ({"max_seqs": 1000}, "max_seqs must be a whole number from 1 to 64"),
+        ({"n_ctx": 0}, "n_ctx must be a whole number at least 1"),
+        ({"n_ctx": 8193}, "n_ctx=8193 is more than the 8192 tokens SmolLM2-135M-Instruct.Q4_1.gguf was trained on"),
+    ],
+)
+def test_llamacpp_settings_out_of_range_are_refused_before_the_cache_is_made(options: dict, message: str) -> None:
+    with pytest.raises(ModelError, match=message):
+        load_model("default", self_check=False, **options)
+
+
+def test_a_checkpoint_or_adapter_folder_that_cannot_load_is_named(tmp_path) -> None:
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(ModelError, match=r"config\.json holds a JSON list, not an object"):
+        load_model(tmp_path)
+    (tmp_path / "config.json").write_text('{"model_type": "llama"}')
+    with pytest.raises(ModelError, match=r"has a config\.json but no weights"):
+        load_model(tmp_path)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text('{"base_model_name_or_path": 5}')
+    with pytest.raises(ModelError, match="names no base_model_name_or_path"):
+        load_model(adapter)
+    (adapter / "adapter_config.json").write_bytes(b"\xff\xfe")
+    with pytest.raises(ModelError, match="is not readable JSON"):
+        load_model(adapter)

@@ -48,15 +48,26 @@ def hf_checkpoint() -> Path:
 
 
 def convert_gguf(gguf: Path, target: Path) -> Path:
-    """Dequantize a GGUF file into a transformers checkpoint directory (written atomically)."""
+    """Dequantize a GGUF file into a transformers checkpoint directory (written atomically).
+
+    Raises:
+        ModelError: for a file that is no readable GGUF (checked before torch is imported), or one transformers
+            cannot convert (an architecture it does not read).
+    """
+    check_gguf(gguf)
     try:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as exc:
         raise ModelError("converting a GGUF file needs torch, transformers and gguf (see README.md)") from exc
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    except (OSError, ValueError, KeyError) as exc:  # ValueError: "GGUF model with architecture X is not supported"
+        raise ModelError(
+            f"transformers could not convert {gguf} ({exc}): load it with the llamacpp backend (drop --backend)"
+        ) from exc
     # A GGUF load leaves quantization markers that make transformers refuse to train the model.
     for attr in ("quantization_config", "hf_quantizer"):
         if hasattr(model.config, attr):
@@ -77,6 +88,22 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
         shutil.rmtree(target)  # an incomplete earlier conversion: the check above found no weights
     tmp.replace(target)
     return target
+
+
+def check_gguf(gguf: Path) -> None:
+    """Refuse a file that is not a readable GGUF (empty, cut short, not GGUF at all) with a ModelError.
+
+    The ``gguf`` package's reader parses the header, metadata and tensor table without loading weights (a memory map),
+    so a damaged file fails here in a moment instead of deep inside transformers' conversion.
+    """
+    try:
+        from gguf import GGUFReader
+    except ImportError as exc:
+        raise ModelError("reading a GGUF file needs the gguf package: `pip install gguf`") from exc
+    try:
+        GGUFReader(str(gguf))
+    except Exception as exc:  # a damaged file fails wherever the parse stops: any of numpy's, struct's or mmap's errors
+        raise ModelError(f"{gguf} is not a readable GGUF file ({type(exc).__name__}: {exc}): is it complete?") from exc
 
 
 def repair_tokenizer(directory: Path) -> list[str]:

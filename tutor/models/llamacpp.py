@@ -42,6 +42,18 @@ N_BATCH = 512  # most tokens per decode step (a long prompt is fed in chunks of 
 STREAM_COPY_MIN = 64  # a copy between KV streams moves a whole stream: worth it for a prefix this long
 DETERMINISTIC_UBATCH = 32  # < 64 tokens per micro-batch keeps every row on one kernel path (see LlamaCppModel)
 WRAPPER_CTX = 64  # the Llama object's own context, which we never decode in
+DEFAULT_CTX = 4096  # tokens a request may hold unless n_ctx says otherwise (or the model was trained on fewer)
+MAX_THREADS = 512  # ggml's own limit (GGML_MAX_N_THREADS)
+MAX_SEQS_LIMIT = 64  # far past any gain (8 measured hardly faster than 4) and n_ctx KV cells each when deterministic
+
+
+def _in_range(name: str, value: int | None, low: int, high: int | None, why: str, optional: bool = False) -> None:
+    """Refuse a whole-number setting outside ``[low, high]`` (``high`` None: no upper bound) with what to pass."""
+    if value is None and optional:
+        return
+    if type(value) is not int or value < low or (high is not None and value > high):
+        bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise ModelError(f"{name} must be a whole number {bound} ({why}), not {value!r}")
 
 
 class BatchContext:
@@ -113,11 +125,13 @@ class LlamaCppModel(Model):
 
     Args:
         path: the GGUF file.
-        n_ctx: the most tokens one request may hold (its prompt plus its answer).
+        n_ctx: the most tokens one request may hold (its prompt plus its answer): at most the context the model was
+            trained on (default: :data:`DEFAULT_CTX`, or that context when it is shorter).
         n_threads: threads of llama.cpp's kernels (default: every core).
-        seed: llama.cpp's seed (our sampling draws from a generator per request, seeded by ``seed=``).
+        seed: llama.cpp's seed, 0 to 2**32 - 1 (our sampling draws from a generator per request, seeded by ``seed=``).
         grammar_backend: the grammar engine (:mod:`tutor.models.grammar`).
-        max_seqs: most sequences decoded at once; more concurrent requests wait, first come first served.
+        max_seqs: most sequences decoded at once (1 to :data:`MAX_SEQS_LIMIT`); more concurrent requests wait, first
+            come first served.
         deterministic: greedy output that does not depend on what else runs or on what the KV cache held. With flash
             attention, llama.cpp's CPU kernels give a row the same bits whatever else is in its batch provided that
             (1) each micro-batch has fewer than 64 tokens (from 64 on another kernel path rounds differently) and
@@ -127,6 +141,10 @@ class LlamaCppModel(Model):
             :data:`DETERMINISTIC_UBATCH` tokens. False: one unified cache of ``n_ctx`` cells that the sequences share
             (a common prefix's cells held once) and 512-token micro-batches: less memory and faster long prompts,
             but greedy text can change with what ran before (README.md gives the measured rate).
+
+    Raises:
+        ModelError: for a file llama.cpp cannot load, or a setting out of range (checked before the KV cache is
+            allocated: an absurd ``n_ctx`` would otherwise take most of a minute to fail).
     """
 
     backend = "llamacpp"
@@ -135,7 +153,7 @@ class LlamaCppModel(Model):
         self,
         path: str | Path,
         *,
-        n_ctx: int = 4096,
+        n_ctx: int | None = None,
         n_threads: int | None = None,
         seed: int = 0,
         grammar_backend: str = grammar.DEFAULT_ENGINE,
@@ -149,6 +167,10 @@ class LlamaCppModel(Model):
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"no GGUF file at {self.path}: pass --model PATH to an existing .gguf file")
+        _in_range("n_threads", n_threads, 1, MAX_THREADS, "one per core is the most that helps", optional=True)
+        _in_range("seed", seed, 0, 2**32 - 1, "llama.cpp's seed is 32 bits")
+        _in_range("max_seqs", max_seqs, 1, MAX_SEQS_LIMIT, f"{MAX_SEQS} measured best")
+        _in_range("n_ctx", n_ctx, 1, None, "a request's prompt and answer", optional=True)
         threads = n_threads or os.cpu_count() or 1
         try:
             # The Llama object gives us the weights, the vocabulary and the metadata; its own context stays tiny
@@ -157,12 +179,28 @@ class LlamaCppModel(Model):
                 model_path=str(self.path), n_ctx=WRAPPER_CTX, n_batch=WRAPPER_CTX, n_threads=threads,
                 n_threads_batch=threads, seed=seed, verbose=False,
             )  # fmt: skip
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(
+                f"llama.cpp could not load {self.path} ({exc}): is it a complete, valid GGUF file?"
+            ) from exc
+        trained = self.llama._model.n_ctx_train()  # the context the model was trained on (0: not recorded)
+        if n_ctx is None:
+            n_ctx = min(DEFAULT_CTX, trained) if trained > 0 else DEFAULT_CTX
+        elif trained > 0 and n_ctx > trained:
+            self.llama.close()
+            raise ModelError(
+                f"n_ctx={n_ctx} is more than the {trained} tokens {self.path.name} was trained on: "
+                f"pass at most {trained}"
+            )
+        try:
             self._context = BatchContext(
                 self.llama, n_ctx=n_ctx, threads=threads, max_seqs=max_seqs, deterministic=deterministic
             )
         except (ValueError, RuntimeError) as exc:
+            self.llama.close()
             raise ModelError(
-                f"llama.cpp could not load {self.path} ({exc}): is it a complete, valid GGUF file?"
+                f"llama.cpp could not make a {n_ctx}-token context for {self.path} ({exc}): "
+                "pass a smaller n_ctx or max_seqs"
             ) from exc
         self.name = self.llama.metadata.get("general.name") or self.path.stem
         self._llama_cpp = llama_cpp

@@ -21,6 +21,7 @@ from tutor.models.base import Model, ModelError, Sampling, SpecialTokens
 from tutor.models.constraints import Constraint
 
 INSTALL_HINT = "install torch and transformers (see README.md; `pip install torch==2.13.0 transformers`)"
+MAX_THREADS = 512  # far past any machine this runs on; torch would accept more and start them all
 
 
 class TransformersModel(Model):
@@ -55,26 +56,43 @@ class TransformersModel(Model):
         """Load a checkpoint directory (or hub id) and, optionally, a PEFT adapter directory on top.
 
         ``n_threads`` sets torch's CPU threads, which torch keeps per process (``ta --threads``).
+
+        Raises:
+            ModelError: for a missing package, a thread count out of range, or a checkpoint or adapter that
+                transformers or peft cannot load (a damaged file, an unknown architecture, an adapter of another base).
         """
+        if n_threads is not None and (type(n_threads) is not int or not 1 <= n_threads <= MAX_THREADS):
+            raise ModelError(f"n_threads must be a whole number from 1 to {MAX_THREADS}, not {n_threads!r}")
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:
             raise ModelError(f"the transformers backend needs torch and transformers: {INSTALL_HINT}") from exc
+        from safetensors import SafetensorError
+
+        # What transformers and peft raise for a checkpoint they cannot read: a missing or unreadable file (OSError),
+        # a config that is damaged or of an unknown architecture (ValueError, KeyError), damaged weights.
+        load_errors = (OSError, ValueError, KeyError, SafetensorError)
         if n_threads is not None:
             torch.set_num_threads(n_threads)
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path))
             model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
-        except OSError as exc:
-            raise ModelError(f"transformers could not load {path}: {exc}") from exc
+        except load_errors as exc:
+            raise ModelError(f"transformers could not load {path} ({exc}): is it a complete checkpoint?") from exc
         name = Path(str(path)).name
         if adapter is not None:
             try:
                 from peft import PeftModel
             except ImportError as exc:
                 raise ModelError("loading an adapter needs peft: `pip install peft`") from exc
-            model = PeftModel.from_pretrained(model, str(adapter))
+            try:
+                model = PeftModel.from_pretrained(model, str(adapter))
+            except (*load_errors, RuntimeError) as exc:  # RuntimeError: weights shaped for another base model
+                raise ModelError(
+                    f"peft could not apply the adapter {adapter} to {path} ({exc}): is the adapter complete, "
+                    "and was it trained on this base model?"
+                ) from exc
             name = f"{name}+{Path(adapter).name}"
         return cls(model, tokenizer, name=name, grammar_backend=grammar_backend)
 
