@@ -10,9 +10,10 @@ own notes (added on the page by the knowledge base's own ingestion), or none: th
 Every answer and every question's feedback shows the course passage it comes from.
 
 The page only wires: quizzes are graded by ``quizgen.QuizSession`` and held to ``quizgen.request``'s limits,
-chat history is read by ``tutor.explain``. Every event that touches the model shares one ``concurrency_id`` whose limit is
-the model's own concurrency (llama.cpp decodes up to four requests in one batch; a backend without batching takes
-one at a time), and the rest wait in Gradio's bounded queue. The page never names
+chat history is read by ``tutor.explain``. Events that touch the model run up to the model's own concurrency at once
+(llama.cpp decodes up to four requests in one batch; a backend without batching takes one at a time), chats and
+quizzes in lanes of their own so that a question never queues behind quizzes being written (the model runs chats
+first: ``tutor.models.batching.interactive``), and the rest wait in Gradio's bounded queue. The page never names
 a model or a path: a knowledge base is picked from the list of names.
 """
 
@@ -39,6 +40,7 @@ from tutor.cli import CLIError, add_model_args, load_from_args
 from tutor.engine import keep_no_call_history
 from tutor.errors import InputError, TutorError
 from tutor.knowledge import COURSE, MAX_FILE_MB, SUPPORTED
+from tutor.models.batching import interactive_stream
 from tutor.progress import page as progress_page
 from tutor.threads import in_one_thread, limit_malloc_arenas
 from tutor.tutors import NO_KB, Tutors, add_notes, added_text, choices, pick
@@ -48,13 +50,22 @@ if TYPE_CHECKING:
     from tutor.explain import Tutor
     from tutor.progress.tracker import Progress
 
-MODEL_LANE = "model"  # the concurrency_id of every event that runs the model
+MODEL_LANE = "model"  # the concurrency_id of every event that runs the model, in the one-lane build
 LANES_ENV = "TA_MODEL_LANES"  # overrides how many model events run at once (1: the one-lane build, for comparisons)
 
 
-def lane(limit: int) -> dict[str, Any]:
-    """The settings of an event that runs the model: up to ``limit`` at once (the model batches them)."""
-    return {"concurrency_id": MODEL_LANE, "concurrency_limit": limit}
+def lanes(limit: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The settings of the events that run the model, (chats, quizzes): up to ``limit`` of each at once.
+
+    One lane each, so a student's question never waits in Gradio's queue behind quizzes being written (the
+    model then runs it ahead of them). ``limit`` 1 is the one-lane build: every model event in one line.
+    """
+    if limit == 1:
+        return ({"concurrency_id": MODEL_LANE, "concurrency_limit": 1},) * 2
+    return (
+        {"concurrency_id": f"{MODEL_LANE}-chat", "concurrency_limit": limit},
+        {"concurrency_id": f"{MODEL_LANE}-quiz", "concurrency_limit": limit},
+    )
 
 
 FREE = {"concurrency_limit": None, "api_visibility": "private"}  # an event that never waits for the model
@@ -88,7 +99,7 @@ def stream_reply(tutor: Any, message: str, history: Sequence[Any] | None) -> Ite
     past = recent(normalize_history(history))
     text = ""
     with on_page():  # InputError: the tutor's own check ("the question is empty")
-        for piece in in_one_thread(lambda: tutor.stream(message, past)):
+        for piece in in_one_thread(lambda: interactive_stream(lambda: tutor.stream(message, past))):
             text += piece
             yield text
 
@@ -166,10 +177,10 @@ def build_app(
     """
     import gradio as gr
 
-    lanes = int(os.environ.get(LANES_ENV) or model_concurrency)
-    if lanes < 1:
-        raise InputError(f"{LANES_ENV} / model_concurrency must be at least 1, got {lanes}")
-    model_lane = lane(lanes)
+    n_lanes = int(os.environ.get(LANES_ENV) or model_concurrency)
+    if n_lanes < 1:
+        raise InputError(f"{LANES_ENV} / model_concurrency must be at least 1, got {n_lanes}")
+    chat_lane, quiz_lane = lanes(n_lanes)
 
     files = Path(tempfile.mkdtemp(prefix="ta-app-"))
     tutors = Tutors(tutor, grounded)
@@ -179,19 +190,19 @@ def build_app(
         if progress is not None:
             gr.Button("Log out", link="/logout", size="sm", elem_id="logout")
         with gr.Tab("Tutor", id="tutor"):
-            tutor_kb = _chat_tab(gr, tutors, model_lane)
+            tutor_kb = _chat_tab(gr, tutors, chat_lane)
         with gr.Tab("Quiz", id="quiz"):
             session = gr.State(QuizSession(Quiz(topic="")))
-            quiz_kb = _quiz_tab(gr, quiz_agent, session, tutors, tutor_kb, files, progress, model_lane)
+            quiz_kb = _quiz_tab(gr, quiz_agent, session, tutors, tutor_kb, files, progress, quiz_lane)
         on_load = progress_page.tabs(gr, progress) if progress is not None else None
         with gr.Tab("Results", id="results"):
             _results_tab(gr, Path(runs_dir), files)
-        _api(gr, tutors, quiz_agent, session, progress, model_lane)
+        _api(gr, tutors, quiz_agent, session, progress, chat_lane, quiz_lane)
         if on_load is not None:
             progress_page.api(gr, progress)
             on_load(demo)
         gr.Markdown(
-            f"<small>The model answers up to {lanes} request{'s' if lanes > 1 else ''} at once; up to {queue_max} "
+            f"<small>The model answers up to {n_lanes} request{'s' if n_lanes > 1 else ''} at once; up to {queue_max} "
             "more wait in line, and beyond that the page says it is busy: try again in a minute.</small>"
         )
         # Each visit lists the knowledge bases made since the page was built (here, or by `ta kb add`).
@@ -202,7 +213,7 @@ def build_app(
     return demo
 
 
-def _chat_tab(gr: Any, tutors: Tutors, model_lane: dict[str, Any]) -> Any:
+def _chat_tab(gr: Any, tutors: Tutors, chat_lane: dict[str, Any]) -> Any:
     picked = gr.Dropdown(
         tutors.choices(), value=tutors.default, label="Knowledge base", info=KB_INFO, elem_id="tutor-kb"
     )
@@ -224,7 +235,7 @@ def _chat_tab(gr: Any, tutors: Tutors, model_lane: dict[str, Any]) -> Any:
             yield [*shown, {"role": "assistant", "content": text}], ""
 
     events = [
-        trigger(respond, [box, chatbot, picked], [chatbot, box], api_visibility="private", **model_lane)
+        trigger(respond, [box, chatbot, picked], [chatbot, box], api_visibility="private", **chat_lane)
         for trigger in (box.submit, send.click)
     ]
     stop.click(None, cancels=events, **FREE)
@@ -241,7 +252,7 @@ def _quiz_tab(
     tutor_kb: Any,
     files: Path,
     progress: Any,
-    model_lane: dict[str, Any],
+    quiz_lane: dict[str, Any],
 ) -> Any:
     if agent is None:
         gr.Markdown("⚠️ **Quizzes are unavailable on this server**: it was started without the quiz generator.")
@@ -296,11 +307,11 @@ def _quiz_tab(
             return grade.save_quiz(state, kind, files)
 
     form, shown = [topic, count, level, picked], [session, writing, *view, score]
-    started = generate.click(start, form, shown, api_visibility="private", **model_lane)
+    started = generate.click(start, form, shown, api_visibility="private", **quiz_lane)
     events = [started]
     if progress is not None:  # the least mastered topic fills the form, then the quiz is written as usual
         chosen = weak.click(progress_page.weak_spots(progress), [picked], [topic, picked], **FREE)
-        events.append(chosen.success(start, form, shown, api_visibility="private", **model_lane))
+        events.append(chosen.success(start, form, shown, api_visibility="private", **quiz_lane))
     stop.click(None, cancels=events, **FREE)
     check.click(progress_page.checker(progress), [session, current, options], [feedback, score], **FREE)
     prev.click(lambda s, i: step(s, i, -1), [session, current], view, **FREE)
@@ -363,7 +374,13 @@ def _results_tab(gr: Any, root: Path, files: Path) -> None:
 
 
 def _api(
-    gr: Any, tutors: Tutors, quiz_agent: QuizAgent | None, session: Any, progress: Any, model_lane: dict[str, Any]
+    gr: Any,
+    tutors: Tutors,
+    quiz_agent: QuizAgent | None,
+    session: Any,
+    progress: Any,
+    chat_lane: dict[str, Any],
+    quiz_lane: dict[str, Any],
 ) -> None:
     """Endpoints for gradio_client, on hidden components: ``/chat``, ``/quiz``, ``/answer``.
 
@@ -398,8 +415,8 @@ def _api(
         for state in write_quiz(quiz_agent, request):
             yield export.to_json(state.quiz), state
 
-    chat.click(chat_api, [message, chat_kb, history], [reply, history], api_name="chat", **model_lane)
-    quiz.click(quiz_api, [topic, count, level, quiz_kb], [quiz_json, session], api_name="quiz", **model_lane)
+    chat.click(chat_api, [message, chat_kb, history], [reply, history], api_name="chat", **chat_lane)
+    quiz.click(quiz_api, [topic, count, level, quiz_kb], [quiz_json, session], api_name="quiz", **quiz_lane)
     answer_api = progress_page.answerer(progress)  # stores the answer when the page has accounts
     answer.click(answer_api, [number, letter, session], [feedback], api_name="answer", concurrency_limit=None)
 

@@ -15,6 +15,7 @@ apart), and that the server's resident memory at the end is within 10% of its me
 request. ``--warmup`` first runs one chat and one quiz alone and also reports growth from there.
 Prints a JSON summary; exits 1 if a check fails. This is a measurement script, not a timed test.
 
+Chats are streamed: ``chat_first_token`` is the time to a reply's first words, ``chat`` to its end.
 ``--lanes N`` serves with N model events at once (the llama.cpp model batches them; 1 is the one-lane build);
 ``--compare 1,4`` runs the one-lane build and the batched one back to back on the same sessions and prints both
 summaries and the ratios (total time, p95 chat and quiz latency, peak memory):
@@ -116,6 +117,22 @@ def call(tally: Tally, session: int, kind: str, fn: Any) -> Any:
     return result
 
 
+def chat(client: Any, index: int, question: str, kb: str, tally: Tally) -> None:
+    """One streamed chat: its whole time (``chat``) and the time to its first words (``chat_first_token``)."""
+    firsts: list[float] = []
+    start = time.perf_counter()
+
+    def streamed() -> Any:
+        job = client.submit(question, kb, api_name="/chat")
+        for _update in job:  # the reply as it grows; the first update is the first words a student reads
+            if not firsts:
+                firsts.append(time.perf_counter() - start)
+        return job.result()
+
+    if call(tally, index, "chat", streamed) is not None and firsts:
+        tally.add(index, "chat_first_token", "ok", firsts[0])
+
+
 def session(url: str, index: int, args: argparse.Namespace, tally: Tally, mixups: list[str]) -> None:
     """One student: chat and quiz, in an order that depends on the session so the two kinds interleave."""
     from gradio_client import Client
@@ -129,7 +146,7 @@ def session(url: str, index: int, args: argparse.Namespace, tally: Tally, mixups
         for step in steps:
             if step == "chat":
                 question = QUESTIONS[rnd % len(QUESTIONS)].format(t=topic)
-                call(tally, index, "chat", lambda q=question: client.predict(q, args.kb, api_name="/chat"))
+                chat(client, index, question, args.kb, tally)
                 continue
             text = call(
                 tally, index, "quiz", lambda: client.predict(topic, args.questions, "easy", args.kb, api_name="/quiz")
@@ -255,6 +272,7 @@ def main() -> int:
         "lanes": args.compare,
         "total_time_ratio": ratio(lambda s: s["wall_s"]),
         "chat_p95_ratio": ratio(lambda s: s["latency"]["chat"]["p95_s"]),
+        "chat_first_token_p95_ratio": ratio(lambda s: s["latency"]["chat_first_token"]["p95_s"]),
         "quiz_p95_ratio": ratio(lambda s: s["latency"]["quiz"]["p95_s"]),
         "peak_rss_ratio": ratio(lambda s: s["rss_peak_mib"]),
     }, indent=2))  # fmt: skip

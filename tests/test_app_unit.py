@@ -58,6 +58,26 @@ class EchoTutor:
             yield word + " "
 
 
+class PriorityTutor:
+    """Streams the priority its model calls would get, twice (the stream steps on a thread of its own)."""
+
+    def stream(self, question: str, history=None):
+        from tutor.models import batching
+
+        for _ in range(2):
+            yield f"{batching._PRIORITY.get()} "
+
+
+def test_a_chat_reply_runs_its_model_calls_ahead_of_quizzes():
+    from tutor.models import batching
+
+    assert list(app.stream_reply(PriorityTutor(), "What is dropout?", [])) == [
+        f"{batching.INTERACTIVE} ",
+        f"{batching.INTERACTIVE} {batching.INTERACTIVE} ",
+    ]
+    assert batching._PRIORITY.get() == batching.BACKGROUND, "the setting ends with the reply"
+
+
 def test_stream_reply_grows_and_turns_bad_input_into_a_page_error():
     import gradio as gr
 
@@ -118,14 +138,18 @@ def test_every_model_event_shares_one_lane_and_the_queue_is_bounded():
     assert demo._queue.max_size == 5
 
 
-def test_the_model_lane_is_as_wide_as_the_model_batches(monkeypatch):
+def test_chats_and_quizzes_have_lanes_as_wide_as_the_model_batches(monkeypatch):
     monkeypatch.delenv(app.LANES_ENV, raising=False)
     demo = app.build_app(EchoTutor(), None, model_concurrency=4)
-    limits = {fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == app.MODEL_LANE}
-    assert limits == {4}
+    lanes = {(fn.api_name, fn.concurrency_id, fn.concurrency_limit) for fn in demo.fns.values()}
+    assert ("chat", f"{app.MODEL_LANE}-chat", 4) in lanes and ("quiz", f"{app.MODEL_LANE}-quiz", 4) in lanes
+    chat_events = {fn.concurrency_id for fn in demo.fns.values() if fn.fn is not None and fn.fn.__name__ == "respond"}
+    assert chat_events == {f"{app.MODEL_LANE}-chat"}, "the chat tab's events use the chat lane, not the quizzes'"
     monkeypatch.setenv(app.LANES_ENV, "1")  # the one-lane build, for scripts/app_load.py --compare
     demo = app.build_app(EchoTutor(), None, model_concurrency=4)
-    assert {fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == app.MODEL_LANE} == {1}
+    model_events = [fn for fn in demo.fns.values() if str(fn.concurrency_id).startswith(app.MODEL_LANE)]
+    assert {(fn.concurrency_id, fn.concurrency_limit) for fn in model_events} == {(app.MODEL_LANE, 1)}
+    assert {"chat", "quiz"} <= {fn.api_name for fn in model_events}
     monkeypatch.setenv(app.LANES_ENV, "0")
     with pytest.raises(InputError, match="at least 1"):
         app.build_app(EchoTutor(), None)
@@ -280,7 +304,7 @@ def test_serve_refuses_bad_settings_before_loading_a_model(monkeypatch, capsys):
 
     args = serve_args(monkeypatch, {}, ["--program", "no-such-program.json"])
     assert [str(p) for p in args.program] == ["no-such-program.json"]
-    with pytest.raises(ProgramFileError, match="no program file at no-such-program.json"):
+    with pytest.raises(ProgramFileError, match=r"no program file at no-such-program\.json"):
         app.cmd_serve(args)  # a bad program file fails before the model loads
 
 

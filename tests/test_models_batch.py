@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import jsonschema
@@ -64,6 +65,27 @@ def test_greedy_output_is_the_same_alone_after_other_prompts_and_beside_them():
         together = concurrently([lambda p=p: model.generate(p, max_tokens=TOKENS) for p in [PROMPT, *OTHERS]])
         assert together == [alone, *sequential], "beside three other sequences in one batch"
         assert model.scheduler.steps - steps < 2 * TOKENS, "four callers were decoded in shared steps"
+
+
+def test_an_interactive_call_runs_beside_four_background_ones_and_ends_first(model):
+    from tutor.models.batching import interactive
+
+    alone = model.generate(OTHERS[2], max_tokens=8)
+    background = [threading.Thread(target=model.generate, args=(p,), kwargs={"max_tokens": 4 * TOKENS}) for p in
+                  [PROMPT, *OTHERS[:2], SHORT]]  # fmt: skip
+    for t in background:
+        t.start()
+    deadline = time.monotonic() + 120
+    while model.scheduler.running < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert model.scheduler.running == 4, "the four background calls hold every background sequence"
+    with interactive():
+        text = model.generate(OTHERS[2], max_tokens=8)
+    still = model.scheduler.running
+    for t in background:
+        t.join(timeout=300)
+    assert text == alone, "its own sequence beside four others: the same text"
+    assert still >= 4, "it took the kept sequence and finished while the background calls still ran"
 
 
 def test_a_second_turn_is_the_same_whether_the_first_was_decoded_here_or_not(model):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tutor.models.base import ModelError, Sampling
-from tutor.models.batching import GenJob, Scheduler, ScoreJob, common_prefix
+from tutor.models.batching import GenJob, Scheduler, ScoreJob, common_prefix, interactive
 from tutor.models.grammar import FREE
 
 VOCAB = 16
@@ -200,3 +200,51 @@ def test_a_failed_decode_fails_its_batch_and_the_next_request_runs():
         text(sched, gen([1]))
     ctx.decode = decode
     assert text(sched, gen([5], max_tokens=2)) == "6,7,"
+
+
+def interactive_gen(prompt, max_tokens=20):
+    with interactive():
+        return gen(prompt, max_tokens)  # the priority is read where the job is made, on the caller's thread
+
+
+def first_step(ctx, token, pos=0):
+    """The index of the first batch that fed ``token`` at ``pos``."""
+    return next(i for i, b in enumerate(ctx.batches) if any(t == token and p == pos for t, p, _, _ in b))
+
+
+def test_an_interactive_job_takes_the_kept_sequence_while_background_jobs_fill_theirs():
+    ctx = ScriptedContext()
+    sched = Scheduler(ctx, n_ctx=400, n_batch=64, max_seqs=2, interactive_seqs=1)
+    background = [gen([k], max_tokens=4) for k in (1, 2, 3)]
+    chat = interactive_gen([7], max_tokens=2)
+    outs = submit_together(sched, ctx, [*background, chat])
+    assert outs == ["2,3,4,5,", "3,4,5,6,", "4,5,6,7,", "8,9,"], "the order changes nothing in what a job decodes"
+    assert first_step(ctx, 7) == first_step(ctx, 1), "the chat starts with the first background jobs"
+    assert first_step(ctx, 3) > first_step(ctx, 1), "the third background job waits for one of their sequences"
+    assert max(len(seqs(b)) for b in ctx.batches) == 3, "two background sequences and the kept one"
+
+
+def test_background_jobs_alone_never_take_the_kept_sequence():
+    ctx = ScriptedContext()
+    sched = Scheduler(ctx, n_ctx=400, n_batch=64, max_seqs=2, interactive_seqs=1)
+    submit_together(sched, ctx, [gen([k], max_tokens=3) for k in (1, 2, 3, 4)])
+    assert max(len(seqs(b)) for b in ctx.batches) == 2
+
+
+def test_a_waiting_interactive_job_is_admitted_before_older_background_jobs():
+    ctx = ScriptedContext()
+    sched = Scheduler(ctx, n_ctx=400, n_batch=64, max_seqs=1)  # no kept sequence: priority alone orders the queue
+    outs = submit_together(sched, ctx, [gen([1], max_tokens=2), gen([3], max_tokens=2), interactive_gen([7], 2)])
+    assert outs == ["2,3,", "4,5,", "8,9,"]
+    assert first_step(ctx, 7) < first_step(ctx, 1) < first_step(ctx, 3), "the chat, then first come, first served"
+
+
+def test_interactive_prompts_are_fed_before_background_prompts_in_a_step():
+    ctx = ScriptedContext()
+    sched = Scheduler(ctx, n_ctx=400, n_batch=8, max_seqs=2, interactive_seqs=1)
+    long_prompt = gen([1, 2, 3, 4, 5, 6, 7, 8] * 3, max_tokens=1)  # 24 tokens: three full steps on its own
+    chat = interactive_gen([2, 3, 4, 5, 6, 7, 8, 9], max_tokens=1)  # arrives second, fills one step
+    submit_together(sched, ctx, [long_prompt, chat])
+    step = ctx.batches[first_step(ctx, 2)]
+    assert len(step) == 8 and len(seqs(step)) == 1, "the chat's prompt has the whole step to itself"
+    assert first_step(ctx, 1) > first_step(ctx, 2), "the background prompt goes in after it"

@@ -17,6 +17,8 @@ CPU kernels give each row the same bits whatever else is in the batch or the cac
 from __future__ import annotations
 
 import codecs
+import contextlib
+import contextvars
 import queue
 import threading
 from collections import deque
@@ -31,6 +33,34 @@ from tutor.models.decoding import pick_token
 
 SHARE_MIN = 16  # fewest shared tokens worth copying from another sequence (a context may ask for more)
 CANCEL_WAIT_S = 60.0  # how long a cancelled stream waits for the worker to free its sequence (one decode step)
+BACKGROUND, INTERACTIVE = 0, 1  # job priorities: someone waits to read an interactive job's first words
+_PRIORITY: contextvars.ContextVar[int] = contextvars.ContextVar("tutor_model_priority", default=BACKGROUND)
+
+
+@contextlib.contextmanager
+def interactive() -> Iterator[None]:
+    """Model calls made inside run ahead of background work (a student's chat ahead of the quizzes being written).
+
+    An interactive job is admitted before every waiting background job (on llama.cpp it has a sequence of its
+    own beyond those background work may hold), and its prompt is fed before theirs in each step. Only the order
+    changes: a job's tokens are the same whatever its priority (greedy decoding does not depend on what else
+    runs). Calls made in worker threads inherit the setting where the thread runs in a copy of the caller's
+    context.
+    """
+    token = _PRIORITY.set(INTERACTIVE)
+    try:
+        yield
+    finally:
+        _PRIORITY.reset(token)
+
+
+def interactive_stream(make: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+    """Iterate ``make()`` with its model calls :func:`interactive`; step it on one thread (``tutor.threads``).
+
+    A generator resumed on another thread runs in that thread's context, where the setting is not made.
+    """
+    with interactive():
+        yield from make()
 
 
 class Context(Protocol):
@@ -64,7 +94,8 @@ class Job:
         self.want_from = want_from
         self.reserve = reserve  # KV cells the job may come to hold (its prompt plus its token budget)
         self.n_prompt = len(tokens)
-        self.arrival = 0  # submission order: prompts are fed first come, first served
+        self.priority = _PRIORITY.get()  # read on the caller's thread, where the request was made
+        self.arrival = 0  # submission order: prompts of one priority are fed first come, first served
         self.n_fed = 0
         self.seq: int | None = None
         self.rows: list[np.ndarray] = []  # logits gathered since the last call of on_logits
@@ -189,7 +220,9 @@ class Scheduler:
         context: the inference context; only the worker thread touches it.
         n_ctx: KV-cache cells one job may hold (its prompt plus its token budget).
         n_batch: most tokens per decode step.
-        max_seqs: most sequences decoded at once (the context's sequence ids).
+        max_seqs: most sequences of background work decoded at once.
+        interactive_seqs: sequences beyond ``max_seqs`` that only interactive jobs may take (the context has
+            ``max_seqs + interactive_seqs`` sequence ids).
         shared_kv: the sequences share ``n_ctx`` cells (a unified cache): jobs are admitted while their reserves fit
             together, idle caches evicted first. False: each sequence has ``n_ctx`` cells of its own.
         min_share: fewest tokens of a prefix worth copying from another sequence instead of computing them.
@@ -202,12 +235,14 @@ class Scheduler:
         n_ctx: int,
         n_batch: int,
         max_seqs: int,
+        interactive_seqs: int = 0,
         shared_kv: bool = True,
         min_share: int = SHARE_MIN,
     ) -> None:
         self.context, self.n_ctx, self.n_batch = context, n_ctx, n_batch
         self.shared_kv, self.min_share = shared_kv, min_share
-        self.slots = [Slot(seq) for seq in range(max_seqs)]
+        self.max_seqs = max_seqs
+        self.slots = [Slot(seq) for seq in range(max_seqs + interactive_seqs)]
         self.steps = 0  # decode steps run: tests and benchmarks read it
         self._waiting: deque[Job] = deque()
         self._cond = threading.Condition()
@@ -321,13 +356,19 @@ class Scheduler:
                 self._release(slot, keep=False)
 
     def _admit(self) -> None:
-        """First come, first served: the oldest waiting job goes first, and later ones wait behind it."""
+        """First come, first served within a priority: the oldest waiting job of the highest priority goes first.
+
+        Background jobs hold at most ``max_seqs`` sequences; the ``interactive_seqs`` beyond them are kept for
+        interactive jobs, so that a student's question arriving behind a queue of background work starts at the
+        next step rather than after one of those jobs ends.
+        """
         while self._waiting:
             free = [s for s in self.slots if s.job is None]
-            job = self._waiting[0]
-            if not free or not self._make_room(job):
+            job = max(self._waiting, key=lambda j: (j.priority, -j.arrival))
+            background = sum(s.job is not None and s.job.priority < INTERACTIVE for s in self.slots)
+            if not free or (job.priority < INTERACTIVE and background >= self.max_seqs) or not self._make_room(job):
                 return
-            self._waiting.popleft()
+            self._waiting.remove(job)
             cap = job.want_from  # at least one token must be fed for the logits the job wants
             slot = max(free, key=lambda s: (min(common_prefix(s.tokens, job.tokens), cap), -s.used))
             keep = min(common_prefix(slot.tokens, job.tokens), cap)
@@ -357,9 +398,9 @@ class Scheduler:
         return reserved + cached + job.reserve <= self.n_ctx
 
     def _plan(self) -> list[tuple[Slot, list[int]]]:
-        """Each running sequence's tokens for this step: generating ones first, then prompts in arrival order."""
+        """Each running sequence's tokens for this step: generating ones first, then prompts by priority and arrival."""
         running = [s for s in self.slots if s.job is not None]
-        running.sort(key=lambda s: (s.job.n_fed < s.job.n_prompt, s.job.arrival))  # type: ignore[union-attr]
+        running.sort(key=lambda s: (s.job.n_fed < s.job.n_prompt, -s.job.priority, s.job.arrival))  # type: ignore[union-attr]
         room, planned, batch = self.n_batch, [], []
         for slot in running:
             job = slot.job

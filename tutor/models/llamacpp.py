@@ -44,6 +44,8 @@ DETERMINISTIC_UBATCH = 32  # < 64 tokens per micro-batch keeps every row on one 
 WRAPPER_CTX = 64  # the Llama object's own context, which we never decode in
 DEFAULT_CTX = 4096  # tokens a request may hold unless n_ctx says otherwise (or the model was trained on fewer)
 MAX_THREADS = 512  # ggml's own limit (GGML_MAX_N_THREADS)
+INTERACTIVE_SEQS = 1  # a sequence beyond max_seqs kept for interactive calls (batching.interactive): a chat waits for
+# no quiz; prompt evaluation already fills the cores, so background work loses little by not having it
 MAX_SEQS_LIMIT = 64  # far past any gain (8 measured hardly faster than 4) and n_ctx KV cells each when deterministic
 
 
@@ -69,9 +71,10 @@ class BatchContext:
         # token); micro-batches under 64 tokens. Otherwise one unified cache of n_ctx cells shares a prefix's cells.
         self.unified = not deterministic
         self.threads = threads
-        params.n_ctx = n_ctx if self.unified else n_ctx * max_seqs
+        seqs = max_seqs + INTERACTIVE_SEQS
+        params.n_ctx = n_ctx if self.unified else n_ctx * seqs
         params.n_batch, params.n_ubatch = N_BATCH, N_BATCH if self.unified else DETERMINISTIC_UBATCH
-        params.n_seq_max = max_seqs
+        params.n_seq_max = seqs
         params.kv_unified = self.unified
         params.n_threads = params.n_threads_batch = threads  # --threads bounds prompt evaluation too
         # Flash attention: without it a prompt's cells differ when computed whole or one token at a time (by up to
@@ -131,16 +134,17 @@ class LlamaCppModel(Model):
         seed: llama.cpp's seed, 0 to 2**32 - 1 (our sampling draws from a generator per request, seeded by ``seed=``).
         grammar_backend: the grammar engine (:mod:`tutor.models.grammar`).
         max_seqs: most sequences decoded at once (1 to :data:`MAX_SEQS_LIMIT`); more concurrent requests wait, first
-            come first served.
+            come first served. :data:`INTERACTIVE_SEQS` more are kept for interactive calls
+            (:func:`tutor.models.batching.interactive`: a student's chat while quizzes are written).
         deterministic: greedy output that does not depend on what else runs or on what the KV cache held. With flash
             attention, llama.cpp's CPU kernels give a row the same bits whatever else is in its batch provided that
             (1) each micro-batch has fewer than 64 tokens (from 64 on another kernel path rounds differently) and
             (2) a sequence's cells lie in the order of its positions (attention adds them up in cell order). So each
-            sequence gets a KV stream of ``n_ctx`` cells of its own (``n_ctx * max_seqs`` cells in all: 23 KB a cell
-            on the embedded model, 528 MB resident loaded against 263 MB unified) and micro-batches are
-            :data:`DETERMINISTIC_UBATCH` tokens. False: one unified cache of ``n_ctx`` cells that the sequences share
-            (a common prefix's cells held once) and 512-token micro-batches: less memory and faster long prompts,
-            but greedy text can change with what ran before (README.md gives the measured rate).
+            sequence gets a KV stream of ``n_ctx`` cells of its own (``n_ctx * (max_seqs + 1)`` cells in all: 23 KB
+            a cell on the embedded model; with four streams 528 MB resident loaded against 263 MB unified) and
+            micro-batches are :data:`DETERMINISTIC_UBATCH` tokens. False: one unified cache of ``n_ctx`` cells that
+            the sequences share (a common prefix's cells held once) and 512-token micro-batches: less memory and
+            faster long prompts, but greedy text can change with what ran before (README.md gives the measured rate).
 
     Raises:
         ModelError: for a file llama.cpp cannot load, or a setting out of range (checked before the KV cache is
@@ -218,7 +222,8 @@ class LlamaCppModel(Model):
         self.concurrency = max_seqs
         # No lock: the scheduler's one worker thread owns the context, and merges every caller's requests.
         self.scheduler = Scheduler(
-            self._context, n_ctx=n_ctx, n_batch=N_BATCH, max_seqs=max_seqs, shared_kv=not deterministic,
+            self._context, n_ctx=n_ctx, n_batch=N_BATCH, max_seqs=max_seqs, interactive_seqs=INTERACTIVE_SEQS,
+            shared_kv=not deterministic,
             min_share=SHARE_MIN if not deterministic else STREAM_COPY_MIN,
         )  # fmt: skip
 
