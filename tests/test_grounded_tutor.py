@@ -88,6 +88,28 @@ def test_real_model_extractive_answer_is_course_sentences_with_sources(llama_mod
     assert shown == answer.render() and "Sources:" in shown
 
 
+def test_real_model_a_streamed_answer_shows_its_first_sentence_before_the_model_runs(llama_model):
+    from tutor.knowledge import open_kb
+
+    calls = []
+
+    class Counting:  # the real model, with its calls counted
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(llama_model, name)
+
+    question = "What does dropout do during training?"
+    tutor = GroundedTutor(Counting(), open_kb("course"))
+    pieces = tutor.stream(question)
+    first = next(pieces)
+    assert calls == [], "the opening sentence is decided by the ranking, not the model"
+    lead = tutor.offered_sentences(question, tutor.retrieve(question))[0][0]
+    assert first == lead
+    rest = "".join(pieces)
+    assert "generate" in calls
+    assert first + rest == GroundedTutor(llama_model, open_kb("course")).answer(question).render()
+
+
 def test_real_model_off_topic_question_gets_not_in_the_course(llama_model):
     from tutor.knowledge import open_kb
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,40 +191,66 @@ class GroundedTutor:
 
     def answer(self, question: str, history: Sequence[Any] | None = None) -> Answer:
         """The whole answer at once."""
-        return self._answer(question, history, stream=False)[1]
+        answer = self._answer(question, history, stream=False)[1]
+        assert answer is not None, "an answer not streamed is whole"
+        return answer
 
     def stream(self, question: str, history: Sequence[Any] | None = None) -> Iterator[str]:
         """Yield the answer as it is decoded, then its sources (the pieces join to ``Answer.render()``)."""
         pieces, answer = self._answer(question, history, stream=True)
-        yield from pieces
-        if answer.sources:
+        answer = (yield from pieces) or answer
+        if answer is not None and answer.sources:
             yield "\n\nSources:\n" + "\n".join(f"- {s}" for s in answer.sources)
 
-    def _answer(self, question: str, history: Sequence[Any] | None, stream: bool) -> tuple[Iterator[str], Answer]:
+    def _answer(
+        self, question: str, history: Sequence[Any] | None, stream: bool
+    ) -> tuple[Iterator[str], Answer | None]:
         question = _check(question)
         hits = self.retrieve(question)
         if not hits:
             return iter([NOT_IN_COURSE]), Answer(NOT_IN_COURSE, [], grounded=False, mode=self.mode)
         if self.mode == "extractive":
-            return self._extractive(question, hits)
+            return self._extractive(question, hits, stream)
         return self._generative(question, hits, history, stream)
 
-    def _extractive(self, question: str, hits: list[Any]) -> tuple[Iterator[str], Answer]:
+    def _extractive(self, question: str, hits: list[Any], stream: bool) -> tuple[Iterator[str], Answer | None]:
+        """The chosen sentences; streamed, the opening sentence comes before the model runs (it is decided already).
+
+        Streamed, the answer is not known until the model has chosen: the pieces' generator returns it (None
+        stands in its place in the tuple).
+        """
         offered = self.offered_sentences(question, hits)
-        # The model reads only the sentences it may choose from: a third of the passages' tokens, the same choice.
-        course = "\n".join(f"- {sentence}" for sentence, _ in offered)
-        messages = [
-            {"role": "system", "content": f"{SYSTEM}\n\nCourse text:\n{course}"},
-            {"role": "user", "content": question},
-        ]
         texts = [s for s, _ in offered]
         lead = texts[0] if self.lead else None
-        text = self.model.generate(messages, sentence_regex(texts, lead=lead), max_tokens=EXTRACTIVE_MAX_TOKENS)
-        chosen = list(dict.fromkeys(split_answer(text, [s for s, _ in offered])))  # a sentence said twice, once
-        cite = dict(offered)
-        sources = list(dict.fromkeys(cite[s] for s in chosen))
-        answer = Answer(" ".join(chosen), sources, mode="extractive")
-        return iter([answer.text]), answer
+
+        def choose() -> Answer:
+            # The model reads only the sentences it may choose from: a third of the passages' tokens, the same choice.
+            course = "\n".join(f"- {sentence}" for sentence in texts)
+            messages = [
+                {"role": "system", "content": f"{SYSTEM}\n\nCourse text:\n{course}"},
+                {"role": "user", "content": question},
+            ]
+            text = self.model.generate(messages, sentence_regex(texts, lead=lead), max_tokens=EXTRACTIVE_MAX_TOKENS)
+            chosen = list(dict.fromkeys(split_answer(text, texts)))  # a sentence said twice, once
+            cite = dict(offered)
+            return Answer(" ".join(chosen), list(dict.fromkeys(cite[s] for s in chosen)), mode="extractive")
+
+        if not stream:
+            answer = choose()
+            return iter([answer.text]), answer
+
+        def pieces() -> Generator[str, None, Answer]:
+            # The grammar makes the best-ranked sentence open every answer: a student reads it at once, while
+            # the model (behind other students' requests, maybe) chooses what to add.
+            if lead is not None:
+                yield lead
+            answer = choose()
+            rest = answer.text[len(lead) :] if lead is not None else answer.text  # the grammar put the lead first
+            if rest:
+                yield rest
+            return answer
+
+        return pieces(), None
 
     def _generative(
         self, question: str, hits: list[Any], history: Sequence[Any] | None, stream: bool
