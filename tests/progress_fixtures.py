@@ -36,6 +36,16 @@ def postgres_bin() -> Path | None:
     return Path(versions[-1]).parent if versions else None
 
 
+def reachable_by_others(path: Path) -> bool:
+    """Whether a user with no rights of its own can reach ``path``: every folder above it searchable by others."""
+    import stat
+
+    for folder in [path, *path.parents]:
+        if not folder.stat().st_mode & stat.S_IXOTH:
+            return False
+    return True
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -56,6 +66,16 @@ class PostgresServer:
 
             self.user = "nobody"
             os.chown(self.root, pwd.getpwnam("nobody").pw_uid, pwd.getpwnam("nobody").pw_gid)
+            if not reachable_by_others(self.bin):
+                # A checkout in a private folder (``mktemp -d`` makes it 0700) hides the wheel's binaries from
+                # ``nobody``: run a copy of the installation (34 MB) from the server's own folder instead.
+                # The layout is kept: the binaries find their libraries at $ORIGIN/../../../pgserver.libs.
+                install, site = self.bin.parent, self.bin.parent.parent.parent
+                copy = self.root / "site" / install.parent.name / install.name
+                shutil.copytree(install, copy, symlinks=True, ignore=shutil.ignore_patterns("include"))
+                for libs in site.glob(f"{install.parent.name}.libs"):
+                    shutil.copytree(libs, self.root / "site" / libs.name, symlinks=True)
+                self.bin = copy / "bin"
 
     def _run(self, *args: str, timeout: float = 120) -> None:
         subprocess.run(
