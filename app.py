@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import app_progress as progress_page
 from benchmarks.report import compare_runs, list_runs
 from quizgen import grade
 from quizgen.grade import QuizSession
@@ -41,7 +42,6 @@ from tutor.engine import keep_no_call_history
 from tutor.errors import InputError, TutorError
 from tutor.knowledge import COURSE, MAX_FILE_MB, SUPPORTED
 from tutor.models.batching import interactive_stream
-from tutor.progress import page as progress_page
 from tutor.threads import in_one_thread, limit_malloc_arenas
 from tutor.tutors import NO_KB, Tutors, add_notes, added_text, choices, pick
 
@@ -170,7 +170,7 @@ def build_app(
         queue_max: the most requests waiting at once; beyond it a request is told the app is busy.
         title: the page title.
         progress: the students' progress (``tutor.progress``), for a server with accounts: answers are stored,
-            and the Review, My progress and Class tabs and their API are added (``tutor.progress.page``).
+            and the Review, My progress and Class tabs and their API are added (``app_progress``).
             None: the anonymous page, which stores nothing.
         model_concurrency: how many model events run at once (``Model.concurrency``: llama.cpp decodes up to
             that many requests in one batch); ``$TA_MODEL_LANES`` overrides it.

@@ -1,11 +1,13 @@
-"""The page's progress parts (only when the server has accounts): Review, My progress and Class tabs, their API.
+"""The web page's progress parts (only when the server has accounts): Review, My progress and Class tabs, their API.
+
+It lives beside ``app.py`` because it builds page parts: nothing under ``tutor/`` imports gradio or knows the page.
 
 ``app.build_app(..., progress=Progress(store))`` adds them; without a progress store the page is the anonymous
 one and nothing here runs. Every handler reads the logged-in user from Gradio's request (``request.username``,
 set by the ``auth`` login) and never from an input, except where a teacher names a student: then
 :meth:`~tutor.progress.tracker.Progress.allowed` decides, and a student asking for someone else gets an error.
 
-Gradio is imported inside the builders (only the page imports it). This module has no ``from __future__ import
+Gradio is imported inside the builders, which only ``app.py`` calls. This module has no ``from __future__ import
 annotations``: Gradio finds the ``gr.Request`` parameter by evaluating each handler's annotations.
 """
 
