@@ -31,3 +31,20 @@ def test_llamacpp_path_never_imports_torch() -> None:
     )
     assert "llama_cpp" in loaded
     assert "torch" not in loaded
+
+
+def test_only_the_page_modules_import_gradio() -> None:
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    offenders = []
+    for package in ("tutor", "quizgen", "benchmarks", "finetune"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                if any(n == "gradio" or n.startswith("gradio.") for n in names):
+                    offenders.append(str(path.relative_to(root)))
+    assert not offenders, f"only app.py and app_progress.py build the page: {sorted(set(offenders))}"
