@@ -114,6 +114,8 @@ def quiz_request(topic: str | None, n: float | None, difficulty: str | None, kb:
         grounded = kb != NO_KB
         if n is not None and not (isinstance(n, int | float) and math.isfinite(n)):
             raise InputError("the number of questions must be a number")
+        if n is not None and not 1 <= n <= MAX_QUESTIONS:  # before int(): 1e308 would be a 309-digit message
+            raise InputError(f"the number of questions must be between 1 and {MAX_QUESTIONS}, got {n:g}")
         if difficulty is not None and not isinstance(difficulty, str):
             raise InputError(f"difficulty must be one of {', '.join(DIFFICULTIES)}")
         level = (difficulty or "medium").strip()
@@ -442,6 +444,31 @@ def make_programs(model: Any) -> Programs:
     return Programs(Tutor(model), QuizAgent(model), lambda name: GroundedTutor(model, open_kb(name)))
 
 
+def api_errors() -> dict[Any, Any]:
+    """FastAPI exception handlers: a call Gradio cannot queue is a 4xx saying why, not a 500 and a dropped connection.
+
+    Gradio's routes raise for an unknown endpoint (FnIndexInferError), a wrong or missing parameter name on the curl
+    route (TypeError, KeyError) and an empty session_hash (KeyError) before anything of ours runs (found by
+    tests/test_fuzz_http.py). Only POSTs to /gradio_api/call/ get a 400: anything else stays a 500 (a bug keeps its
+    traceback in the log either way).
+    """
+    from fastapi.responses import JSONResponse, PlainTextResponse
+    from gradio.route_utils import API_PREFIX, FnIndexInferError
+
+    async def no_such_endpoint(request: Any, exc: Exception) -> Any:
+        return JSONResponse({"detail": f"{exc}: this app's API is /chat, /quiz and /answer"}, status_code=404)
+
+    async def call_not_queued(request: Any, exc: Exception) -> Any:
+        if request.method != "POST" or not request.url.path.startswith(f"{API_PREFIX}/call/"):
+            return PlainTextResponse("Internal Server Error", status_code=500)
+        return JSONResponse(
+            {"detail": f"the call was not queued ({type(exc).__name__}: {exc}): see 'Use via API' for its parameters"},
+            status_code=400,
+        )
+
+    return {FnIndexInferError: no_such_endpoint, Exception: call_not_queued}
+
+
 def launch(demo: Any, host: str = "127.0.0.1", port: int = 7860, block: bool = True, auth: Any = None) -> Any:
     """Start the server: no share link, uploads capped, no server-side rendering (it would need Node).
 
@@ -463,6 +490,7 @@ def launch(demo: Any, host: str = "127.0.0.1", port: int = 7860, block: bool = T
         auth_message="Log in with the name and password your teacher gave you." if auth else None,
         theme=gr.themes.Soft(),
         css=CSS,
+        app_kwargs={"exception_handlers": api_errors()},
     )
 
 
