@@ -114,3 +114,13 @@ def test_cache_key_ignores_titles_but_not_a_property_named_title() -> None:
 def test_bounded_caps_arrays_without_max_items() -> None:
     bounded = to_constraint({"type": "array", "items": {"type": "integer"}, "minItems": 2}).bounded(100)
     assert bounded.schema["maxItems"] == 8 and bounded.schema["minItems"] == 2
+
+
+def test_a_string_longer_than_the_budget_allows_is_a_clear_error_not_a_grammar_crash() -> None:
+    from tutor.models.constraints import Json, OutputTypeError
+
+    schema = {"type": "object", "properties": {"a": {"type": "string", "minLength": 400}}, "required": ["a"]}
+    with pytest.raises(OutputTypeError, match="raise max_tokens to about 436"):
+        Json(json.dumps(schema)).bounded(64)  # was outlines_core's ValueError "maxLength must be >= minLength"
+    bounded = json.loads(Json(json.dumps(schema)).bounded(512).schema_text)
+    assert bounded["properties"]["a"] == {"type": "string", "minLength": 400, "maxLength": 476}

@@ -86,6 +86,13 @@ class Json(Constraint):
         if not slots:
             return self if schema == self.schema else Json(_canonical(schema), model=self.model)
         cap = max(8, (max_tokens - 32) // slots - 4)  # 4: the quotes and separator around each string
+        need = _longest_min_length(schema)
+        if need > cap:  # the grammar could never close the document within the budget
+            raise OutputTypeError(
+                f"a string of the schema must hold at least {need} characters, but max_tokens={max_tokens} leaves "
+                f"room for {cap} in each of its {slots} unbounded strings: raise max_tokens to about "
+                f"{(need + 4) * slots + 32}, or give that string a maxLength"
+            )
         _bound_strings(schema, cap)
         return Json(_canonical(schema), model=self.model)
 
@@ -235,6 +242,20 @@ def _string_slots(node: Any, repeat: int = 1) -> int:
         inner = repeat * min(int(node.get("maxItems", 5)), 20) if key == "items" else repeat
         count += _string_slots(value, inner)
     return count
+
+
+def _longest_min_length(node: Any) -> int:
+    """The largest ``minLength`` of an unbounded string in ``node`` (0: none)."""
+    if isinstance(node, list):
+        return max((_longest_min_length(n) for n in node), default=0)
+    if not isinstance(node, dict):
+        return 0
+    own = int(node.get("minLength", 0)) if _is_free_string(node) and _is_int(node.get("minLength", 0)) else 0
+    return max([own, *(_longest_min_length(v) for v in node.values())])
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _bound_strings(node: Any, cap: int) -> None:
