@@ -254,3 +254,41 @@ def test_an_engine_a_backend_lacks_is_refused_at_load(llama_model, hf_model) -> 
     if importlib.util.find_spec("xgrammar") is None:  # an optional engine: its error says how to get it
         with pytest.raises(ModelError, match="pip install xgrammar"):
             TransformersModel(hf_model.hf, hf_model.tokenizer, grammar_backend="xgrammar").self_check()
+
+
+def test_transformers_decodes_concurrent_greedy_calls_in_one_batch_with_the_same_text(hf_model) -> None:
+    import threading
+
+    schema = {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 40}}, "required": ["answer"]}
+    calls = [
+        lambda: hf_model.generate("Explain overfitting in one sentence.", max_tokens=24),
+        lambda: hf_model.generate("Describe dropout.", schema, max_tokens=40),
+        lambda: hf_model.generate("Is the sky blue? Answer yes or no.", ["yes", "no"], max_tokens=4),
+        lambda: hf_model.generate("Write a haiku about rain.", max_tokens=12),
+    ]
+    alone = [call() for call in calls]
+    batches = []
+    real = hf_model._generate_batch
+    hf_model._generate_batch = lambda batch: (batches.append(len(batch)), real(batch))[1]
+    try:
+        results: list = [None] * len(calls)
+        start = threading.Barrier(len(calls))
+
+        def run(i: int) -> None:
+            start.wait()
+            results[i] = calls[i]()
+
+        hf_model._lock.acquire()  # hold the model while all four queue, as four students would behind a request
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+        for t in threads:
+            t.start()
+        while len(hf_model._waiting) < len(calls):
+            threading.Event().wait(0.01)
+        hf_model._lock.release()
+        for t in threads:
+            t.join(timeout=300)
+    finally:
+        hf_model._generate_batch = real
+    assert results == alone, "a row of a batch decodes what it decodes alone"
+    assert batches == [4], "the four waiting calls went into one generate"
+    assert json.loads(results[1])["answer"] and results[2] in ("yes", "no")

@@ -22,6 +22,7 @@ from tutor.models.constraints import Constraint
 
 INSTALL_HINT = "install torch and transformers (see README.md; `pip install torch==2.13.0 transformers`)"
 MAX_THREADS = 512  # far past any machine this runs on; torch would accept more and start them all
+GENERATE_BATCH = 4  # greedy generate calls decoded together: 2.3-2.5x one's rate at 4 on 2 cores (scripts/hf_batch.py)
 
 
 class TransformersModel(Model):
@@ -43,6 +44,9 @@ class TransformersModel(Model):
         # A plain Lock, not an RLock: a stream holds it across yields, and a consumer (Gradio) may resume
         # the generator, and so release the lock, on another thread than the one that acquired it.
         self._lock = threading.Lock()
+        self._waiting: list[_Request] = []  # greedy generate calls not yet taken into a batch
+        self._waiting_lock = threading.Lock()
+        self.concurrency = GENERATE_BATCH
 
     @classmethod
     def load(
@@ -145,13 +149,83 @@ class TransformersModel(Model):
         return kwargs
 
     def _generate(self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling) -> str:
+        """One answer; greedy calls made at the same time are decoded together in one padded batch.
+
+        Each caller queues its request, then takes the lock; the holder decodes every compatible request waiting
+        (greedy, no repetition penalty, up to :data:`GENERATE_BATCH`) in one ``generate`` and hands each
+        its text, so a caller may find its answer ready when its turn comes. Rows are left-padded, each masked by
+        its own steer, cut at its own end token and token budget. Measured (``scripts/hf_batch.py``): 2.3-2.5x
+        the tokens per second at four rows on 2 CPU cores, and every row's greedy text the same as alone.
+        """
         import torch
 
-        with self._lock, torch.inference_mode():
-            kwargs = self._generate_kwargs(messages, constraint, sampling)
-            out = self.hf.generate(**kwargs)
-            new = out[0, kwargs["input_ids"].shape[1] :]
-            return self.tokenizer.decode(new, skip_special_tokens=True)
+        if sampling.temperature > 0 or sampling.repetition_penalty != 1.0:  # alone: see _Request.compatible
+            with self._lock, torch.inference_mode():
+                kwargs = self._generate_kwargs(messages, constraint, sampling)
+                out = self.hf.generate(**kwargs)
+                return self.tokenizer.decode(out[0, kwargs["input_ids"].shape[1] :], skip_special_tokens=True)
+        request = _Request(self.prompt_tokens(self.render(messages)), constraint, sampling)
+        with self._waiting_lock:
+            self._waiting.append(request)
+        with self._lock:
+            if not request.done.is_set():
+                with self._waiting_lock:
+                    batch = [r for r in self._waiting if r.compatible(request)][:GENERATE_BATCH]
+                    if request not in batch:
+                        batch = [request, *batch[: GENERATE_BATCH - 1]]
+                    for r in batch:
+                        self._waiting.remove(r)
+                self._generate_batch(batch)
+        if request.error is not None:
+            raise request.error
+        return request.text
+
+    def _generate_batch(self, batch: list[_Request]) -> None:
+        """Decode ``batch`` in one left-padded ``generate``; every request gets its text or the error."""
+        import torch
+        from transformers import LogitsProcessorList
+
+        try:
+            width = max(len(r.prompt) for r in batch)
+            pad = self.tokenizer.pad_token_id
+            ids = torch.tensor([[pad] * (width - len(r.prompt)) + r.prompt for r in batch])
+            mask = torch.tensor([[0] * (width - len(r.prompt)) + [1] * len(r.prompt) for r in batch])
+            steers = [self.grammar.steer(r.constraint) if r.constraint is not None else None for r in batch]
+            ends = [self._row_end(steer) for steer in steers]
+            kwargs: dict[str, Any] = {
+                "input_ids": ids,
+                "attention_mask": mask,
+                "max_new_tokens": max(r.sampling.max_tokens for r in batch),
+                "do_sample": False,
+                "temperature": None,
+                "top_p": None,
+                "top_k": None,
+                "pad_token_id": pad,
+                "repetition_penalty": batch[0].sampling.repetition_penalty,
+                "eos_token_id": sorted({t for end in ends for t in end}),
+            }
+            if any(steer is not None for steer in steers):
+                kwargs["logits_processor"] = LogitsProcessorList([RowsSteerProcessor(steers, ends, width)])
+            with torch.inference_mode():
+                out = self.hf.generate(**kwargs)
+            for row, request in enumerate(batch):
+                tokens = out[row, width:].tolist()[: request.sampling.max_tokens]
+                cut = next((i for i, t in enumerate(tokens) if t in ends[row]), len(tokens))
+                request.text = self.tokenizer.decode(tokens[:cut], skip_special_tokens=True)
+        except Exception as exc:  # every caller of the batch hears of it
+            for request in batch:
+                request.error = exc
+        finally:
+            for request in batch:
+                request.done.set()
+
+    def _row_end(self, steer: grammar.Steer | None) -> set[int]:
+        """The tokens that end a row: the grammar's own end token, else the model's end-of-generation ones."""
+        if steer is not None and steer.eos is not None:
+            return {steer.eos}
+        eos = self.hf.generation_config.eos_token_id
+        ends = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        return ends | ({self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set())
 
     def _stream(
         self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling
@@ -315,6 +389,57 @@ def special_tokens_of(tokenizer: Any) -> SpecialTokens:
     with_specials = tokenizer("a", add_special_tokens=True)["input_ids"]
     add_bos = bos is not None and bool(with_specials) and with_specials[0] == bos
     return SpecialTokens(bos=bos, eos=tokenizer.eos_token_id, add_bos=add_bos)
+
+
+class _Request:
+    """One greedy generate call waiting to be decoded in a batch."""
+
+    def __init__(self, prompt: list[int], constraint: Constraint | None, sampling: Sampling) -> None:
+        self.prompt, self.constraint, self.sampling = prompt, constraint, sampling
+        self.text = ""
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def compatible(self, other: _Request) -> bool:
+        """Whether one ``generate`` can decode both: any two greedy calls without a repetition penalty.
+
+        A sampled call draws from a generator of its own; a repetition penalty would also count a padded row's
+        pad tokens (transformers' processor reads every input id), so its text could differ from its text alone.
+        """
+        return self.sampling.temperature == other.sampling.temperature == 0 and (
+            self.sampling.repetition_penalty == other.sampling.repetition_penalty == 1.0
+        )
+
+
+class RowsSteerProcessor:
+    """Masks each row of a batch with its own steer (None: free); a row that has ended is left alone."""
+
+    def __init__(self, steers: list[grammar.Steer | None], ends: list[set[int]], prompt_len: int) -> None:
+        self.steers, self.ends, self.prompt_len = steers, ends, prompt_len
+        self.consumed = [0] * len(steers)
+        self.ended = [False] * len(steers)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        """Feed each row's new tokens to its steer; mask what it disallows."""
+        import torch
+
+        for row, steer in enumerate(self.steers):
+            if steer is None or self.ended[row]:
+                continue
+            generated = input_ids[row, self.prompt_len :].tolist()
+            for token in generated[self.consumed[row] :]:
+                if token in self.ends[row]:
+                    self.ended[row] = True  # transformers pads it from here on: nothing more to steer
+                    break
+                steer.advance(token)
+            self.consumed[row] = len(generated)
+            mask = None if self.ended[row] else steer.allowed()
+            if mask is None:
+                continue
+            allowed = torch.zeros(scores.shape[-1], dtype=torch.bool)
+            allowed[: mask.shape[0]] = torch.from_numpy(mask)
+            scores[row] = scores[row].masked_fill(~allowed, float("-inf"))
+        return scores
 
 
 class SteerProcessor:
