@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
+import json
 import math
 import os
 from pathlib import Path
@@ -266,6 +267,58 @@ def test_load_model_mistakes_are_model_errors(spec: str, options: dict, message:
     spec = str(JUNK.get(spec, spec))
     with no_hang(30), pytest.raises(TutorError, match=message):
         load_model(spec, self_check=False, **{"n_threads": 1, **options})
+
+
+def broken_checkpoint(case: str, folder: Path) -> Path:
+    """A checkpoint or adapter folder that transformers or peft cannot load, as ``case`` names it."""
+    import shutil
+
+    from tutor.models import embedded
+
+    base = embedded.hf_checkpoint()
+    folder.mkdir(parents=True, exist_ok=True)
+    if case in ("damaged weights", "cut-short weights"):
+        for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(base / name, folder / name)
+        weights = (base / "model.safetensors").read_bytes()[:4096] if case == "cut-short weights" else b"\x00" * 64
+        (folder / "model.safetensors").write_bytes(weights)
+    elif case == "unknown architecture":
+        (folder / "config.json").write_text('{"model_type": "no-such-architecture"}')
+        (folder / "model.safetensors").write_bytes(b"\x00" * 64)
+    elif case == "adapter without weights":
+        config = {"base_model_name_or_path": "default", "peft_type": "LORA", "r": 4, "target_modules": ["q_proj"]}
+        (folder / "adapter_config.json").write_text(json.dumps(config))
+    else:  # an adapter trained on another base: its LoRA matrices have another model's shapes
+        from peft import LoraConfig, get_peft_model
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        small = LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                            num_key_value_heads=2, vocab_size=64)  # fmt: skip
+        lora = get_peft_model(LlamaForCausalLM(small), LoraConfig(r=4, target_modules=["q_proj"]))
+        lora.save_pretrained(folder)
+        config = json.loads((folder / "adapter_config.json").read_text())
+        (folder / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "default"}))
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case",
+    [
+        "damaged weights",
+        "cut-short weights",
+        "unknown architecture",
+        "adapter without weights",
+        "adapter of another base",
+    ],
+)
+def test_a_checkpoint_or_adapter_transformers_cannot_load_is_a_model_error(case: str) -> None:
+    """The transformers path past the registry's checks (slow tier: torch, transformers and peft load)."""
+    from tutor.models import load_model
+
+    folder = broken_checkpoint(case, WORK / "broken" / case.replace(" ", "-"))
+    with no_hang(120), pytest.raises(TutorError, match=r"could not (load|apply)"):
+        load_model(folder, self_check=False, n_threads=1)
 
 
 class ModelLoaded(Exception):  # noqa: N818 - a sentinel, not an error: the argv got as far as loading the model
