@@ -13,7 +13,8 @@ never ends and an error event from any other exception (a bug in our code: its t
 in a process of its own on scripted programs (the HTTP handling is under test, not the model); the last test
 checks that it is still up and answers a normal ``/chat``.
 
-Findings that need app.py (the lead's file) are strict xfails naming the change in /tmp/team/REQUEST-fuzz.md.
+Found here and fixed in app.py (``api_errors``): Gradio's 500s for an unknown endpoint, a wrong parameter name and an
+empty session_hash. Left to Gradio: the stream of an unknown event id (a strict xfail).
 """
 
 from __future__ import annotations
@@ -238,17 +239,22 @@ def test_named_parameters_on_the_curl_route_answer_or_show_a_message(
 
 
 @pytest.mark.parametrize(
-    ("path", "body"),
+    ("path", "body", "status", "says"),
     [
-        ("call/nope", b'{"data": []}'),  # Gradio's FnIndexInferError: was a 500 before app.api_errors()
-        ("call/v2/nope", b"{}"),  # KeyError '/nope'
-        ("call/v2/chat", b'{"txt": "hi"}'),  # TypeError: "Parameter `txt` is not a valid key-word argument"
-        ("call/v2/quiz", b"{}"),  # TypeError: "No value provided for required argument: topic_text"
-        ("call/chat", b'{"data": ["hi", "course"], "session_hash": ""}'),  # KeyError: the event's id
+        # Each was a 500, a traceback in the log and a dropped connection before app.api_errors().
+        ("call/nope", b'{"data": []}', 404, "this app's API is /chat, /quiz and /answer"),  # FnIndexInferError
+        ("call/v2/nope", b"{}", 400, "KeyError: '/nope'"),
+        ("call/v2/chat", b'{"txt": "hi"}', 400, "Parameter `txt` is not a valid key-word argument"),
+        ("call/v2/quiz", b"{}", 400, "No value provided for required argument: topic_text"),
+        ("call/chat", b'{"data": ["hi", "course"], "session_hash": ""}', 400, "the call was not queued"),
     ],
 )
-def test_an_unknown_endpoint_parameter_or_session_is_a_4xx(server: Server, path: str, body: bytes) -> None:
-    send(server.root, path, body)
+def test_an_unknown_endpoint_parameter_or_session_is_a_4xx_saying_why(
+    server: Server, path: str, body: bytes, status: int, says: str
+) -> None:
+    with httpx.Client(timeout=30) as client:
+        reply = client.post(server.root + path, content=body, headers={"content-type": "application/json"})
+    assert reply.status_code == status and says in reply.json()["detail"], reply.text[:300]
 
 
 @pytest.mark.xfail(
