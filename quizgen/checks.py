@@ -102,19 +102,42 @@ def reasons_cover_wrong_options(q: Question) -> str | None:
     return None
 
 
+QUESTION_WORDS = frozenset("what which who whom whose when where why how".split())
+
+
 def stem_is_a_question(q: Question) -> str | None:
-    """The stem reads as a question or an instruction, not as a bare topic name."""
-    if len(normalise(q.stem).split()) < 4:
+    """The stem reads as a question or an instruction, not as a bare topic name.
+
+    Three words are a question when they open with a question word and end with "?" ("What is memoization?").
+    """
+    words = normalise(q.stem).split()
+    if len(words) == 3 and words[0] in QUESTION_WORDS and q.stem.rstrip().endswith("?"):
+        return None
+    if len(words) < 4:
         return f"the stem {q.stem!r} is not a question: ask something in a full sentence"
     return None
 
 
+def _asks_about_another(a: str, b: str) -> bool:
+    """Whether two normalised stems each name a word the other lacks.
+
+    "What is batch normalization?" and "What is layer normalization?" share a template, not a question; a changed
+    spelling or punctuation names nothing new.
+    """
+    words_a = {w for w in a.split() if len(w) >= 3}
+    words_b = {w for w in b.split() if len(w) >= 3}
+    return bool(words_a - words_b) and bool(words_b - words_a)
+
+
 def not_a_duplicate(q: Question, earlier: Sequence[Question]) -> str | None:
-    """The stem does not near-duplicate an earlier question's stem in the same quiz."""
+    """The stem does not near-duplicate an earlier question's stem in the same quiz.
+
+    Stems alike in their characters are one question unless each names something the other does not.
+    """
     stem = normalise(q.stem)
     for i, other in enumerate(earlier):
         ratio = SequenceMatcher(None, stem, normalise(other.stem)).ratio()
-        if ratio >= NEAR_DUPLICATE:
+        if ratio >= NEAR_DUPLICATE and not _asks_about_another(stem, normalise(other.stem)):
             return f"the stem repeats question {i + 1} ({ratio:.0%} the same): ask about something else"
     return None
 

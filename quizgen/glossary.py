@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 # Abbreviations after which a period does not end a sentence.
@@ -37,8 +37,9 @@ GENERIC_NOUNS = frozenset(
 # Words that end the noun phrase naming a term's kind ("a classification algorithm used to ...").
 KIND_STOP = frozenset(
     "that which who whose where when of for in on to with from by used designed applied based trained called "
-    "known computed defined made given such as into over under between than like whose".split()
+    "known computed defined made given such as into over under between than like whose both either".split()
 )
+VAGUE_KINDS = frozenset("type kind form sort class family variant version category".split())
 PREPOSITIONS = frozenset("from in of by with to on at for into through under over about".split())
 FINITE_VERBS = frozenset("can may will must should could might".split())
 NOT_VERBS = frozenset("its this his their as is has was".split()) - {"is", "has"}
@@ -54,7 +55,7 @@ MAX_SENTENCE_CHARS = 280  # a stem quotes the sentence's predicate: it must fit 
 
 _TERM = r"(?P<term>[A-Za-z][\w\-/'’]*(?: [\w\-/'’]+){0,4}?)"
 _ABBR = r"(?: \((?:(?P<abbr>[A-Za-z][\w\-]{0,15})|[^()]{1,60})\))?"
-_ALIAS = r", (?:also |often |sometimes )?(?:called|known as) (?P<alias>[^,]{2,40}),"
+_ALIAS = r", (?:(?:also |often |sometimes )?(?:called|known as)|short for) (?P<alias>[^,]{2,40}),"
 COPULA_DEF = re.compile(
     rf"^(?P<article>The |A |An )?{_TERM}{_ABBR}(?:{_ALIAS})?" rf" (?P<verb>{'|'.join(COPULAS)}) (?P<pred>.+)$"
 )
@@ -65,7 +66,21 @@ NAMED_IN_PASSING = re.compile(
     r"\*?(?P<term>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,3}?)\*?"
     r"(?=[,.;:]| or | and | \()"
 )
-NAMING_DEF = re.compile(rf"^(?P<pred>.{{15,}}?) {NAMING} (?:the |a |an )?(?P<term>[A-Za-z][\w\-/' ]{{1,50}}?)$")
+NAMING_DEF = re.compile(
+    rf"^(?P<pred>.{{15,}}?) {NAMING} (?:the |a |an )?[\"“‘']?(?P<term>[A-Za-z][\w\-/' ]{{1,50}}?)[\"”’']?$"
+)
+# A phrase that sets the scene before the subject ("In a CNN, a convolution is ...", "Formally, X is ..."): the
+# definition after it is read as if the phrase were not there.
+OPENER = re.compile(
+    r"^(?:(?:In|For|Within|Under|With|At|On|By) [^,;:]{1,40}|In (?:short|practice|general|particular|other words)|"
+    r"Here|Put simply|Simply put|Roughly speaking|[A-Z][a-z]+ly), (?=\S)"
+)
+# A glossary entry or a labelled list item: "Stride: the number of pixels a filter moves at each step."
+LABEL_DEF = re.compile(rf"^(?P<term>[A-Z][\w\-/'’]*(?: [\w\-/'’]+){{0,3}}?){_ABBR}: (?P<pred>(?:[Aa]n?|[Tt]he) .+)$")
+# An appositive names what the subject is before the sentence goes on: "Adam, an optimizer that ..., is ...".
+APPOSITIVE_DEF = re.compile(
+    rf"^(?P<article>The |A |An )?{_TERM}, (?P<pred>(?:a|an|the) [^,;:()]{{8,150}}), (?P<rest>[a-z]+) .+$"
+)
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,7 @@ class Definition:
     article: str = ""  # the article the sentence puts before the term ("A", "The"), "" when none
     passing: bool = False  # named in passing ("a trick known as X", "expansion (ACRONYM)"): no predicate to quote
     plural: bool = False  # "X are ...": the term names a plural ("Random forests are ...")
+    verb: str = ""  # what links the term to its predicate when no copula in the sentence does ("is" for "X: a K")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -164,8 +180,11 @@ def _kind(predicate: str) -> tuple[str, str, str]:
     if not words or words[0].lower() not in ("a", "an", "the"):
         return "", "", ""
     kind: list[str] = []
-    for word in words[1:]:
+    for i, word in enumerate(words[1:], 1):
         bare = word.strip(",;:").lower()
+        if bare == "of" and kind and kind[-1].lower() in VAGUE_KINDS and i + 1 < len(words):
+            kind.append(word)  # "a type of layer that ...": the kind is "type of layer", its head "layer"
+            continue
         if bare in KIND_STOP or not re.fullmatch(r"[a-z][a-z\-]*", bare) or len(kind) >= MAX_KIND_WORDS:
             break
         kind.append(word.strip(",;:"))
@@ -231,6 +250,102 @@ def parse_definition(sentence: Sentence) -> Definition | None:
     return None
 
 
+def parse_other_forms(sentence: Sentence) -> Definition | None:
+    """The definition a sentence states in a form less plain than :func:`parse_definition` reads.
+
+    * after an opening phrase: "In a CNN, a convolution is a linear operation that ..." defines "convolution";
+    * a labelled entry: "Stride: the number of pixels the filter moves at each step.";
+    * an appositive: "Adam, an optimizer that adapts each step size, is the default in many libraries."
+
+    Kept apart from :func:`parse_definition`, which the grounded tutor also ranks sentences with.
+    """
+    text = sentence.text.strip()
+    if not is_prose(text):
+        return None
+    body = text.rstrip(".!").strip()
+    opener = OPENER.match(body)
+    if opener:
+        rest = body[opener.end() :]
+        rest = rest[:1].upper() + rest[1:]
+        d = parse_definition(Sentence(rest + ".", sentence.start, sentence.end, sentence.passage))
+        if d is not None and not d.naming:
+            return replace(d, sentence=sentence, verb=d.verb or _copula_of(rest))
+    match = APPOSITIVE_DEF.match(body)
+    if match and _term_ok(match.group("term")) and (_finite_verb(match.group("rest")) or match.group("rest") == "is"):
+        pred = match.group("pred")
+        kind, head, relative = _kind(pred)
+        article = (match.group("article") or "").strip()
+        return Definition(match.group("term"), pred, kind, head, relative, sentence, article=article, verb="is")
+    short = without_aside(body)
+    if short:
+        d = parse_definition(Sentence(short + ".", sentence.start, sentence.end, sentence.passage))
+        if d is not None and not d.naming:
+            return replace(d, sentence=sentence, verb=d.verb or _copula_of(short))
+    match = COLON_DEF.search(body)
+    if match and _term_ok(match.group("term")) and _names_a_concept(match.group("term")):
+        pred = match.group("pred")
+        kind, head, relative = _kind(pred)
+        return Definition(match.group("term"), pred, kind, head, relative, sentence, verb="is")
+    match = LABEL_DEF.match(body)
+    if match and _term_ok(match.group("term")) and not match.group("term").lower().startswith(("step", "note")):
+        pred = match.group("pred")
+        pred = pred[:1].lower() + pred[1:]
+        kind, head, relative = _kind(pred)
+        if set(kind.lower().split()) & (MODALS | {"is", "are", "was", "has", "have"}):
+            return None  # "Kernel: A convolution layer can have ...": a clause about it, not what it is
+        abbr = (match.group("abbr"),) if match.group("abbr") else ()
+        return Definition(match.group("term"), pred, kind, head, relative, sentence, abbr, verb="is")
+    return None
+
+
+# An aside between a subject and its verb: "Gradient boosting, introduced by Friedman in 2001, extends ...".
+ASIDE = re.compile(
+    r"^(?P<subject>(?:The |A |An )?[A-Za-z][\w\-]*(?: [\w\-]+){0,4}), [^,;:]{3,80}, (?P<rest>[a-z]+ .+)$"
+)
+# A term named, then defined after a colon: "... represent it by a one-hot vector: a vector as long as ...".
+COLON_DEF = re.compile(
+    r"\b(?:a|an|the) (?P<term>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,2}): (?P<pred>(?:a|an) [^:;]{10,})$"
+)
+
+
+def without_aside(body: str) -> str | None:
+    """``body`` without an aside between its subject and its verb, or None when it has none."""
+    match = ASIDE.match(body)
+    if not match:
+        return None
+    verb = match.group("rest").split(" ", 1)[0]
+    if not (_finite_verb(verb) or verb in ("is", "are", "refers", "means")):
+        return None
+    return f"{match.group('subject')} {match.group('rest')}"
+
+
+def _copula_of(body: str) -> str:
+    match = re.search(rf" ({'|'.join(COPULAS)}) ", body)
+    return match.group(1) if match else ""
+
+
+MODALS = frozenset("can will may must should could might".split())
+# Words ending in "s" that are not the verb of a singular subject.
+NOT_S_VERBS = frozenset(
+    "is was as its this his thus yes less always perhaps sometimes towards whereas besides us does across "
+    "various previous famous numerous".split()
+)
+# Words that, right after a candidate verb, show it was a plural noun ("Pooling layers often take ...").
+NOT_AFTER_VERB = frozenset(
+    "is are was were be been not often also usually typically generally always never sometimes only can will may "
+    "might must should could would have has do does".split()
+)
+
+
+def _finite_verb(word: str) -> bool:
+    """Whether ``word`` reads as the verb of a singular subject: "adds", "controls", "can" (not "is": a copula)."""
+    if word in MODALS:
+        return True
+    if not re.fullmatch(r"[a-z]{3,}", word) or word in NOT_S_VERBS:
+        return False
+    return word.endswith("s") and not word.endswith(("ss", "us", "ous", "is"))
+
+
 def named_in_passing(sentence: Sentence) -> list[Definition]:
     """Terms a sentence names without defining them: "a trick known as X", "maximum a posteriori (MAP)"."""
     text = sentence.text
@@ -265,22 +380,191 @@ def _names_a_concept(term: str) -> bool:
 
 
 def definitions(passages: Iterable[Any]) -> list[Definition]:
-    """Every term the passages define or name, first one per term; real definitions before terms named in passing."""
+    """Every term the passages define or name, first one per term.
+
+    Real definitions come first, then sentences whose subject is a term the notes' structure names (see
+    :func:`subject_facts`), then terms named in passing, then section headings that name a term the section's prose
+    uses (see :func:`heading_terms`).
+    """
+    read = [(passage, sentences(passage)) for passage in passages]
     defined: list[Definition] = []
     passing: list[Definition] = []
-    for passage in passages:
-        for sentence in sentences(passage):
-            d = parse_definition(sentence)
+    for _, found in read:
+        for sentence in found:
+            d = parse_definition(sentence) or parse_other_forms(sentence)
             if d:
                 defined.append(d)
             passing.extend(named_in_passing(sentence))
-    found: list[Definition] = []
+    corpus = " ".join(p.text.lower() for p, _ in read)
+    taken = {d.sentence.start for d in defined}
+    facts = [f for p, found in read for f in subject_facts(p, found, corpus) if f.sentence.start not in taken]
+    items: list[Definition] = []
     seen: set[str] = set()
-    for d in defined + passing:
-        if not seen.intersection(d.names):
-            seen.update(d.names)
-            found.append(d)
-    return found
+    for d in defined + facts + passing + [h for p, found in read for h in heading_terms(p, found)]:
+        names = {" ".join(fold(w) for w in name.split()) for name in d.names}  # "layer" and "layers" are one name
+        if not seen.intersection(names):
+            seen.update(names)
+            items.append(d)
+    return items
+
+
+# Headings that name a part of a page, not a concept.
+STRUCTURE_HEADINGS = frozenset(
+    "introduction overview summary conclusion conclusions code example examples math maths references notes "
+    "exercises procedure implementation background motivation discussion appendix contents intuition intuitions "
+    "setup usage installation recap review further reading".split()
+)
+HEADING_STOP = frozenset("of to with for and or in on vs versus from by the a an our your how what why which".split())
+
+
+def fold(word: str) -> str:
+    """A word as names are compared: lower case, no hyphen or apostrophe, a crude plural fold ("trees" -> "tree")."""
+    word = re.sub(r"[\-'’]", "", word.lower())
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def heading_anchor(heading: str) -> str:
+    """The folded name a section heading gives a term ("Decision Trees" -> "decisiontree"), "" when it names none.
+
+    A heading names a term when it is one to four plain words, not a part of a page ("Introduction", "Code"), with
+    no preposition or conjunction ("Types of regression", "Zero counts and smoothing") and no gerund leading a phrase
+    ("Making predictions").
+    """
+    words = heading.strip().split()
+    if not 1 <= len(words) <= 4 or not all(re.fullmatch(r"[A-Za-z][A-Za-z0-9\-]*", w) for w in words):
+        return ""
+    low = [w.lower() for w in words]
+    if " ".join(low) in STRUCTURE_HEADINGS or low[-1] in STRUCTURE_HEADINGS or set(low) & HEADING_STOP:
+        return ""
+    if len(words) > 1 and low[0].endswith("ing") and low[1].endswith("s"):
+        return ""
+    if not _term_ok(heading.strip()):
+        return ""
+    return "".join(fold(w) for w in words)
+
+
+def _spelled(words: Sequence[str], anchor: str) -> tuple[int, int] | None:
+    """The span of ``words`` whose folded, joined form is ``anchor`` ("batch norm" for "BatchNorm"), if any."""
+    folded = [fold(w.strip(",;:()\"'“”")) for w in words]
+    for i in range(len(words)):
+        joined = ""
+        for j in range(i, min(len(words), i + 6)):
+            joined += folded[j]
+            if joined == anchor:
+                return i, j + 1
+            if not anchor.startswith(joined):
+                break
+    return None
+
+
+def heading_terms(passage: Any, found: Sequence[Sentence]) -> list[Definition]:
+    """The terms a passage's headings name, each as its first prose sentence in the passage spells it (in passing).
+
+    A heading the section's prose never uses ("Fully-connected/Linear", "Making predictions") gives nothing.
+    """
+    out = []
+    for heading in (getattr(passage, "headings", ()) or ())[-1:]:  # its own section's heading, not the page title
+        anchor = heading_anchor(heading)
+        if not anchor:
+            continue
+        for sentence in found:
+            if not is_prose(sentence.text):
+                continue
+            words = sentence.text.rstrip(".!").split()
+            span = _spelled(words, anchor)
+            if span is None:
+                continue
+            term = " ".join(w.strip(",;:()\"'“”") for w in words[span[0] : span[1]])
+            # One common word ("Layers", "Training", "Pooling") is a heading's topic, too broad to be an answer.
+            if (len(term.split()) >= 2 or _is_name(term)) and _term_ok(term) and term.lower() not in STOP_TERMS:
+                out.append(Definition(term, "", "", "", "", sentence, passing=True))
+            break
+    return out
+
+
+def _subject_splits(sentence: Sentence, corpus: str) -> list[tuple[str, list[str], str]]:
+    """The ways a sentence reads as "[The] NOUN PHRASE VERBs REST": (article, noun phrase words, predicate).
+
+    A candidate verb is a word ending in "s" or a modal. It is refused when what follows shows it was a plural noun
+    ("Pooling layers often take ...", "Dropout layers are ..."), or when the noun phrase with that word as its last
+    noun is a phrase the notes use ("dropout layer" is in the notes, so "Dropout layers zero ..." is not "Dropout").
+    """
+    body = sentence.text.strip().rstrip(".!")
+    words = (without_aside(body) or body).split()
+    article = words[0] if words and words[0] in ("The", "A", "An") else ""
+    start = 1 if article else 0
+    out = []
+    for k in range(1, MAX_TERM_WORDS + 1):
+        if start + k + 3 > len(words):
+            break
+        phrase, verb, rest = words[start : start + k], words[start + k], words[start + k + 1 :]
+        if not all(re.fullmatch(r"[A-Za-z][A-Za-z0-9\-]*", w) for w in phrase):
+            break
+        if any(w.lower() in KIND_STOP or w.lower() in PREPOSITIONS for w in phrase):
+            break
+        if not _finite_verb(verb) or rest[0].lower() in NOT_AFTER_VERB:
+            continue
+        if rest[0].endswith("ly") and not rest[1].endswith(("ed", "en", "s")):
+            continue  # "Dropout layers randomly drop ...": an adverb before a plain verb follows a plural noun
+        if re.search(r": [A-Z0-9]", " ".join(rest)):  # "... they interact: Number of trees": a list ran into it
+            break
+        if verb not in MODALS and re.search(rf"(?<![\w-]){re.escape(' '.join(phrase).lower())} {verb[:-1]}\b", corpus):
+            continue
+        out.append((article, phrase, " ".join([verb, *rest])))
+    return out
+
+
+def _is_name(word: str) -> bool:
+    """A word shaped like a name, not a common word: "MSE", "ID3", "BatchNorm", "fastText", "word2vec"."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{1,15}", word):
+        return False
+    return sum(c.isupper() for c in word) >= 2 or bool(re.search(r"[a-z][A-Z]|[a-z][0-9]", word))
+
+
+def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "") -> list[Definition]:
+    """Terms that lecture notes name by their structure, each with the first sentence whose subject it is.
+
+    Notes often say what a thing does instead of what it is: under the heading "BatchNorm", "BatchNorm accelerates
+    convergence by ..."; in a list, "Gaussian naive Bayes assumes ..." beside "Bernoulli naive Bayes models ...".
+    A sentence "[The] NOUN PHRASE VERBs ..." gives its noun phrase as a term when the phrase
+
+    * contains what a heading of the passage names, with at most two more words ("A dropout layer takes ..." under
+      "Dropout", "Max pooling layer will take ..." under "Pooling");
+    * is one word shaped like a name ("MSE measures ...", "fastText extends ...");
+    * or is one of two or more in the passage that share all but a first word (sibling kinds of one thing).
+
+    The predicate is the verb phrase, so the question is "Which term VERBs ...?"; the head is the phrase's last word
+    when it has several ("layer" for "dropout layer"), so terms of one head serve as each other's distractors.
+    """
+    anchors = [a for a in (heading_anchor(h) for h in getattr(passage, "headings", ()) or ()) if a]
+    splits = [(s, _subject_splits(s, corpus)) for s in found if is_prose(s.text)]
+    firsts: dict[str, set[str]] = {}
+    for _, options in splits:
+        for _, phrase, _ in options:
+            if len(phrase) >= 2:
+                firsts.setdefault(" ".join(fold(w) for w in phrase[1:]), set()).add(fold(phrase[0]))
+    siblings = {tail for tail, heads in firsts.items() if len(heads) >= 2}
+    out = []
+    for sentence, options in splits:
+        for article, phrase, pred in options:
+            term = " ".join(phrase)
+            if not _term_ok(term) or (len(phrase) == 1 and term.lower() in GENERIC_NOUNS):
+                continue
+            # "... consists of 2 major component 1" (a list run into the sentence), "... capture this base case"
+            # (it leans on the sentence before): no question can quote it alone.
+            if re.search(r"\d$", pred) or re.search(r"\b(?:this|these|those)\b", pred, re.IGNORECASE):
+                continue
+            anchored = any((span := _spelled(phrase, a)) and len(phrase) - (span[1] - span[0]) <= 2 for a in anchors)
+            sibling = len(phrase) >= 2 and " ".join(fold(w) for w in phrase[1:]) in siblings
+            if anchored or sibling or (len(phrase) == 1 and _is_name(term)):
+                head = phrase[-1].lower() if len(phrase) >= 2 and phrase[-1].islower() else ""
+                out.append(Definition(term, pred, "", head, pred, sentence, article=article))
+                break
+    return out
 
 
 def mentions(text: str, names: Sequence[str]) -> bool:

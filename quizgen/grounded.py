@@ -77,14 +77,15 @@ def term_stem(d: Definition) -> str | None:
     """The stem asking for the term that ``d`` defines, without naming it."""
     if d.passing or not d.predicate:
         return None
-    verb = re.search(r"^(?:The |A |An )?.+? (is|are|refers to|refer to|means|denotes) ", d.sentence.text)
+    found = re.search(r"^(?:The |A |An )?.+? (is|are|refers to|refer to|means|denotes) ", d.sentence.text)
+    verb = d.verb or (found.group(1) if found else "")  # "Stride: the number ..." links by "is" without saying it
     if d.naming:
         stem = f"What is {d.predicate} called?"
     elif d.relative and d.relative == d.predicate:  # "X, also called Y, prevents ...": no copula, no kind
         stem = f"Which term {d.predicate}?"
-    elif verb and verb.group(1) in ("refers to", "refer to", "means", "denotes"):
-        stem = f"Which term {verb.group(1)} {d.predicate}?"
-    elif d.relative and verb and verb.group(1) == "is":
+    elif verb in ("refers to", "refer to", "means", "denotes"):
+        stem = f"Which term {verb} {d.predicate}?"
+    elif d.relative and verb == "is":
         phrase = d.predicate.split(" ", 1)[1]
         phrase = phrase[: phrase.rfind(" " + d.relative)]
         phrase = re.sub(r",? (?:that|which|who)$", "", phrase)
@@ -174,7 +175,8 @@ def candidates(glossary: Glossary, passages: Sequence[Any]) -> list[Candidate]:
 # A sentence that opens with one of these leans on the one before it: out of context it cannot be a question.
 DEPENDENT_OPENERS = re.compile(
     r"^(?:this|these|that|those|it|its|they|their|our|we|here|so|now|notice|note|then|thus|also|however|instead|"
-    r"given|similarly|likewise|in the (?:above|below|previous|next|following)|to do this|as (?:shown|before|above))\b",
+    r"given|similarly|likewise|in the (?:above|below|previous|next|following)|to do this|as (?:shown|before|above)|"
+    r"below|above|the (?:following|above|below|previous|next))\b",
     re.IGNORECASE,
 )
 CLOZE_MIN_WORDS = 8

@@ -180,3 +180,94 @@ def test_terms_named_in_passing_by_we_call_and_called_this():
         "running statistics"
     ]
     assert named("In machine learning we call these variables features.") == []  # no article: too ambiguous
+
+
+# --- Ordinary notes: definitions in the forms teachers write, not only "X is a K that ..." ---------------------------
+
+
+def other_form(text: str):
+    from quizgen.glossary import parse_other_forms
+
+    return parse_other_forms(Sentence(text, 0, len(text), P(text)))
+
+
+def test_a_definition_after_an_opening_phrase():
+    d = other_form("In a CNN, a convolution is a linear operation that slides a small filter over the input.")
+    assert (d.term, d.kind) == ("convolution", "linear operation")
+    assert d.sentence.text.startswith("In a CNN")  # the explanation quotes the whole sentence
+    assert term_stem(d) == "Which linear operation slides a small filter over the input?"
+
+
+def test_a_labelled_entry_defines_its_label():
+    d = other_form("Stride: the number of pixels the filter moves at each step.")
+    assert (d.term, d.predicate) == ("Stride", "the number of pixels the filter moves at each step")
+    assert term_stem(d) == "What is the name for the number of pixels the filter moves at each step?"
+    assert definition_stem(d) == "What is stride?"
+    assert other_form("Kernel: A convolution layer can have more than one filter of its own.") is None  # a clause
+
+
+def test_an_appositive_and_an_aside_after_the_subject():
+    d = other_form("Adam, an optimizer that adapts the step size of every weight, is the default in many libraries.")
+    assert (d.term, d.predicate) == ("Adam", "an optimizer that adapts the step size of every weight")
+    assert term_stem(d) == "Which optimizer adapts the step size of every weight?"
+    assert other_form("Dropout, a penalty on the weights, and early stopping all reduce overfitting.") is None  # a list
+    d = other_form("Gradient clipping, first used for recurrent networks, is a technique that caps each gradient norm.")
+    assert (d.term, d.kind, d.relative) == ("Gradient clipping", "technique", "caps each gradient norm")
+
+
+def test_a_term_defined_after_a_colon_and_short_for():
+    d = other_form("Each word is first turned into a one-hot vector: a vector with a single one and zeros elsewhere.")
+    assert (d.term, d.predicate) == ("one-hot vector", "a vector with a single one and zeros elsewhere")
+    d = d_of("GloVe, short for Global Vectors, builds word vectors from counts of words that occur together.")
+    assert d.term == "GloVe" and d.aliases == ("Global Vectors",)
+
+
+def test_a_vague_kind_takes_its_head_from_after_of():
+    d = d_of("A fully-connected layer is a type of layer where every input connects to every unit.")
+    assert (d.kind, d.head) == ("type of layer", "layer")
+
+
+def facts(text: str, headings=("Notes",), corpus: str = ""):
+    from quizgen.glossary import sentences, subject_facts
+
+    passage = P(text, headings=headings)
+    return [(d.term, d.predicate) for d in subject_facts(passage, sentences(passage), corpus or text.lower())]
+
+
+def test_a_subject_named_by_the_sections_heading_is_a_term():
+    text = (
+        "BatchNorm speeds up training by normalizing the inputs of each layer. The model learns its weights from data."
+    )
+    assert facts(text, ("Layers", "BatchNorm")) == [
+        ("BatchNorm", "speeds up training by normalizing the inputs of each layer")
+    ]  # "The model" names no heading: not a term
+    text = "Max pooling layer keeps the largest value in each window. Pooling layers often follow a convolution layer."
+    assert facts(text, ("Layers", "Pooling")) == [("Max pooling layer", "keeps the largest value in each window")]
+    assert facts("A bias term will help us capture this base case in the model.", ("Bias term",)) == []
+
+
+def test_sibling_kinds_and_names_are_terms_without_a_heading():
+    text = (
+        "Gaussian naive Bayes assumes normally distributed features in each class. "
+        "Bernoulli naive Bayes models binary features such as the presence of a word. "
+        "MSE measures the average squared difference between predictions and targets."
+    )
+    assert [t for t, _ in facts(text)] == ["Gaussian naive Bayes", "Bernoulli naive Bayes", "MSE"]
+
+
+def test_a_plural_noun_is_not_taken_for_the_verb():
+    text = "Dropout layers zero out units at random during every training step."
+    assert facts(text, ("Dropout",), corpus="a dropout layer takes the output of the previous layer") == []
+
+
+def test_headings_name_terms_the_section_uses():
+    from quizgen.glossary import heading_anchor, heading_terms, sentences
+
+    assert heading_anchor("Decision Trees") == "decisiontree" and heading_anchor("BatchNorm") == "batchnorm"
+    for part in ("Introduction", "Making predictions", "Types of regression", "Zero counts and smoothing", "Code"):
+        assert heading_anchor(part) == "", part
+    text = "Each stage of gradient boosting fits a small regression tree to the residuals."
+    passage = P(text, headings=("Ensembles", "Gradient Boosting"))
+    assert [d.term for d in heading_terms(passage, sentences(passage))] == ["gradient boosting"]
+    passage = P("Most of the work happens in the pooling step of the network.", headings=("Pooling",))
+    assert heading_terms(passage, sentences(passage)) == []  # one common word: the section's topic, not an answer

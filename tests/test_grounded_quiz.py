@@ -102,3 +102,18 @@ def test_real_model_grounded_quiz_on_the_starter_course(llama_model):
     for item in quiz.questions:
         assert item.blind_answer in LETTERS  # the blind answer is kept as a difficulty signal
         assert item.question.source.doc == "regularization.md" or item.question.source.kb == "course"
+
+
+def test_no_fill_in_the_blank_on_a_sentence_that_points_elsewhere(kb):
+    from quizgen.glossary import Sentence
+    from quizgen.grounded import cloze_candidate
+
+    glossary = Glossary.build(kb.passages())
+    passage = kb.passages()[0]
+    for text in (
+        "Below is a short program that applies dropout to the activations of one layer.",
+        "The following sketch adds weight decay to every update step of the optimizer.",
+    ):
+        assert cloze_candidate(glossary, Sentence(text, 0, len(text), passage)) is None, text
+    text = "Many practitioners combine dropout with a small amount of weight decay in large networks."
+    assert cloze_candidate(glossary, Sentence(text, 0, len(text), passage)) is not None

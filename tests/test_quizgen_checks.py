@@ -448,3 +448,14 @@ def test_the_junk_issue_13_reports_is_not_acceptable() -> None:
     assert not flaws.is_acceptable(junk), [str(f) for f in flaws.flaws(junk)]
     clean_stem = junk.model_copy(update={"stem": "Which technique randomly zeroes activations during training?"})
     assert "option A holds template or schema text ('None}')" in flaws.ambiguous_or_unclear(clean_stem)
+
+
+def test_a_three_word_question_is_a_question() -> None:
+    assert checks.stem_is_a_question(make_question(stem="What is memoization?")) is None
+    assert "not a question" in checks.stem_is_a_question(make_question(stem="Memoization and caching"))
+
+
+def test_one_template_about_two_terms_is_two_questions() -> None:
+    first = make_question(stem="What is batch normalization?")
+    assert checks.not_a_duplicate(make_question(stem="What is layer normalization?"), [first]) is None
+    assert "repeats question 1" in checks.not_a_duplicate(make_question(stem="What is batch-normalization??"), [first])
