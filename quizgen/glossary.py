@@ -62,7 +62,8 @@ COPULA_DEF = re.compile(
 ALIAS_FACT = re.compile(rf"^(?P<article>The |A |An )?{_TERM}{_ABBR}{_ALIAS} (?P<pred>(?:\w+ly )?[a-z]+s .+)$")
 ACRONYM = re.compile(r"(?P<term>(?:[A-Za-z][\w\-]* ){1,4}[A-Za-z][\w\-]*) \((?P<abbr>[A-Z][A-Za-z0-9]{1,7})\)")
 NAMED_IN_PASSING = re.compile(
-    r"\b(?:(?:known as|called|termed|named) (?:this |these |it )?(?:the |a |an )?|we call (?:this|these|it|them) the )"
+    r"\b(?:(?:known as|called|termed|named) (?:this |these |it )?(?:the |a |an )?"
+    r"|[Ww]e call (?:this|these|it|them) the )"
     r"\*?(?P<term>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,3}?)\*?"
     r"(?=[,.;:]| or | and | \()"
 )
@@ -285,7 +286,8 @@ def parse_other_forms(sentence: Sentence) -> Definition | None:
     if match and _term_ok(match.group("term")) and _names_a_concept(match.group("term")):
         pred = match.group("pred")
         kind, head, relative = _kind(pred)
-        return Definition(match.group("term"), pred, kind, head, relative, sentence, verb="is")
+        article = match.group("article").capitalize()
+        return Definition(match.group("term"), pred, kind, head, relative, sentence, article=article, verb="is")
     match = LABEL_DEF.match(body)
     if match and _term_ok(match.group("term")) and not match.group("term").lower().startswith(("step", "note")):
         pred = match.group("pred")
@@ -304,7 +306,7 @@ ASIDE = re.compile(
 )
 # A term named, then defined after a colon: "... represent it by a one-hot vector: a vector as long as ...".
 COLON_DEF = re.compile(
-    r"\b(?:a|an|the) (?P<term>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,2}): (?P<pred>(?:a|an) [^:;]{10,})$"
+    r"\b(?P<article>a|an|the) (?P<term>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,2}): (?P<pred>(?:a|an) [^:;]{10,})$"
 )
 
 
@@ -398,6 +400,8 @@ def definitions(passages: Iterable[Any]) -> list[Definition]:
     corpus = " ".join(p.text.lower() for p, _ in read)
     taken = {d.sentence.start for d in defined}
     facts = [f for p, found in read for f in subject_facts(p, found, corpus) if f.sentence.start not in taken]
+    taken.update(f.sentence.start for f in facts)
+    facts += [f for _, found in read for s in found if s.start not in taken and (f := which_fact(s))]
     items: list[Definition] = []
     seen: set[str] = set()
     for d in defined + facts + passing + [h for p, found in read for h in heading_terms(p, found)]:
@@ -518,6 +522,36 @@ def _subject_splits(sentence: Sentence, corpus: str) -> list[tuple[str, list[str
     return out
 
 
+# A non-restrictive clause about the noun phrase before it: "... we use cosine similarity, which looks only at ...".
+WHICH_FACT = re.compile(
+    r"\b(?:the|a|an|on|of|by|with|from|use|uses|using|called) (?P<term>[A-Za-z][\w\-'’]*(?: [A-Za-z][\w\-'’]*){0,2}), "
+    r"which (?P<pred>(?P<verb>[a-z]+) [^,;:]{10,})$"
+)
+
+
+def which_fact(sentence: Sentence) -> Definition | None:
+    """A term that a sentence's last clause says something about, with that clause as its predicate.
+
+    In "... we use cosine similarity, which looks only at the angle between the vectors ..." the term is the noun
+    phrase before ", which" and the predicate the clause.
+
+    Only a phrase that reads as a name (several words, or a word shaped like a name) and a clause with a verb of its
+    own are taken, so "... the batch, which is ..." or "... a layer, which ..." give nothing.
+    """
+    if not is_prose(sentence.text):
+        return None
+    match = WHICH_FACT.search(sentence.text.strip().rstrip(".!"))
+    if not match or not _finite_verb(match.group("verb")) or match.group("pred").split()[1] in NOT_AFTER_VERB:
+        return None
+    term = match.group("term")
+    if not _term_ok(term) or not (len(term.split()) >= 2 or _is_name(term)) or not _names_a_concept(term):
+        return None
+    if set(term.lower().split()) & (PREPOSITIONS | KIND_STOP):
+        return None  # "... an increase of parameters, which ...": a phrase about something, not a name
+    pred = match.group("pred")
+    return Definition(term, pred, "", "", pred, sentence)
+
+
 def _is_name(word: str) -> bool:
     """A word shaped like a name, not a common word: "MSE", "ID3", "BatchNorm", "fastText", "word2vec"."""
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{1,15}", word):
@@ -537,8 +571,8 @@ def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "") -> 
     * is one word shaped like a name ("MSE measures ...", "fastText extends ...");
     * or is one of two or more in the passage that share all but a first word (sibling kinds of one thing).
 
-    The predicate is the verb phrase, so the question is "Which term VERBs ...?"; the head is the phrase's last word
-    when it has several ("layer" for "dropout layer"), so terms of one head serve as each other's distractors.
+    The predicate is the verb phrase, so the question is "Which term VERBs ...?". The phrase's last word is no kind
+    ("boosting" in "gradient boosting"), so such a term has none.
     """
     anchors = [a for a in (heading_anchor(h) for h in getattr(passage, "headings", ()) or ()) if a]
     splits = [(s, _subject_splits(s, corpus)) for s in found if is_prose(s.text)]
@@ -561,8 +595,7 @@ def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "") -> 
             anchored = any((span := _spelled(phrase, a)) and len(phrase) - (span[1] - span[0]) <= 2 for a in anchors)
             sibling = len(phrase) >= 2 and " ".join(fold(w) for w in phrase[1:]) in siblings
             if anchored or sibling or (len(phrase) == 1 and _is_name(term)):
-                head = phrase[-1].lower() if len(phrase) >= 2 and phrase[-1].islower() else ""
-                out.append(Definition(term, pred, "", head, pred, sentence, article=article))
+                out.append(Definition(term, pred, "", "", pred, sentence, article=article))
                 break
     return out
 

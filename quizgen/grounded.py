@@ -27,6 +27,7 @@ material allows, and says so.
 from __future__ import annotations
 
 import contextvars
+import logging
 import random
 import re
 import time
@@ -49,6 +50,10 @@ DISTRACTOR_POOL = 8  # nearest terms considered for the three distractors
 LONGEST_RATIO = 1.2  # the item-writing-flaw rubric's "longest option correct" threshold
 EASY_OFFSET = 3  # an easy question skips the nearest terms: its distractors are further from the key
 BLIND_KEY = "blind"  # QuizItem issues never carry the blind answer: it lives in the metadata
+
+# Why candidates are passed over (too few distractors, a check, the open-book verification), at DEBUG: how a short
+# quiz on someone's notes is diagnosed (`logging.basicConfig(level=logging.DEBUG)`).
+log = logging.getLogger(__name__)
 
 
 class NotCoveredError(InputError):
@@ -120,6 +125,8 @@ def fact_stem(sentence: Sentence, d: Definition) -> str | None:
             return None  # a plural subject or no verb: "Which technique" would not agree
         if rest.split(" ", 1)[0] in ("is", "are", "was", "were", "can", "has", "have", "will", "may"):
             return None  # "Momentum terms are ...": the word after the term was a noun, not the verb
+        if re.search(r": [A-Z0-9]", rest):
+            return None  # "... and they interact: Number of trees": a list ran into the sentence
         noun = d.head if d.head and not mentions(d.head, d.names) else "term"
         stem = f"Which {noun} {verb} {rest}?"
         return stem if len(stem) <= STEM_MAX and not mentions(stem, d.names) else None
@@ -412,10 +419,13 @@ class GroundedQuizAgent:
                 for c in pending:
                     wrong = distractors(glossary, c, request.difficulty)
                     if len(wrong) < 3:
+                        log.debug("passed over (%s) %r: %d distractors of 3", c.form, c.stem, len(wrong))
                         continue
                     slot = min(len(done) + len(batch), len(letters) - 1)
                     question = build_question(c, wrong, letters[slot], kb.name, request.difficulty)
-                    if checks.check_question(question, done + [q for _, q in batch]):
+                    issues = checks.check_question(question, done + [q for _, q in batch])
+                    if issues:
+                        log.debug("passed over (%s) %r: %s", c.form, c.stem, issues[0])
                         continue
                     batch.append((c, question))
                     if len(batch) >= min(width, request.n - len(done)):
@@ -437,7 +447,8 @@ class GroundedQuizAgent:
 
     def _model_part(self, request: QuizRequest, c: Candidate, question: Question) -> QuizItem | None:
         """Open-book verification, then the blind answer: None when the model does not verify the question."""
-        if self.verify_answers and self.verify(question, context_of(c.sentence)):
+        if self.verify_answers and (issues := self.verify(question, context_of(c.sentence))):
+            log.debug("passed over (%s) %r: %s", c.form, c.stem, issues[0])
             return None
         blind = self.blind_answer(request.topic, question)
         return QuizItem(question=question, verified=self.verify_answers, attempts=1, issues=[], blind_answer=blind)

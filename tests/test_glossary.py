@@ -271,3 +271,40 @@ def test_headings_name_terms_the_section_uses():
     assert [d.term for d in heading_terms(passage, sentences(passage))] == ["gradient boosting"]
     passage = P("Most of the work happens in the pooling step of the network.", headings=("Pooling",))
     assert heading_terms(passage, sentences(passage)) == []  # one common word: the section's topic, not an answer
+
+
+def test_a_which_clause_states_a_fact_about_the_name_before_it():
+    from quizgen.glossary import which_fact
+
+    def fact(text):
+        d = which_fact(Sentence(text, 0, len(text), P(text)))
+        return d and (d.term, d.predicate)
+
+    assert fact("To compare two vectors we often use cosine similarity, which ignores the lengths of both.") == (
+        "cosine similarity",
+        "ignores the lengths of both",
+    )
+    assert fact("Each example is normalized with the statistics of the batch, which is noisy for small ones.") is None
+    assert fact("The inputs go through a layer, which multiplies them by a matrix of weights.") is None  # one word
+
+
+def test_we_call_this_at_the_start_of_a_sentence():
+    from quizgen.glossary import named_in_passing
+
+    text = "We call this the conditional independence assumption."
+    assert [d.term for d in named_in_passing(Sentence(text, 0, len(text), None))] == [
+        "conditional independence assumption"
+    ]
+
+
+def test_no_fact_stem_on_a_sentence_a_list_ran_into():
+    d = d_of("Gradient boosting is an ensemble method that adds one small tree at every stage.")
+    s = "Gradient boosting has more settings than a random forest, and they interact: Number of trees."
+    assert fact_stem(Sentence(s, 0, len(s), P(s)), d) is None
+
+
+def test_a_which_clause_after_a_phrase_with_a_preposition_names_nothing():
+    from quizgen.glossary import which_fact
+
+    text = "It will cause an increase of parameters, which can lead to overfitting on small data."
+    assert which_fact(Sentence(text, 0, len(text), P(text))) is None
