@@ -12,6 +12,7 @@ Everything here is a pure function of the text, so it is tested without a model.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -404,12 +405,47 @@ def definitions(passages: Iterable[Any]) -> list[Definition]:
     facts += [f for _, found in read for s in found if s.start not in taken and (f := which_fact(s))]
     items: list[Definition] = []
     seen: set[str] = set()
-    for d in defined + facts + passing + [h for p, found in read for h in heading_terms(p, found)]:
+    for d in (
+        defined
+        + continued(read, defined + facts)
+        + facts
+        + passing
+        + [h for p, found in read for h in heading_terms(p, found)]
+    ):
         names = {" ".join(fold(w) for w in name.split()) for name in d.names}  # "layer" and "layers" are one name
         if not seen.intersection(names):
             seen.update(names)
             items.append(d)
     return items
+
+
+# "It is a K ..." right after a sentence about a term: the pronoun is that term (notes say what a thing does first).
+IT_IS = re.compile(r"^It is (?P<pred>(?:a|an|the) [^;:]{8,})\.$")
+MAX_JOINED_CHARS = 380  # two sentences quoted as one source must fit an explanation (schema.EXPLANATION_MAX)
+
+
+def continued(read: Sequence[tuple[Any, Sequence[Sentence]]], found: Sequence[Definition]) -> list[Definition]:
+    """Definitions that a sentence opening with "It is a/an/the ..." gives the term of the sentence before it.
+
+    "A dropout layer takes the output of ... . It is a regularization technique used to ..." defines "dropout layer";
+    the source is both sentences together, so the quoted explanation names the key.
+    """
+    by_start = {d.sentence.start: d for d in found}
+    out = []
+    for passage, sents in read:
+        for prev, cur in itertools.pairwise(sents):
+            match = IT_IS.match(cur.text.strip())
+            d = by_start.get(prev.start)
+            if not match or d is None or d.sentence.text != prev.text or not is_prose(cur.text):
+                continue
+            joined = passage.text[prev.start - passage.start : cur.end - passage.start]
+            if len(joined) > MAX_JOINED_CHARS or not joined.startswith(prev.text) or not joined.endswith(cur.text):
+                continue
+            pred = match.group("pred")
+            kind, head, relative = _kind(pred)
+            source = Sentence(joined, prev.start, cur.end, passage)
+            out.append(Definition(d.term, pred, kind, head, relative, source, d.aliases, article=d.article, verb="is"))
+    return out
 
 
 # Headings that name a part of a page, not a concept.
@@ -510,13 +546,18 @@ def _subject_splits(sentence: Sentence, corpus: str) -> list[tuple[str, list[str
             break
         if any(w.lower() in KIND_STOP or w.lower() in PREPOSITIONS for w in phrase):
             break
-        if not _finite_verb(verb) or rest[0].lower() in NOT_AFTER_VERB:
+        passive = verb == "is" and bool(re.fullmatch(r"[a-z]+ed|used|known|built|made|done|given|set|shown", rest[0]))
+        if not passive and (not _finite_verb(verb) or rest[0].lower() in NOT_AFTER_VERB):
             continue
         if rest[0].endswith("ly") and not rest[1].endswith(("ed", "en", "s")):
             continue  # "Dropout layers randomly drop ...": an adverb before a plain verb follows a plural noun
         if re.search(r": [A-Z0-9]", " ".join(rest)):  # "... they interact: Number of trees": a list ran into it
             break
-        if verb not in MODALS and re.search(rf"(?<![\w-]){re.escape(' '.join(phrase).lower())} {verb[:-1]}\b", corpus):
+        if (
+            verb not in MODALS
+            and not passive
+            and re.search(rf"(?<![\w-]){re.escape(' '.join(phrase).lower())} {verb[:-1]}\b", corpus)
+        ):
             continue
         out.append((article, phrase, " ".join([verb, *rest])))
     return out

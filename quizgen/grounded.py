@@ -212,6 +212,13 @@ def _defined_by(glossary: Glossary, sentence: Sentence) -> Definition | None:
     for d in glossary.items:
         if d.sentence.start == sentence.start and d.sentence.text == sentence.text:
             return d
+    for d in glossary.items:  # "... . It is a K ...": a definition quoting two sentences is read at its second
+        if (
+            d.sentence.end == sentence.end
+            and d.sentence.start < sentence.start
+            and d.sentence.text.endswith(sentence.text)
+        ):
+            return d
     return None
 
 

@@ -308,3 +308,35 @@ def test_a_which_clause_after_a_phrase_with_a_preposition_names_nothing():
 
     text = "It will cause an increase of parameters, which can lead to overfitting on small data."
     assert which_fact(Sentence(text, 0, len(text), P(text))) is None
+
+
+def test_it_is_a_after_a_sentence_about_a_term_defines_that_term():
+    from quizgen.glossary import Glossary, definitions
+    from quizgen.grounded import candidates
+
+    text = (
+        "A dropout layer switches off a random fraction of the units of the layer before it. "
+        "It is a regularization technique used to keep a network from overfitting. "
+        "It is typically set to a rate between a fifth and a half in practice."
+    )
+    passage = P(text, headings=("Layers", "Dropout"))
+    d = next(d for d in definitions([passage]) if d.term == "dropout layer")
+    assert (d.predicate, d.kind) == (
+        "a regularization technique used to keep a network from overfitting",
+        "regularization technique",
+    )
+    assert d.sentence.text == text[: d.sentence.end] and d.sentence.text.endswith("from overfitting.")  # both sentences
+    assert definition_stem(d) == "What is a dropout layer?"
+    glossary = Glossary.build([passage])
+    made = {c.form: c for c in candidates(glossary, [passage]) if c.sentence.text == d.sentence.text}
+    assert (
+        made["term"].stem == "What is the name for a regularization technique used to keep a network from overfitting?"
+    )
+
+
+def test_a_passive_verb_after_a_heading_term_is_a_fact():
+    text = "Early stopping is used to end training once the validation error starts to rise again."
+    assert facts(text, ("Early stopping",)) == [
+        ("Early stopping", "is used to end training once the validation error starts to rise again")
+    ]
+    assert facts("Training is complete when the error stops falling on the validation set.", ("Training",)) == []
