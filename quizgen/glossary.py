@@ -327,6 +327,11 @@ def _copula_of(body: str) -> str:
     return match.group(1) if match else ""
 
 
+# Words that grade a thing rather than name it ("a smoother loss surface", "a larger batch").
+COMPARATIVES = frozenset(
+    "more less fewer larger smaller bigger better worse faster slower higher lower simpler smoother deeper wider "
+    "greater stronger weaker longer shorter easier harder cheaper".split()
+)
 MODALS = frozenset("can will may must should could might".split())
 # Words ending in "s" that are not the verb of a singular subject.
 NOT_S_VERBS = frozenset(
@@ -587,8 +592,8 @@ def which_fact(sentence: Sentence) -> Definition | None:
     term = match.group("term")
     if not _term_ok(term) or not (len(term.split()) >= 2 or _is_name(term)) or not _names_a_concept(term):
         return None
-    if set(term.lower().split()) & (PREPOSITIONS | KIND_STOP):
-        return None  # "... an increase of parameters, which ...": a phrase about something, not a name
+    if set(term.lower().split()) & (PREPOSITIONS | KIND_STOP) or term.split()[0].lower() in COMPARATIVES:
+        return None  # "an increase of parameters, which", "a smoother loss surface, which": a description, not a name
     pred = match.group("pred")
     return Definition(term, pred, "", "", pred, sentence)
 

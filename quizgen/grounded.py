@@ -194,7 +194,11 @@ def cloze_candidate(glossary: Glossary, sentence: Sentence) -> Candidate | None:
     if DEPENDENT_OPENERS.match(sentence.text) or len(sentence.text.split()) < CLOZE_MIN_WORDS:
         return None
     named = [d for d in glossary.items if mentions(sentence.text, d.names) and d.sentence.text != sentence.text]
+    passed: list[str] = []
     for d in sorted(named, key=lambda d: -len(d.term)):
+        if any(mentions(longer, d.names) for longer in passed):
+            continue  # "gradient ___" when "gradient boosting" was passed over: half a name is no question
+        passed.append(d.term)
         blanked = sentence.text
         for name in sorted(d.names, key=len, reverse=True):
             blanked = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "___", blanked, flags=re.IGNORECASE)

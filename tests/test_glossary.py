@@ -340,3 +340,10 @@ def test_a_passive_verb_after_a_heading_term_is_a_fact():
         ("Early stopping", "is used to end training once the validation error starts to rise again")
     ]
     assert facts("Training is complete when the error stops falling on the validation set.", ("Training",)) == []
+
+
+def test_a_which_clause_after_a_graded_description_names_nothing():
+    from quizgen.glossary import which_fact
+
+    text = "Later work suggests that the main benefit is a smoother loss surface, which makes steps more predictable."
+    assert which_fact(Sentence(text, 0, len(text), P(text))) is None

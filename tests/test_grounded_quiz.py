@@ -117,3 +117,17 @@ def test_no_fill_in_the_blank_on_a_sentence_that_points_elsewhere(kb):
         assert cloze_candidate(glossary, Sentence(text, 0, len(text), passage)) is None, text
     text = "Many practitioners combine dropout with a small amount of weight decay in large networks."
     assert cloze_candidate(glossary, Sentence(text, 0, len(text), passage)) is not None
+
+
+def test_no_blank_inside_a_longer_name_the_blank_passed_over(kb):
+    from quizgen.glossary import Definition, Sentence
+    from quizgen.grounded import cloze_candidate
+
+    passage = kb.passages()[0]
+    glossary = Glossary.build(kb.passages())
+    named = [Definition(name, "", "", "", "", Sentence(name, 0, 1, passage), passing=True) for name in ("Boosting",)]
+    named.append(Definition("Gradient boosting", "", "", "", "", Sentence("x", 0, 1, passage), passing=True))
+    glossary.items = [*glossary.items, *named]
+    # "Gradient boosting" cannot be blanked ("gradient descent" repeats its word); "gradient ___" is no question either.
+    text = "Seen from a distance, gradient boosting is gradient descent in the space of functions."
+    assert cloze_candidate(glossary, Sentence(text, 0, len(text), passage)) is None
