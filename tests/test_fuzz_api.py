@@ -233,6 +233,7 @@ specs = (
 @example(str(JUNK["junk.gguf"]), None)
 @example("\x00", None)
 @example("~nosuchuser/model.gguf", None)  # was Path.expanduser's RuntimeError
+@example("~\x00", None)  # was expanduser's ValueError "embedded null byte" (found by the long run)
 @example(str(JUNK["empty.gguf"]), "transformers")  # was "cannot mmap an empty file" deep in transformers' conversion
 @example(str(JUNK["junk.gguf"]), "transformers")
 @example(str(JUNK["configonly"]), None)  # was transformers' OSError about missing weights, after importing torch
@@ -336,13 +337,13 @@ option_keys = st.sampled_from(
 )
 option_values = st.sampled_from(
     [
-        *(0, 1, 2, -1, 64, 65, 8192, 8193, 10**12, 2**32, 2**64, 1.0, True, False, None, math.nan),
+        *(0, 1, 2, -1, 64, 65, 127, 8192, 8193, 10**12, 2**32, 2**64, 1.0, True, False, None, math.nan),
         *("1", "llguidance", "outlines_core", "xgrammar", "", "nope"),
     ]
 ) | st.sampled_from(NASTY)
 VALID_OPTIONS = {
     None: {
-        "n_ctx": st.sampled_from([1, 64, 512, 8192]),
+        "n_ctx": st.sampled_from([128, 512, 8192]),
         "n_threads": st.just(1),
         "seed": st.sampled_from([0, 2**32 - 1]),
         "grammar_backend": st.sampled_from(["llguidance", "outlines_core"]),
@@ -382,6 +383,10 @@ def bounded(backend: str | None, options: dict) -> dict:
 @example((None, {"n_thread": 1}))
 @example((None, {"n_ctx": 10**12}))
 @example((None, {"n_ctx": 2**32 + 64}))  # a ctypes uint32 field would keep 64 of it: refused whole
+@example(
+    (None, {"n_ctx": 1, "deterministic": False})
+)  # llama.cpp aborted the process (GGML_ASSERT), found in the long run
+@example((None, {"n_ctx": 64, "max_seqs": 64, "deterministic": False}))
 @example((None, {"seed": 2**32}))
 @example((None, {"grammar_backend": "xgrammar"}))
 @example(("transformers", {"n_threads": True}))

@@ -134,7 +134,8 @@ def test_options_are_checked_by_name_and_type_before_loading() -> None:
         ({"n_threads": 0}, "n_threads must be a whole number from 1 to 512"),
         ({"seed": -1}, "seed must be a whole number from 0 to 4294967295"),
         ({"max_seqs": 1000}, "max_seqs must be a whole number from 1 to 64"),
-        ({"n_ctx": 0}, "n_ctx must be a whole number at least 1"),
+        ({"n_ctx": 0}, "n_ctx must be a whole number at least 128"),
+        ({"n_ctx": 1, "deterministic": False}, "n_ctx must be a whole number at least 128"),  # llama.cpp aborted
         ({"n_ctx": 8193}, "n_ctx=8193 is more than the 8192 tokens SmolLM2-135M-Instruct.Q4_1.gguf was trained on"),
     ],
 )

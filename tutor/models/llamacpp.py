@@ -43,10 +43,16 @@ STREAM_COPY_MIN = 64  # a copy between KV streams moves a whole stream: worth it
 DETERMINISTIC_UBATCH = 32  # < 64 tokens per micro-batch keeps every row on one kernel path (see LlamaCppModel)
 WRAPPER_CTX = 64  # the Llama object's own context, which we never decode in
 DEFAULT_CTX = 4096  # tokens a request may hold unless n_ctx says otherwise (or the model was trained on fewer)
+# The least n_ctx: room for a chat template, a prompt and an answer. Below it llama.cpp can abort the whole process:
+# one shared cache of n_ctx <= max_seqs cells fails GGML_ASSERT(n_outputs_max <= cparams.n_outputs_max) (found by
+# the options fuzzer: n_ctx=1, deterministic=False); with max_seqs <= MAX_SEQS_LIMIT this bound keeps n_ctx above it.
+MIN_CTX = 128
 MAX_THREADS = 512  # ggml's own limit (GGML_MAX_N_THREADS)
 INTERACTIVE_SEQS = 1  # a sequence beyond max_seqs kept for interactive calls (batching.interactive): a chat waits for
 # no quiz; prompt evaluation already fills the cores, so background work loses little by not having it
-MAX_SEQS_LIMIT = 64  # far past any gain (8 measured hardly faster than 4) and n_ctx KV cells each when deterministic
+MAX_SEQS_LIMIT = (
+    64  # < MIN_CTX; far past any gain (8 measured hardly faster than 4) and n_ctx KV cells each when deterministic
+)
 
 
 def _in_range(name: str, value: int | None, low: int, high: int | None, why: str, optional: bool = False) -> None:
@@ -174,7 +180,7 @@ class LlamaCppModel(Model):
         _in_range("n_threads", n_threads, 1, MAX_THREADS, "one per core is the most that helps", optional=True)
         _in_range("seed", seed, 0, 2**32 - 1, "llama.cpp's seed is 32 bits")
         _in_range("max_seqs", max_seqs, 1, MAX_SEQS_LIMIT, f"{MAX_SEQS} measured best")
-        _in_range("n_ctx", n_ctx, 1, None, "a request's prompt and answer", optional=True)
+        _in_range("n_ctx", n_ctx, MIN_CTX, None, "room for a prompt and its answer", optional=True)
         threads = n_threads or os.cpu_count() or 1
         try:
             # The Llama object gives us the weights, the vocabulary and the metadata; its own context stays tiny

@@ -119,11 +119,12 @@ def expand(spec: str | Path) -> Path:
     """``spec`` as a path, ``~`` and ``~user`` expanded.
 
     Raises:
-        ModelError: for ``~user`` when there is no such user (``Path.expanduser`` raises a RuntimeError).
+        ModelError: for ``~user`` when there is no such user (``Path.expanduser`` raises a RuntimeError), or a user
+            name the password database cannot look up (a NUL byte: ValueError).
     """
     try:
         return Path(spec).expanduser()
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:
         raise ModelError(f"cannot expand {str(spec)!r} ({exc}): write the path out in full") from exc
 
 
