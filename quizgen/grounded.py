@@ -16,8 +16,9 @@ and a question is built by rule from one course sentence, answer first.
 The explanation is the source sentence, verbatim; the reason each wrong option is wrong is that
 option's own definition, from its own passage. Every string carries a :class:`~quizgen.schema.Source`.
 
-The model then reads: **open-book verification** scores each option as the answer to the question
-with the source passage in front of it (log-likelihood, as lm-evaluation-harness scores multiple
+A candidate with two or more item-writing flaws (:func:`quizgen.flaws.flaws`: unacceptable by the rubric) is passed
+over like one that fails a check. The model then reads: **open-book verification** scores each option as the answer
+to the question with the source passage in front of it (log-likelihood, as lm-evaluation-harness scores multiple
 choice) and must prefer the key; a distractor the passage also supports fails the question. The
 model's **blind answer** (no passage) is kept as a difficulty signal only. A question that fails a
 check or the verification is replaced by the next candidate; the quiz is only as long as the course
@@ -437,6 +438,10 @@ class GroundedQuizAgent:
                     issues = checks.check_question(question, done + [q for _, q in batch])
                     if issues:
                         log.debug("passed over (%s) %r: %s", c.form, c.stem, issues[0])
+                        continue
+                    found = flaws.flaws(question)
+                    if len(found) > flaws.ACCEPTABLE_FLAWS:  # the rubric calls it unacceptable: the next one may not be
+                        log.debug("passed over (%s) %r: %s", c.form, c.stem, "; ".join(f.rule for f in found))
                         continue
                     batch.append((c, question))
                     if len(batch) >= min(width, request.n - len(done)):

@@ -131,3 +131,20 @@ def test_no_blank_inside_a_longer_name_the_blank_passed_over(kb):
     # "Gradient boosting" cannot be blanked ("gradient descent" repeats its word); "gradient ___" is no question either.
     text = "Seen from a distance, gradient boosting is gradient descent in the space of functions."
     assert cloze_candidate(glossary, Sentence(text, 0, len(text), passage)) is None
+
+
+def test_a_candidate_the_rubric_calls_unacceptable_is_passed_over(kb, monkeypatch):
+    from quizgen import flaws as rubric
+    from quizgen.grounded import GroundedQuizAgent
+
+    class Stub:  # no model part runs: verification is off and the blind answer is given
+        concurrency, name, backend = 1, "stub", "stub"
+
+    agent = GroundedQuizAgent(Stub(), kb=kb, verify=False, blind=lambda topic, q: "A")
+    request = QuizRequest("regularization", n=6, seed=0)
+    first = [item.question.stem for item in agent.stream(request)]
+    real = rubric.flaws
+    two = [rubric.Flaw("word repeats", "stub"), rubric.Flaw("vague terms", "stub")]
+    monkeypatch.setattr(rubric, "flaws", lambda q: two if q.stem == first[0] else real(q))
+    again = [item.question.stem for item in agent.stream(request)]
+    assert first[0] not in again and again[0] == first[1]
