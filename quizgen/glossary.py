@@ -27,7 +27,8 @@ NOT_A_TERM_START = frozenset(
     "it this that these those there here we you they one each every such its our your their in for when if "
     "because since while although however thus so but and or as at on by with from to of after before during "
     "then what which who how why where some many most all any both either neither no not another other only "
-    "also first second third finally next example note suppose let given below above following".split()
+    "also first second third finally next example note suppose let given below above following once unless until "
+    "whenever whereas though".split()
 )
 # Words that name a role in a sentence, not a concept: "The output is a single number ...", "The key thing to note
 # is ..." define nothing a question could ask for.
@@ -252,7 +253,28 @@ def parse_definition(sentence: Sentence) -> Definition | None:
     return None
 
 
+# Words that describe or grade a thing in a sentence, not part of its name ("A typical dropout rate lies ...", "a large
+# C", "Overfitting typically shows ..."), and heads that name a role ("X is the usual choice").
+DESCRIBING = frozenset(
+    "typical typically usual usually common commonly large small big good bad new old main different same high low "
+    "whole entire little much many few real actual also often still even then again apart together away well too "
+    "cannot does do did".split()
+)
+ROLE_HEADS = frozenset("choice option default goal way idea thing part reason problem point case".split())
+
+
+def _reads_as_a_name(d: Definition | None) -> bool:
+    """Whether a term found by the looser forms reads as a name: no describing word, no role for a head."""
+    return d is not None and not set(d.term.lower().split()) & DESCRIBING and d.head not in ROLE_HEADS
+
+
 def parse_other_forms(sentence: Sentence) -> Definition | None:
+    """The definition a sentence states in a form less plain than :func:`parse_definition` reads (see below)."""
+    d = _parse_other_forms(sentence)
+    return d if _reads_as_a_name(d) else None
+
+
+def _parse_other_forms(sentence: Sentence) -> Definition | None:
     """The definition a sentence states in a form less plain than :func:`parse_definition` reads.
 
     * after an opening phrase: "In a CNN, a convolution is a linear operation that ..." defines "convolution";
@@ -549,6 +571,9 @@ def _subject_splits(sentence: Sentence, corpus: str) -> list[tuple[str, list[str
         phrase, verb, rest = words[start : start + k], words[start + k], words[start + k + 1 :]
         if not all(re.fullmatch(r"[A-Za-z][A-Za-z0-9\-]*", w) for w in phrase):
             break
+        last = phrase[-1]
+        if k > 1 and last.islower() and (_finite_verb(last) or last.endswith("ly") or last in DESCRIBING):
+            break  # "Precision equals the true ...", "Momentum also ...": the phrase ran past its verb
         if any(w.lower() in KIND_STOP or w.lower() in PREPOSITIONS for w in phrase):
             break
         passive = verb == "is" and bool(re.fullmatch(r"[a-z]+ed|used|known|built|made|done|given|set|shown", rest[0]))
@@ -592,7 +617,7 @@ def which_fact(sentence: Sentence) -> Definition | None:
     term = match.group("term")
     if not _term_ok(term) or not (len(term.split()) >= 2 or _is_name(term)) or not _names_a_concept(term):
         return None
-    if set(term.lower().split()) & (PREPOSITIONS | KIND_STOP) or term.split()[0].lower() in COMPARATIVES:
+    if set(term.lower().split()) & (PREPOSITIONS | KIND_STOP | DESCRIBING) or term.split()[0].lower() in COMPARATIVES:
         return None  # "an increase of parameters, which", "a smoother loss surface, which": a description, not a name
     pred = match.group("pred")
     return Definition(term, pred, "", "", pred, sentence)
@@ -634,6 +659,8 @@ def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "") -> 
             term = " ".join(phrase)
             if not _term_ok(term) or (len(phrase) == 1 and term.lower() in GENERIC_NOUNS):
                 continue
+            if set(term.lower().split()) & DESCRIBING:
+                continue  # "A typical dropout rate lies ...", "A large C punishes ...": a description, not a name
             # "... consists of 2 major component 1" (a list run into the sentence), "... capture this base case"
             # (it leans on the sentence before): no question can quote it alone.
             if re.search(r"\d$", pred) or re.search(r"\b(?:this|these|those)\b", pred, re.IGNORECASE):

@@ -347,3 +347,35 @@ def test_a_which_clause_after_a_graded_description_names_nothing():
 
     text = "Later work suggests that the main benefit is a smoother loss surface, which makes steps more predictable."
     assert which_fact(Sentence(text, 0, len(text), P(text))) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "heading", "terms"),
+    [
+        ("A typical dropout rate lies between a fifth and a half of the units in a layer.", "Dropout", []),
+        ("A large C punishes every violation heavily and gives a narrow margin that may overfit.", "C", []),
+        (
+            "Overfitting typically shows up as a training error that keeps falling while the test error rises.",
+            "Overfitting",
+            [],
+        ),
+        (
+            "Precision equals the true positives divided by all the examples the model called positive.",
+            "Precision",
+            ["Precision"],
+        ),
+        (
+            "Once cross-validation has chosen the hyperparameters, the final model is retrained on all data.",
+            "Cross-validation",
+            [],
+        ),
+    ],
+)
+def test_a_described_or_run_on_subject_is_no_term(text, heading, terms):
+    assert [t for t, _ in facts(text, (heading,))] == terms  # never "typical dropout rate", "Precision equals the true"
+
+
+def test_a_role_is_no_kind_for_the_looser_forms():
+    assert (
+        other_form("In practice, mini-batch gradient descent is the usual choice for training large networks.") is None
+    )
