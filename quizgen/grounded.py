@@ -320,12 +320,30 @@ def verify_prompt(question: Question, passage: str) -> str:
     return f"{intro}\n\nCourse text: {passage}\n\nQuestion: {question.stem}\nAnswer:"
 
 
+def _word_form(word: str) -> str:
+    # A plural and its singular are one word here ("trees", "tree"); nothing else is folded.
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def names_topic(topic: str, hits: Sequence[Any]) -> bool:
+    """Whether every content word of ``topic`` stands in the passages found, as written (a plural aside).
+
+    The search matches stems, which is right for a student's question but too loose for a quiz's subject: the
+    stem of "tokenization" is "token", and a course that only says "each token attends to ..." would be quizzed
+    on attention masks under the title "tokenization". A quiz is written only on what its notes name.
+    """
+    from tutor.knowledge.search import content_terms
+
+    words = {_word_form(w) for h in hits for w in re.findall(r"[\w'-]+", h.passage.text.lower())}
+    return all(_word_form(term.lower()) in words for term in content_terms(topic))
+
+
 def search_topic(kb: Any, topic: str) -> list[Any]:
     """The knowledge base's passages on ``topic``; :class:`NotCoveredError` when it has nothing on it."""
     from tutor.grounded import covers
 
     hits = kb.search(topic, k=SEARCH_K)
-    if not covers(kb, topic, hits):
+    if not covers(kb, topic, hits) or not names_topic(topic, hits):
         raise NotCoveredError(
             f"the knowledge base {kb.name!r} has nothing on {topic!r}. Add your notes with "
             "`ta kb add NAME FILES...` and quiz on them with `--kb NAME` (or `--source FILE`), or ask for an "

@@ -148,3 +148,16 @@ def test_a_candidate_the_rubric_calls_unacceptable_is_passed_over(kb, monkeypatc
     monkeypatch.setattr(rubric, "flaws", lambda q: two if q.stem == first[0] else real(q))
     again = [item.question.stem for item in agent.stream(request)]
     assert first[0] not in again and again[0] == first[1]
+
+
+def test_a_topic_the_course_only_shares_a_stem_with_is_refused_not_quizzed_on_something_else():
+    from quizgen.grounded import NotCoveredError, names_topic, search_topic
+    from tutor.knowledge import open_kb
+
+    course = open_kb("course")
+    # "tokenization" stems to "token", which the attention lesson uses in passing ("each token attends ..."):
+    # a quiz under that title was about causal masks.
+    with pytest.raises(NotCoveredError, match="nothing on 'tokenization'"):
+        search_topic(course, "tokenization")
+    for topic in ("decision trees", "the softmax function", "k-means clustering", "attention"):
+        assert names_topic(topic, search_topic(course, topic)), topic  # plurals and hyphenated names still match
