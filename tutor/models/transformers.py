@@ -139,7 +139,7 @@ class TransformersModel(Model):
         processors = []
         if constraint is not None:
             steer = self.grammar.steer(constraint)
-            processors.append(SteerProcessor(steer, ids.shape[1]))
+            processors.append(SteerProcessor([steer], [self._row_end(steer)], ids.shape[1]))
             if steer.eos is not None:
                 kwargs["eos_token_id"] = steer.eos  # the one the grammar ends on
         if sampling.temperature > 0:
@@ -205,7 +205,7 @@ class TransformersModel(Model):
                 "eos_token_id": sorted({t for end in ends for t in end}),
             }
             if any(steer is not None for steer in steers):
-                kwargs["logits_processor"] = LogitsProcessorList([RowsSteerProcessor(steers, ends, width)])
+                kwargs["logits_processor"] = LogitsProcessorList([SteerProcessor(steers, ends, width)])
             with torch.inference_mode():
                 out = self.hf.generate(**kwargs)
             for row, request in enumerate(batch):
@@ -411,7 +411,7 @@ class _Request:
         )
 
 
-class RowsSteerProcessor:
+class SteerProcessor:
     """Masks each row of a batch with its own steer (None: free); a row that has ended is left alone."""
 
     def __init__(self, steers: list[grammar.Steer | None], ends: list[set[int]], prompt_len: int) -> None:
@@ -440,30 +440,6 @@ class RowsSteerProcessor:
             allowed[: mask.shape[0]] = torch.from_numpy(mask)
             scores[row] = scores[row].masked_fill(~allowed, float("-inf"))
         return scores
-
-
-class SteerProcessor:
-    """A transformers logits processor that masks with a steer (batch size 1: one answer at a time)."""
-
-    def __init__(self, steer: grammar.Steer, prompt_len: int) -> None:
-        self.steer = steer
-        self.prompt_len = prompt_len
-        self.consumed = 0
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        """Feed the tokens generated since the last call to the steer; mask every token it disallows."""
-        import torch
-
-        generated = input_ids[0, self.prompt_len :].tolist()
-        for token in generated[self.consumed :]:
-            self.steer.advance(token)
-        self.consumed = len(generated)
-        mask = self.steer.allowed()
-        if mask is None:  # a free steer allows every token
-            return scores
-        allowed = torch.zeros(scores.shape[-1], dtype=torch.bool)
-        allowed[: mask.shape[0]] = torch.from_numpy(mask)
-        return scores.masked_fill(~allowed, float("-inf"))
 
 
 class SampleProcessor:
