@@ -37,7 +37,7 @@ from quizgen import grade
 from quizgen.grade import QuizSession
 from quizgen.request import DEFAULT_QUESTIONS, MAX_QUESTIONS, QuizRequest
 from quizgen.schema import DIFFICULTIES, Quiz
-from tutor.cli import CLIError, add_model_args, load_from_args
+from tutor.cli import CLIError, add_model_args, exit_at_once, load_from_args
 from tutor.engine import keep_no_call_history
 from tutor.errors import InputError, TutorError
 from tutor.knowledge import COURSE, MAX_FILE_MB, SUPPORTED
@@ -558,6 +558,8 @@ if __name__ == "__main__":
     register(parser.add_subparsers(dest="command", required=True))
     arguments = parser.parse_args(["serve", *sys.argv[1:]])
     try:
-        raise SystemExit(arguments.func(arguments))
+        code = arguments.func(arguments)
     except TutorError as exc:
         parser.exit(2, f"app.py: error: {exc}\n")
+    # Stopped (Ctrl-C, SIGTERM): end now, as `ta serve` does; the interpreter's teardown can wait on worker threads.
+    exit_at_once(code)

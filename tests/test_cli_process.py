@@ -116,6 +116,7 @@ def test_ctrl_c_in_chat_exits_130() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT below prints every thread's stack
     )
     try:
         banner = chat.stderr.readline()  # printed once the model has loaded, before the first prompt
@@ -127,11 +128,16 @@ def test_ctrl_c_in_chat_exits_130() -> None:
                 chat.wait(timeout=0.5)
             if chat.returncode is not None:
                 break
-        assert chat.wait(timeout=60) == 130
+        if chat.returncode is None:  # still running after a minute of Ctrl-C: show where it is
+            chat.send_signal(signal.SIGABRT)
+            chat.wait(timeout=60)
+            pytest.fail(f"ta chat ignored a minute of SIGINTs; its threads:\n{chat.stderr.read()[-6000:]}")
+        stderr = chat.stderr.read()
+        assert chat.returncode == 130, (chat.returncode, stderr[-3000:])
     finally:
         chat.kill()
         chat.wait()
-    assert "Traceback" not in chat.stderr.read()
+    assert "Traceback" not in stderr
 
 
 @pytest.mark.real_model

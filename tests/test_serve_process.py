@@ -42,7 +42,8 @@ def listening_address(port: int) -> str | None:
 def serve(command: list[str], port: int, tmp_path: Path, **env: str):
     """Start ``command``; wait until it answers on ``port`` (it loads the model first); yield the process."""
     log = (tmp_path / "server.log").open("w")
-    environment = {**os.environ, "TA_DATA_DIR": str(tmp_path / "data"), **env}
+    # PYTHONFAULTHANDLER: a SIGABRT (stop(), when Ctrl-C did not stop it) prints every thread's stack to the log
+    environment = {**os.environ, "TA_DATA_DIR": str(tmp_path / "data"), "PYTHONFAULTHANDLER": "1", **env}
     environment.pop("TA_HOST", None)
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=ROOT)
     deadline = time.monotonic() + 300
@@ -58,10 +59,15 @@ def serve(command: list[str], port: int, tmp_path: Path, **env: str):
     pytest.fail(f"nothing answered on port {port} in 300 s: {(tmp_path / 'server.log').read_text()[-3000:]}")
 
 
-def stop(server: subprocess.Popen) -> int:
+def stop(server: subprocess.Popen, log: Path) -> int:
+    """Ctrl-C; if the server is still running a minute later, SIGABRT prints its threads' stacks into the log."""
     server.send_signal(signal.SIGINT)
     try:
         return server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.send_signal(signal.SIGABRT)
+        server.wait(timeout=60)
+        pytest.fail(f"the server did not stop within 60 s of Ctrl-C; its threads:\n{log.read_text()[-6000:]}")
     finally:
         server.kill()
 
@@ -86,7 +92,7 @@ def test_ta_serve_answers_on_the_port_it_is_given(tmp_path: Path) -> None:
         assert listening_address(port) == "127.0.0.1", "off a Space, the app is reachable from this machine only"
         check_answers(port)
     finally:
-        code = stop(server)
+        code = stop(server, tmp_path / "server.log")
     assert code in (0, 130, -signal.SIGINT), (tmp_path / "server.log").read_text()[-2000:]
 
 
@@ -99,7 +105,7 @@ def test_python_app_py_reads_port_and_binds_every_address_on_a_space(tmp_path: P
         assert listening_address(port) == "0.0.0.0", "a Space's proxy reaches the app on every address"
         check_answers(port)
     finally:
-        stop(server)
+        stop(server, tmp_path / "server.log")
 
 
 def test_a_bad_port_in_the_environment_is_a_usage_error(tmp_path: Path) -> None:

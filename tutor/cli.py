@@ -15,11 +15,12 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from tutor.errors import TutorError
 
@@ -127,9 +128,18 @@ def run() -> None:
     prompt back now. Nothing is lost by skipping it: every store this project writes commits per transaction,
     and the output streams are flushed here.
     """
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a second Ctrl-C while the first was handled (the model being freed): still 130
+        code = 130
+    exit_at_once(code)
+
+
+def exit_at_once(code: int) -> NoReturn:
+    """Flush the output streams and end the process with ``code``, skipping the interpreter's teardown."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe must not turn an exit code into a traceback
+            stream.flush()
     os._exit(code)
 
 
