@@ -13,6 +13,8 @@ test skipped for something missing, so a green run that tested little says so.
 from __future__ import annotations
 
 import os
+import signal
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -152,3 +154,28 @@ def _reset_dspy():
 def instruct_tiny() -> Path:
     """14 short ShareGPT conversations written for the tests (tests/data): training runs need no shared data."""
     return ROOT / "tests" / "data" / "instruct_tiny.jsonl"
+
+
+def _sigint_state() -> str:
+    """How this process treats SIGINT, from the kernel's view: ignored (all threads) and blocked (this thread)."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    ignored = int(status["SigIgn"], 16) >> (signal.SIGINT - 1) & 1
+    blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    return f"ignored={bool(ignored)} blocked={blocked}"
+
+
+@pytest.fixture
+def default_sigint():
+    """A child started by the test inherits SIGINT as the kernel's default, as from a shell, whatever ran before.
+
+    A child inherits an ignored SIGINT and the starting thread's signal mask; Python then installs no Ctrl-C
+    handler. Three process tests once waited on children that ignored Ctrl-C, only in a whole run from a fresh
+    clone, after an earlier test (not found) had left SIGINT ignored or blocked here: this restores it, and warns
+    with what it found.
+    """
+    before = _sigint_state()
+    if before != "ignored=False blocked=False":
+        warnings.warn(f"SIGINT was left {before} by an earlier test; restored for this one", stacklevel=1)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    return before

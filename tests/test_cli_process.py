@@ -109,6 +109,7 @@ def test_a_mistake_the_user_can_fix_is_one_line_and_exit_2(tmp_path: Path) -> No
 
 
 @pytest.mark.real_model
+@pytest.mark.usefixtures("default_sigint")
 def test_ctrl_c_in_chat_exits_130() -> None:
     chat = subprocess.Popen(
         [str(TA), "chat", "--threads", "1"],

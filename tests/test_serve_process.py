@@ -85,6 +85,7 @@ def check_answers(port: int) -> None:
 
 
 @pytest.mark.real_model
+@pytest.mark.usefixtures("default_sigint")
 def test_ta_serve_answers_on_the_port_it_is_given(tmp_path: Path) -> None:
     port = free_port()
     server = serve([str(TA), "serve", "--port", str(port), "--threads", "1"], port, tmp_path)
@@ -97,6 +98,7 @@ def test_ta_serve_answers_on_the_port_it_is_given(tmp_path: Path) -> None:
 
 
 @pytest.mark.real_model
+@pytest.mark.usefixtures("default_sigint")
 def test_python_app_py_reads_port_and_binds_every_address_on_a_space(tmp_path: Path) -> None:
     port = free_port()
     env = {"PORT": str(port), "SPACE_ID": "someone/ml-tutor", "GRADIO_SERVER_PORT": str(free_port())}
