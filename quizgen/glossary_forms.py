@@ -1,0 +1,232 @@
+"""The forms in which a sentence defines a term, read by rule.
+
+"X is a K that ...", "X refers to ...", "X, also called Y, is ...", "... is called X" (:func:`parse_definition`, which
+the grounded tutor also ranks sentences with), and the looser forms of ordinary notes (:func:`parse_other_forms`):
+an opening phrase, an appositive, an aside, "a X: a ...", a labelled entry; terms named in passing
+(:func:`named_in_passing`); "It is a K ..." after a sentence about a term (:func:`continued`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from quizgen.glossary_text import Definition, Sentence, is_prose
+from quizgen.glossary_words import (
+    DESCRIBING,
+    MODALS,
+    NOT_A_TERM_START,
+    ROLE_HEADS,
+    STOP_TERMS,
+    finite_verb,
+    kind_of,
+    names_a_concept,
+    term_ok,
+)
+
+COPULAS = ("is", "are", "refers to", "refer to", "means", "denotes")
+NAMING = r"(?:is|are) (?:called|known as|termed|named|referred to as)"
+
+_TERM = r"(?P<term>[A-Za-z][\w\-/'’]*(?: [\w\-/'’]+){0,4}?)"
+_ABBR = r"(?: \((?:(?P<abbr>[A-Za-z][\w\-]{0,15})|[^()]{1,60})\))?"
+_ALIAS = r", (?:(?:also |often |sometimes )?(?:called|known as)|short for) (?P<alias>[^,]{2,40}),"
+COPULA_DEF = re.compile(
+    rf"^(?P<article>The |A |An )?{_TERM}{_ABBR}(?:{_ALIAS})?" rf" (?P<verb>{'|'.join(COPULAS)}) (?P<pred>.+)$"
+)
+ALIAS_FACT = re.compile(rf"^(?P<article>The |A |An )?{_TERM}{_ABBR}{_ALIAS} (?P<pred>(?:\w+ly )?[a-z]+s .+)$")
+ACRONYM = re.compile(r"(?P<term>(?:[A-Za-z][\w\-]* ){1,4}[A-Za-z][\w\-]*) \((?P<abbr>[A-Z][A-Za-z0-9]{1,7})\)")
+NAMED_IN_PASSING = re.compile(
+    r"\b(?:(?:known as|called|termed|named) (?:this |these |it )?(?:the |a |an )?"
+    r"|[Ww]e call (?:this|these|it|them) the )"
+    r"\*?(?P<term>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,3}?)\*?"
+    r"(?=[,.;:]| or | and | \()"
+)
+NAMING_DEF = re.compile(
+    rf"^(?P<pred>.{{15,}}?) {NAMING} (?:the |a |an )?[\"“‘']?(?P<term>[A-Za-z][\w\-/' ]{{1,50}}?)[\"”’']?$"
+)
+# A phrase that sets the scene before the subject ("In a CNN, a convolution is ...", "Formally, X is ..."): the
+# definition after it is read as if the phrase were not there.
+OPENER = re.compile(
+    r"^(?:(?:In|For|Within|Under|With|At|On|By) [^,;:]{1,40}|In (?:short|practice|general|particular|other words)|"
+    r"Here|Put simply|Simply put|Roughly speaking|[A-Z][a-z]+ly), (?=\S)"
+)
+# A glossary entry or a labelled list item: "Stride: the number of pixels a filter moves at each step."
+LABEL_DEF = re.compile(rf"^(?P<term>[A-Z][\w\-/'’]*(?: [\w\-/'’]+){{0,3}}?){_ABBR}: (?P<pred>(?:[Aa]n?|[Tt]he) .+)$")
+# An appositive names what the subject is before the sentence goes on: "Adam, an optimizer that ..., is ...".
+APPOSITIVE_DEF = re.compile(
+    rf"^(?P<article>The |A |An )?{_TERM}, (?P<pred>(?:a|an|the) [^,;:()]{{8,150}}), (?P<rest>[a-z]+) .+$"
+)
+# An aside between a subject and its verb: "Gradient boosting, introduced by Friedman in 2001, extends ...".
+ASIDE = re.compile(
+    r"^(?P<subject>(?:The |A |An )?[A-Za-z][\w\-]*(?: [\w\-]+){0,4}), [^,;:]{3,80}, (?P<rest>[a-z]+ .+)$"
+)
+# A term named, then defined after a colon: "... represent it by a one-hot vector: a vector as long as ...".
+COLON_DEF = re.compile(
+    r"\b(?P<article>a|an|the) (?P<term>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,2}): (?P<pred>(?:a|an) [^:;]{10,})$"
+)
+
+
+# "It is a K ..." right after a sentence about a term: the pronoun is that term (notes say what a thing does first).
+IT_IS = re.compile(r"^It is (?P<pred>(?:a|an|the) [^;:]{8,})\.$")
+MAX_JOINED_CHARS = 380  # two sentences quoted as one source must fit an explanation (schema.EXPLANATION_MAX)
+
+
+def parse_definition(sentence: Sentence) -> Definition | None:
+    """The definition a sentence states, or None when it states none of the patterns above."""
+    text = sentence.text.strip()
+    if not is_prose(text):
+        return None
+    body = text.rstrip(".!").strip()
+    match = COPULA_DEF.match(body)
+    if match and term_ok(match.group("term")):
+        term = match.group("term")
+        if match.group("verb") in ("refers to", "means", "denotes") and re.match(r"(?:term|word|phrase) \S", term):
+            term = term.split(" ", 1)[1]  # "The term layer error refers to ...": the term is "layer error"
+        pred = match.group("pred").strip()
+        if match.group("verb") in ("is", "are") and not re.match(r"(?:a|an|the|one) ", pred, re.IGNORECASE):
+            return None  # "X is used to ...", "X is that ...": a fact about X, not a definition
+        if pred.lower().startswith(("the same", "the one", "the first", "the last", "the case")):
+            return None
+        kind, head, relative = kind_of(pred)
+        aliases = tuple(a for a in (match.group("abbr"), match.group("alias")) if a)
+        article = (match.group("article") or "").strip()
+        plural = match.group("verb") in ("are", "refer to")
+        return Definition(term, pred, kind, head, relative, sentence, aliases, article=article, plural=plural)
+    match = ALIAS_FACT.match(body)
+    if match and term_ok(match.group("term")):
+        aliases = tuple(a for a in (match.group("abbr"), match.group("alias")) if a)
+        article = (match.group("article") or "").strip()
+        pred = match.group("pred")
+        return Definition(match.group("term"), pred, "", "", pred, sentence, aliases, article=article)
+    match = NAMING_DEF.match(body)
+    if match and term_ok(match.group("term").strip()):
+        pred = match.group("pred").strip()
+        if pred.split()[0].lower() in NOT_A_TERM_START - {"a", "an", "the"} or pred.endswith((" and", " or", ",")):
+            return None
+        pred = pred[0].lower() + pred[1:]
+        kind, head, relative = kind_of(pred)
+        return Definition(match.group("term").strip(), pred, kind, head, relative, sentence, naming=True)
+    return None
+
+
+def reads_as_a_name(d: Definition | None) -> bool:
+    """Whether a term found by the looser forms reads as a name: no describing word, no role for a head."""
+    return d is not None and not set(d.term.lower().split()) & DESCRIBING and d.head not in ROLE_HEADS
+
+
+def parse_other_forms(sentence: Sentence) -> Definition | None:
+    """The definition a sentence states in a form less plain than :func:`parse_definition` reads (see below)."""
+    d = _parse_other_forms(sentence)
+    return d if reads_as_a_name(d) else None
+
+
+def _parse_other_forms(sentence: Sentence) -> Definition | None:
+    """The definition a sentence states in a form less plain than :func:`parse_definition` reads.
+
+    * after an opening phrase: "In a CNN, a convolution is a linear operation that ..." defines "convolution";
+    * a labelled entry: "Stride: the number of pixels the filter moves at each step.";
+    * an appositive: "Adam, an optimizer that adapts each step size, is the default in many libraries."
+
+    Kept apart from :func:`parse_definition`, which the grounded tutor also ranks sentences with.
+    """
+    text = sentence.text.strip()
+    if not is_prose(text):
+        return None
+    body = text.rstrip(".!").strip()
+    opener = OPENER.match(body)
+    if opener:
+        rest = body[opener.end() :]
+        rest = rest[:1].upper() + rest[1:]
+        d = parse_definition(Sentence(rest + ".", sentence.start, sentence.end, sentence.passage))
+        if d is not None and not d.naming:
+            return replace(d, sentence=sentence, verb=d.verb or _copula_of(rest))
+    match = APPOSITIVE_DEF.match(body)
+    if match and term_ok(match.group("term")) and (finite_verb(match.group("rest")) or match.group("rest") == "is"):
+        pred = match.group("pred")
+        kind, head, relative = kind_of(pred)
+        article = (match.group("article") or "").strip()
+        return Definition(match.group("term"), pred, kind, head, relative, sentence, article=article, verb="is")
+    short = without_aside(body)
+    if short:
+        d = parse_definition(Sentence(short + ".", sentence.start, sentence.end, sentence.passage))
+        if d is not None and not d.naming:
+            return replace(d, sentence=sentence, verb=d.verb or _copula_of(short))
+    match = COLON_DEF.search(body)
+    if match and term_ok(match.group("term")) and names_a_concept(match.group("term")):
+        pred = match.group("pred")
+        kind, head, relative = kind_of(pred)
+        article = match.group("article").capitalize()
+        return Definition(match.group("term"), pred, kind, head, relative, sentence, article=article, verb="is")
+    match = LABEL_DEF.match(body)
+    if match and term_ok(match.group("term")) and not match.group("term").lower().startswith(("step", "note")):
+        pred = match.group("pred")
+        pred = pred[:1].lower() + pred[1:]
+        kind, head, relative = kind_of(pred)
+        if set(kind.lower().split()) & (MODALS | {"is", "are", "was", "has", "have"}):
+            return None  # "Kernel: A convolution layer can have ...": a clause about it, not what it is
+        abbr = (match.group("abbr"),) if match.group("abbr") else ()
+        return Definition(match.group("term"), pred, kind, head, relative, sentence, abbr, verb="is")
+    return None
+
+
+def without_aside(body: str) -> str | None:
+    """``body`` without an aside between its subject and its verb, or None when it has none."""
+    match = ASIDE.match(body)
+    if not match:
+        return None
+    verb = match.group("rest").split(" ", 1)[0]
+    if not (finite_verb(verb) or verb in ("is", "are", "refers", "means")):
+        return None
+    return f"{match.group('subject')} {match.group('rest')}"
+
+
+def _copula_of(body: str) -> str:
+    match = re.search(rf" ({'|'.join(COPULAS)}) ", body)
+    return match.group(1) if match else ""
+
+
+def named_in_passing(sentence: Sentence) -> list[Definition]:
+    """Terms a sentence names without defining them: "a trick known as X", "maximum a posteriori (MAP)"."""
+    text = sentence.text
+    if not is_prose(text):
+        return []
+    found = []
+    for match in NAMED_IN_PASSING.finditer(text):
+        term = match.group("term").strip()
+        if term_ok(term) and term.lower() not in STOP_TERMS and names_a_concept(term):
+            found.append(Definition(term, "", "", "", "", sentence, passing=True))
+    for match in ACRONYM.finditer(text):
+        words, abbr = match.group("term").split(), match.group("abbr")
+        for k in range(len(words), 0, -1):  # the shortest tail of words whose initials spell the acronym
+            tail = words[-k:]
+            if "".join(w[0] for w in tail).lower() == abbr.lower().rstrip("s") and term_ok(" ".join(tail)):
+                found.append(Definition(" ".join(tail), "", "", "", "", sentence, (abbr,), passing=True))
+                break
+    return found
+
+
+def continued(read: Sequence[tuple[Any, Sequence[Sentence]]], found: Sequence[Definition]) -> list[Definition]:
+    """Definitions that a sentence opening with "It is a/an/the ..." gives the term of the sentence before it.
+
+    "A dropout layer takes the output of ... . It is a regularization technique used to ..." defines "dropout layer";
+    the source is both sentences together, so the quoted explanation names the key.
+    """
+    by_start = {d.sentence.start: d for d in found}
+    out = []
+    for passage, sents in read:
+        for prev, cur in itertools.pairwise(sents):
+            match = IT_IS.match(cur.text.strip())
+            d = by_start.get(prev.start)
+            if not match or d is None or d.sentence.text != prev.text or not is_prose(cur.text):
+                continue
+            joined = passage.text[prev.start - passage.start : cur.end - passage.start]
+            if len(joined) > MAX_JOINED_CHARS or not joined.startswith(prev.text) or not joined.endswith(cur.text):
+                continue
+            pred = match.group("pred")
+            kind, head, relative = kind_of(pred)
+            source = Sentence(joined, prev.start, cur.end, passage)
+            out.append(Definition(d.term, pred, kind, head, relative, source, d.aliases, article=d.article, verb="is"))
+    return out

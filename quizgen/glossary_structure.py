@@ -1,0 +1,210 @@
+"""Terms that notes name by their structure rather than by a defining sentence.
+
+A section heading's subject ("A dropout layer takes ..." under "Dropout"), sibling kinds ("Gaussian / Bernoulli naive
+Bayes ..."), a name-shaped word ("MSE measures ..."), "..., which VERBs ..." after a name, and a heading the section's
+prose spells out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from quizgen.glossary_forms import without_aside
+from quizgen.glossary_text import Definition, Sentence, fold, is_prose
+from quizgen.glossary_words import (
+    COMPARATIVES,
+    DESCRIBING,
+    GENERIC_NOUNS,
+    KIND_STOP,
+    MAX_TERM_WORDS,
+    MODALS,
+    NOT_AFTER_VERB,
+    PREPOSITIONS,
+    STOP_TERMS,
+    finite_verb,
+    is_name,
+    names_a_concept,
+    term_ok,
+)
+
+# Headings that name a part of a page, not a concept.
+STRUCTURE_HEADINGS = frozenset(
+    "introduction overview summary conclusion conclusions code example examples math maths references notes "
+    "exercises procedure implementation background motivation discussion appendix contents intuition intuitions "
+    "setup usage installation recap review further reading".split()
+)
+HEADING_STOP = frozenset("of to with for and or in on vs versus from by the a an our your how what why which".split())
+
+
+def heading_anchor(heading: str) -> str:
+    """The folded name a section heading gives a term ("Decision Trees" -> "decisiontree"), "" when it names none.
+
+    A heading names a term when it is one to four plain words, not a part of a page ("Introduction", "Code"), with
+    no preposition or conjunction ("Types of regression", "Zero counts and smoothing") and no gerund leading a phrase
+    ("Making predictions").
+    """
+    words = heading.strip().split()
+    if not 1 <= len(words) <= 4 or not all(re.fullmatch(r"[A-Za-z][A-Za-z0-9\-]*", w) for w in words):
+        return ""
+    low = [w.lower() for w in words]
+    if " ".join(low) in STRUCTURE_HEADINGS or low[-1] in STRUCTURE_HEADINGS or set(low) & HEADING_STOP:
+        return ""
+    if len(words) > 1 and low[0].endswith("ing") and low[1].endswith("s"):
+        return ""
+    if not term_ok(heading.strip()):
+        return ""
+    return "".join(fold(w) for w in words)
+
+
+def spelled(words: Sequence[str], anchor: str) -> tuple[int, int] | None:
+    """The span of ``words`` whose folded, joined form is ``anchor`` ("batch norm" for "BatchNorm"), if any."""
+    folded = [fold(w.strip(",;:()\"'“”")) for w in words]
+    for i in range(len(words)):
+        joined = ""
+        for j in range(i, min(len(words), i + 6)):
+            joined += folded[j]
+            if joined == anchor:
+                return i, j + 1
+            if not anchor.startswith(joined):
+                break
+    return None
+
+
+def heading_terms(passage: Any, found: Sequence[Sentence]) -> list[Definition]:
+    """The terms a passage's headings name, each as its first prose sentence in the passage spells it (in passing).
+
+    A heading the section's prose never uses ("Fully-connected/Linear", "Making predictions") gives nothing.
+    """
+    out = []
+    for heading in (getattr(passage, "headings", ()) or ())[-1:]:  # its own section's heading, not the page title
+        anchor = heading_anchor(heading)
+        if not anchor:
+            continue
+        for sentence in found:
+            if not is_prose(sentence.text):
+                continue
+            words = sentence.text.rstrip(".!").split()
+            span = spelled(words, anchor)
+            if span is None:
+                continue
+            term = " ".join(w.strip(",;:()\"'“”") for w in words[span[0] : span[1]])
+            # One common word ("Layers", "Training", "Pooling") is a heading's topic, too broad to be an answer.
+            if (len(term.split()) >= 2 or is_name(term)) and term_ok(term) and term.lower() not in STOP_TERMS:
+                out.append(Definition(term, "", "", "", "", sentence, passing=True))
+            break
+    return out
+
+
+def subject_splits(sentence: Sentence, corpus: str) -> list[tuple[str, list[str], str]]:
+    """The ways a sentence reads as "[The] NOUN PHRASE VERBs REST": (article, noun phrase words, predicate).
+
+    A candidate verb is a word ending in "s" or a modal. It is refused when what follows shows it was a plural noun
+    ("Pooling layers often take ...", "Dropout layers are ..."), or when the noun phrase with that word as its last
+    noun is a phrase the notes use ("dropout layer" is in the notes, so "Dropout layers zero ..." is not "Dropout").
+    """
+    body = sentence.text.strip().rstrip(".!")
+    words = (without_aside(body) or body).split()
+    article = words[0] if words and words[0] in ("The", "A", "An") else ""
+    start = 1 if article else 0
+    out = []
+    for k in range(1, MAX_TERM_WORDS + 1):
+        if start + k + 3 > len(words):
+            break
+        phrase, verb, rest = words[start : start + k], words[start + k], words[start + k + 1 :]
+        if not all(re.fullmatch(r"[A-Za-z][A-Za-z0-9\-]*", w) for w in phrase):
+            break
+        last = phrase[-1]
+        if k > 1 and last.islower() and (finite_verb(last) or last.endswith("ly") or last in DESCRIBING):
+            break  # "Precision equals the true ...", "Momentum also ...": the phrase ran past its verb
+        if any(w.lower() in KIND_STOP or w.lower() in PREPOSITIONS for w in phrase):
+            break
+        passive = verb == "is" and bool(re.fullmatch(r"[a-z]+ed|used|known|built|made|done|given|set|shown", rest[0]))
+        if not passive and (not finite_verb(verb) or rest[0].lower() in NOT_AFTER_VERB):
+            continue
+        if rest[0].endswith("ly") and not rest[1].endswith(("ed", "en", "s")):
+            continue  # "Dropout layers randomly drop ...": an adverb before a plain verb follows a plural noun
+        if re.search(r": [A-Z0-9]", " ".join(rest)):  # "... they interact: Number of trees": a list ran into it
+            break
+        if (
+            verb not in MODALS
+            and not passive
+            and re.search(rf"(?<![\w-]){re.escape(' '.join(phrase).lower())} {verb[:-1]}\b", corpus)
+        ):
+            continue
+        out.append((article, phrase, " ".join([verb, *rest])))
+    return out
+
+
+# A non-restrictive clause about the noun phrase before it: "... we use cosine similarity, which looks only at ...".
+WHICH_FACT = re.compile(
+    r"\b(?:the|a|an|on|of|by|with|from|use|uses|using|called) (?P<term>[A-Za-z][\w\-'’]*(?: [A-Za-z][\w\-'’]*){0,2}), "
+    r"which (?P<pred>(?P<verb>[a-z]+) [^,;:]{10,})$"
+)
+
+
+def which_fact(sentence: Sentence) -> Definition | None:
+    """A term that a sentence's last clause says something about, with that clause as its predicate.
+
+    In "... we use cosine similarity, which looks only at the angle between the vectors ..." the term is the noun
+    phrase before ", which" and the predicate the clause.
+
+    Only a phrase that reads as a name (several words, or a word shaped like a name) and a clause with a verb of its
+    own are taken, so "... the batch, which is ..." or "... a layer, which ..." give nothing.
+    """
+    if not is_prose(sentence.text):
+        return None
+    match = WHICH_FACT.search(sentence.text.strip().rstrip(".!"))
+    if not match or not finite_verb(match.group("verb")) or match.group("pred").split()[1] in NOT_AFTER_VERB:
+        return None
+    term = match.group("term")
+    if not term_ok(term) or not (len(term.split()) >= 2 or is_name(term)) or not names_a_concept(term):
+        return None
+    if set(term.lower().split()) & (PREPOSITIONS | KIND_STOP | DESCRIBING) or term.split()[0].lower() in COMPARATIVES:
+        return None  # "an increase of parameters, which", "a smoother loss surface, which": a description, not a name
+    pred = match.group("pred")
+    return Definition(term, pred, "", "", pred, sentence)
+
+
+def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "") -> list[Definition]:
+    """Terms that lecture notes name by their structure, each with the first sentence whose subject it is.
+
+    Notes often say what a thing does instead of what it is: under the heading "BatchNorm", "BatchNorm accelerates
+    convergence by ..."; in a list, "Gaussian naive Bayes assumes ..." beside "Bernoulli naive Bayes models ...".
+    A sentence "[The] NOUN PHRASE VERBs ..." gives its noun phrase as a term when the phrase
+
+    * contains what a heading of the passage names, with at most two more words ("A dropout layer takes ..." under
+      "Dropout", "Max pooling layer will take ..." under "Pooling");
+    * is one word shaped like a name ("MSE measures ...", "fastText extends ...");
+    * or is one of two or more in the passage that share all but a first word (sibling kinds of one thing).
+
+    The predicate is the verb phrase, so the question is "Which term VERBs ...?". The phrase's last word is no kind
+    ("boosting" in "gradient boosting"), so such a term has none.
+    """
+    anchors = [a for a in (heading_anchor(h) for h in getattr(passage, "headings", ()) or ()) if a]
+    splits = [(s, subject_splits(s, corpus)) for s in found if is_prose(s.text)]
+    firsts: dict[str, set[str]] = {}
+    for _, options in splits:
+        for _, phrase, _ in options:
+            if len(phrase) >= 2:
+                firsts.setdefault(" ".join(fold(w) for w in phrase[1:]), set()).add(fold(phrase[0]))
+    siblings = {tail for tail, heads in firsts.items() if len(heads) >= 2}
+    out = []
+    for sentence, options in splits:
+        for article, phrase, pred in options:
+            term = " ".join(phrase)
+            if not term_ok(term) or (len(phrase) == 1 and term.lower() in GENERIC_NOUNS):
+                continue
+            if set(term.lower().split()) & DESCRIBING:
+                continue  # "A typical dropout rate lies ...", "A large C punishes ...": a description, not a name
+            # "... consists of 2 major component 1" (a list run into the sentence), "... capture this base case"
+            # (it leans on the sentence before): no question can quote it alone.
+            if re.search(r"\d$", pred) or re.search(r"\b(?:this|these|those)\b", pred, re.IGNORECASE):
+                continue
+            anchored = any((span := spelled(phrase, a)) and len(phrase) - (span[1] - span[0]) <= 2 for a in anchors)
+            sibling = len(phrase) >= 2 and " ".join(fold(w) for w in phrase[1:]) in siblings
+            if anchored or sibling or (len(phrase) == 1 and is_name(term)):
+                out.append(Definition(term, pred, "", "", pred, sentence, article=article))
+                break
+    return out
