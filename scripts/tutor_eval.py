@@ -1,11 +1,17 @@
 """How often the tutor states the course's fact: ungrounded vs grounded (extractive and generative), in one run.
 
     python scripts/tutor_eval.py [--limit N] [--model SPEC] [--kb course] [--out results.json]
+    python scripts/tutor_eval.py --notes tests/data/notes_extra --questions tests/data/tutor_eval_extra.jsonl \
+        --offtopic tests/data/tutor_offtopic_extra.jsonl --modes ranked,extractive --threads 1
 
 The questions (tests/data/tutor_eval.jsonl) are phrased as a student would ask them, each with the reference
 fact and keyword groups: an answer states the fact when every group has one alternative in it (case-insensitive,
 at the start of a word). Off-topic questions (tests/data/tutor_offtopic.jsonl) must get "not in the course
 material". Prints one table with 95% Wilson intervals; every answer goes to --out.
+
+``--notes FILES`` indexes those files into a knowledge base in a scratch data directory (the user's own knowledge
+bases are not touched) and asks it; the notes questions' ``lesson`` is the file name. Mode ``ranked`` is the
+best-ranked sentence alone, with no model (what the extractive answer opens with).
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,15 +51,46 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+class Ranked:
+    """The extractive tutor's opening sentence alone: what the ranking says before the model chooses anything."""
+
+    def __init__(self, tutor: object) -> None:
+        """Wrap a GroundedTutor (its model is never called)."""
+        self.tutor = tutor
+
+    def answer(self, question: str) -> object:
+        """The best-ranked sentence with its source, or the usual refusal."""
+        from tutor.grounded import NOT_IN_COURSE, Answer
+
+        hits = self.tutor.retrieve(question)
+        if not hits:
+            return Answer(NOT_IN_COURSE, [], grounded=False)
+        text, cite = self.tutor.offered_sentences(question, hits)[0]
+        return Answer(text, [cite])
+
+
+def scratch_kb(paths: list[Path]) -> object:
+    """A knowledge base of ``paths`` in a fresh data directory (TA_DATA_DIR is set for this process)."""
+    from tutor.knowledge import open_kb
+
+    os.environ["TA_DATA_DIR"] = tempfile.mkdtemp(prefix="tutor_eval_")
+    kb = open_kb("notes", create=True)
+    kb.add(paths)
+    return kb
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every mode over the questions and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default")
-    parser.add_argument("--kb", default="course")
+    parser.add_argument("--kb", default="course", help="a knowledge base by name (see `ta kb list`)")
+    parser.add_argument("--notes", nargs="+", type=Path, help="index these files or folders and ask them (not --kb)")
+    parser.add_argument("--questions", type=Path, default=DATA / "tutor_eval.jsonl", help="course questions (JSONL)")
+    parser.add_argument("--offtopic", type=Path, default=DATA / "tutor_offtopic.jsonl", help="off-topic questions")
     parser.add_argument("--limit", type=int, help="the first N questions only")
     parser.add_argument("--every", type=int, default=1, metavar="K", help="every K-th question (2: one per lesson)")
     parser.add_argument(
-        "--modes", default="ungrounded,extractive,generative", help="comma-separated; also extractive-free"
+        "--modes", default="ungrounded,extractive,generative", help="comma-separated; also extractive-free, ranked"
     )
     parser.add_argument("--out", type=Path)
     parser.add_argument("--threads", type=int, help="llama.cpp CPU threads (default: llama.cpp's choice)")
@@ -62,18 +101,22 @@ def main(argv: list[str] | None = None) -> int:
     from tutor.knowledge import open_kb
     from tutor.models import load_model
 
-    model = load_model(args.model, **({"n_threads": args.threads} if args.threads else {}))
-    kb = open_kb(args.kb)
-    questions = read_jsonl(DATA / "tutor_eval.jsonl")[:: args.every][: args.limit]
-    offtopic = read_jsonl(DATA / "tutor_offtopic.jsonl")
     modes = args.modes.split(",")
-    ungrounded = Tutor(model)
+    kb = open_kb(args.kb) if args.notes is None else scratch_kb(args.notes)
+    needs_model = any(m != "ranked" for m in modes)
+    model = load_model(args.model, **({"n_threads": args.threads} if args.threads else {})) if needs_model else None
+    questions = read_jsonl(args.questions)[:: args.every][: args.limit]
+    offtopic = read_jsonl(args.offtopic)
+    ungrounded = Tutor(model) if "ungrounded" in modes else None
     # "extractive-free": the model chooses every sentence (no best-ranked sentence first), for comparison.
     tutors = {
-        m: GroundedTutor(model, kb, mode=m.removesuffix("-free"), lead=not m.endswith("-free"))
+        m: Ranked(GroundedTutor(model, kb))
+        if m == "ranked"
+        else GroundedTutor(model, kb, mode=m.removesuffix("-free"), lead=not m.endswith("-free"))
         for m in modes
         if m != "ungrounded"
     }
+    load, wall = os.getloadavg()[0], time.perf_counter()
     rows: list[dict] = []
     for i, q in enumerate(questions, 1):
         row = {"question": q["question"], "lesson": q["lesson"]}
@@ -97,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     falsely_refused = {m: sum(r[m]["answer"] == NOT_IN_COURSE for r in rows) for m in tutors}
 
     n = len(rows)
-    print(f"\n{n} course questions, {len(offtopic)} off-topic; model {model.name}, knowledge base {kb.name!r}\n")
+    name = model.name if model is not None else "none"
+    print(f"\n{n} course questions, {len(offtopic)} off-topic; model {name}, knowledge base {kb.name!r}")
+    wall = time.perf_counter() - wall
+    print(f"{wall:.0f} s in all; load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end\n")
     header = "mode | states the fact | 95% interval | cites its lesson | off-topic refused | on-topic refused | s/q"
     print(f"| {header} |")
     print("|---|---|---|---|---|---|---|")
