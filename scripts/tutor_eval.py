@@ -144,9 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{n} course questions, {len(offtopic)} off-topic; model {name}, knowledge base {kb.name!r}")
     wall = time.perf_counter() - wall
     print(f"{wall:.0f} s in all; load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end\n")
-    header = "mode | states the fact | 95% interval | cites its lesson | off-topic refused | on-topic refused | s/q"
-    print(f"| {header} |")
-    print("|---|---|---|---|---|---|---|")
+    header = "mode | states the fact | 95% interval | cites its lesson | off-topic refused | on-topic refused"
+    print(f"| {header} | chars | s/q |")
+    print("|---|---|---|---|---|---|---|---|")
     base = sum(r["ungrounded"]["states_fact"] for r in rows) if "ungrounded" in modes else None
     for mode in modes:
         k = sum(r[mode]["states_fact"] for r in rows)
@@ -155,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         off = "-" if mode == "ungrounded" else f"{refused[mode]}/{len(offtopic)}"
         on = "-" if mode == "ungrounded" else f"{falsely_refused[mode]}/{n}"
         secs = sum(r[mode]["seconds"] for r in rows) / n
+        chars = sum(len(r[mode]["answer"]) for r in rows) / n  # a longer answer passes the keyword test more easily
         ratio = f" ({k / base:.1f}x)" if base and mode != "ungrounded" else ""
-        print(f"| {mode} | {k}/{n} = {k / n:.0%}{ratio} | {lo:.0%}-{hi:.0%} | {cites} | {off} | {on} | {secs:.1f} |")
+        cells = [f"{k}/{n} = {k / n:.0%}{ratio}", f"{lo:.0%}-{hi:.0%}", cites, off, on, f"{chars:.0f}", f"{secs:.1f}"]
+        print(f"| {mode} | " + " | ".join(cells) + " |")
     if args.out:
         args.out.write_text(json.dumps({"rows": rows, "offtopic_refused": refused}, indent=1), encoding="utf-8")
     return 0

@@ -42,7 +42,7 @@ MAX_SENTENCES = 3  # an extractive answer says at most this many
 MIN_DENSE = 0.25  # a question with words the course lacks and a best passage below this is not covered
 MISSING_SHARE = 0.5  # ... nor one of whose content words the course lacks at least this share
 GENERATIVE_MAX_TOKENS = 200
-EXTRACTIVE_MAX_TOKENS = 320
+EXTRACTIVE_MAX_TOKENS = 480  # three offered pieces, some of two sentences (a cut-off answer is redone)
 HISTORY_MESSAGES = 4  # the last two exchanges: the course text already fills most of a 2k-token context
 PROMPT_PASSAGE_CHARS = 900  # each passage in the prompt, at most (a 135M model reads little well)
 SYSTEM = (
@@ -109,6 +109,7 @@ class Candidate:
     cite: str  # "doc › heading"
     passage_rank: int  # 0 for the best passage
     opens: bool = False  # the first sentence of its passage
+    text: str | None = None  # what is offered when not the sentence alone: the sentence before it, then it
 
 
 def rank(question: str, pool: Sequence[Candidate]) -> list[Candidate]:
@@ -156,6 +157,8 @@ def covers(kb: Any, query: str, hits: Sequence[Any]) -> bool:
     separates them (an off-topic question's best passage reached cosine 0.46, an on-topic one's fell to
     0.22), but words the course never uses do. Off-topic questions leave at least two of their content words
     unmatched and their best passage below 0.25; on-topic ones leave at most two (a "what's", a "people").
+    On other notes a question can name one method the notes never mention ("How does word2vec learn word
+    vectors?") and still pass both tests; a coined name the course lacks (:func:`_is_name`) is not covered.
     """
     if not hits:
         return False
@@ -165,6 +168,8 @@ def covers(kb: Any, query: str, hits: Sequence[Any]) -> bool:
     missing = set(kb.missing_terms(query))
     if words and len(missing) >= MISSING_SHARE * len(words):
         return False
+    if any(_is_name(query, term) for term in missing):
+        return False  # "How does word2vec learn?": the course never names the method asked about
     return not (missing and hits[0].dense < MIN_DENSE)
 
 
@@ -265,19 +270,58 @@ class GroundedTutor:
         return iter([text]), Answer(text, sources, mode="generative")
 
     def offered_sentences(self, question: str, hits: list[Any]) -> list[tuple[str, str]]:
-        """(sentence, citation) pairs the extractive grammar may use: the most relevant first (:func:`rank`)."""
+        """(sentence, citation) pairs the extractive grammar may use: the most relevant first (:func:`rank`).
+
+        Two things the starter course never needed and ordinary notes do (README, "Grounded tutor", unseen notes):
+
+        * A hit from the middle of a section brings the section's opening passage with it: notes state what a
+          section is about in its first paragraph ("Boosting is an ensemble strategy ..."), and a short later
+          paragraph that repeats the question's words ("The first widely used boosting algorithm ...") can
+          outrank it in the search.
+        * A sentence that refers back ("These values are known as pseudo-residuals.", "As a result it can ...")
+          is offered together with the sentence before it, as one piece of course text: alone it names the
+          answer without saying it.
+        """
         from quizgen.glossary import is_prose, sentences
 
         pool: list[Candidate] = []
         seen: set[str] = set()
-        for rank_, hit in enumerate(hits):
-            for s in sentences(hit.passage):
+        for rank_, passage in self._passages(hits):
+            parts = sentences(passage)
+            for i, s in enumerate(parts):
                 if s.text not in seen and _usable(s.text, is_prose):
                     seen.add(s.text)
-                    pool.append(Candidate(s, hit.passage.cite(), rank_, opens=s.start == hit.passage.start))
+                    text = _with_antecedent(passage, parts, i, is_prose)
+                    pool.append(Candidate(s, passage.cite(), rank_, opens=s.start == passage.start, text=text))
         if not pool:
             return [(h.passage.text.strip(), h.passage.cite()) for h in hits][:SENTENCE_CHOICES]
-        return [(c.sentence.text, c.cite) for c in rank(question, pool)[:SENTENCE_CHOICES]]
+        offered: list[tuple[str, str]] = []
+        for c in rank(question, pool):
+            text = c.text or c.sentence.text
+            if any(text in t for t, _ in offered):
+                continue  # already said inside a longer piece
+            inside = [j for j, (t, _) in enumerate(offered) if t in text]
+            if inside:  # the piece replaces the sentence it contains, at that sentence's better place
+                offered[inside[0]] = (text, c.cite)
+                offered = [o for j, o in enumerate(offered) if j not in inside[1:]]
+            else:
+                offered.append((text, c.cite))
+            if len(offered) == SENTENCE_CHOICES:
+                break
+        return offered
+
+    def _passages(self, hits: list[Any]) -> list[tuple[int, Any]]:
+        """(search rank, passage) for each hit, each preceded by its section's opening passage when it is not one."""
+        out: list[tuple[int, Any]] = []
+        ids: set[int] = set()
+        everything = self.kb.passages()  # one snapshot, held in memory by the knowledge base
+        for rank_, hit in enumerate(hits):
+            opening = _section_opening(everything, hit.passage)
+            for passage in (opening, hit.passage):
+                if passage is not None and passage.id not in ids:
+                    ids.add(passage.id)
+                    out.append((rank_, passage))
+        return out
 
     def messages(self, question: str, hits: list[Any], history: Sequence[Any] | None) -> list[dict[str, str]]:
         """The chat the model reads: the course text, the recent history, the question."""
@@ -288,6 +332,40 @@ class GroundedTutor:
         messages.extend(recent(normalize_history(history), HISTORY_MESSAGES))
         messages.append({"role": "user", "content": question})
         return messages
+
+
+# Words that open a sentence leaning on the one before it ("These values are known as ...", "As a result it ...").
+BACK_REFERENCES = re.compile(
+    r"(?:this|these|that|those|it|they|such|there,|here|thus|hence|therefore|instead|as a result|in short"
+    r"|in other words|either way|for this reason|because of this|to do this)(?!\w)",
+    re.IGNORECASE,
+)
+
+
+def _with_antecedent(passage: Any, parts: Sequence[Any], i: int, is_prose: Any) -> str | None:
+    """The passage's text from sentence ``i - 1`` to sentence ``i`` when sentence ``i`` refers back, else None."""
+    if i == 0 or not BACK_REFERENCES.match(parts[i].text) or not is_prose(parts[i - 1].text):
+        return None
+    return passage.text[parts[i - 1].start - passage.start : parts[i].end - passage.start]
+
+
+def _is_name(text: str, term: str) -> bool:
+    """Whether ``term`` is written in ``text`` as a coined name ("word2vec", "GloVe", "fastText").
+
+    A coined name has a digit inside letters or a capital after a small letter; an acronym ("KNN") or a version
+    ("L2") is not one: students spell those freely, and the course may write "k-NN".
+    """
+    for m in re.finditer(rf"(?<![\w-]){re.escape(term)}(?![\w-])", text, re.IGNORECASE):
+        if re.search(r"[A-Za-z]\d+[A-Za-z]|[a-z][A-Z]", m.group(0)):
+            return True
+    return False
+
+
+def _section_opening(passages: Sequence[Any], passage: Any) -> Any | None:
+    """The first of ``passages`` in ``passage``'s section (same document, same headings); None when it is that one."""
+    section = [p for p in passages if p.doc == passage.doc and p.headings == passage.headings]
+    first = min(section, key=lambda p: p.start, default=None)
+    return first if first is not None and first.id != passage.id else None
 
 
 def _usable(text: str, is_prose: Any) -> bool:
