@@ -77,12 +77,17 @@ def test_a_hit_in_the_middle_of_a_section_brings_the_sections_opening(extra):
     assert offered[0].startswith("Boosting is an ensemble strategy in which weak models"), offered
 
 
-def test_every_offered_piece_is_course_text_in_one_piece(extra):
+def test_every_offered_piece_is_course_text_in_one_piece_and_no_sentence_is_offered_twice(extra):
+    from tutor.knowledge import split_sentences
+
     tutor = GroundedTutor(None, extra)
     texts = {d: extra.document_text(d) for d in extra.documents()}
     for row in read_jsonl(DATA / "tutor_eval_extra.jsonl"):
-        for text, cite in tutor.offered_sentences(row["question"], tutor.retrieve(row["question"])):
+        offered = tutor.offered_sentences(row["question"], tutor.retrieve(row["question"]))
+        for text, cite in offered:
             assert text in texts[cite.split(" › ")[0]], (row["question"], text)
+        said = [s for text, _ in offered for s in split_sentences(text)]
+        assert len(said) == len(set(said)), row["question"]
 
 
 def test_a_method_the_notes_never_name_is_not_covered(data_dir):

@@ -297,9 +297,12 @@ class GroundedTutor:
             return [(h.passage.text.strip(), h.passage.cite()) for h in hits][:SENTENCE_CHOICES]
         offered: list[tuple[str, str]] = []
         for c in rank(question, pool):
-            text = c.text or c.sentence.text
-            if any(text in t for t, _ in offered):
-                continue  # already said inside a longer piece
+            sentence, text = c.sentence.text, c.text or c.sentence.text
+            if any(sentence in t for t, _ in offered):
+                continue  # already said, alone or inside a longer piece
+            before = text[: -len(sentence)].rstrip()
+            if before and any(before in t and before != t for t, _ in offered):
+                text = sentence  # its antecedent is said inside another piece: never say a sentence twice
             inside = [j for j, (t, _) in enumerate(offered) if t in text]
             if inside:  # the piece replaces the sentence it contains, at that sentence's better place
                 offered[inside[0]] = (text, c.cite)
