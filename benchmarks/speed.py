@@ -9,6 +9,9 @@ of the B requests (prompts included), and the ratios against batch 1 and constra
 and prompt evaluation alone (B log-likelihood requests of ~350 fresh tokens at once: what a grounded quiz's
 open-book check costs), whose rate batching cannot raise much on a CPU, where it is already a matrix product.
 ``--modes``: ``deterministic`` (the default model) and/or ``fast`` (``deterministic=False``: one unified cache).
+Beside them, the bound: a bare greedy loop of B sequences on the same llama.cpp context (no scheduler, threads,
+grammar or detokenizing), so "x batch 1" is read against what llama.cpp itself gives on this machine in the same
+run, and free/bare is what our loop costs. The kinds of run take turns (see :func:`interleaved`).
 
 For each backend the same prompt is decoded for the same number of tokens: free text, then under a
 JSON schema with one free string field (an essay the model keeps writing past the budget: the token
@@ -143,8 +146,8 @@ def plain_outlines(tokens: int, repeats: int, threads: int | None) -> dict:
     return {"path": "plain outlines", "free": free, "constrained": constrained}
 
 
-def concurrent_rate(model, constraint, tokens: int, batch: int, repeats: int) -> tuple[float, int]:
-    """Aggregate tokens per second of ``batch`` requests decoded at once (median of ``repeats``, after a warm-up)."""
+def concurrent(model, constraint, tokens: int, batch: int) -> Callable[[], int]:
+    """``batch`` requests decoded at once through the model (threads, as students would); tokens decoded."""
     from concurrent.futures import ThreadPoolExecutor
 
     runs = [ours(model, constraint, tokens) for _ in range(batch)]
@@ -153,14 +156,66 @@ def concurrent_rate(model, constraint, tokens: int, batch: int, repeats: int) ->
         with ThreadPoolExecutor(batch) as pool:
             return sum(pool.map(lambda run: run(), runs))
 
-    return best_rate(together, repeats)
+    return together
+
+
+def bare(model, tokens: int, batch: int) -> Callable[[], int]:
+    """The bound for ``concurrent``: a bare greedy loop on the model's own llama.cpp context (same KV layout, threads).
+
+    One ``llama_decode`` per step with one token for each of ``batch`` sequences, argmax of each row, nothing else
+    (the issue's premise: 1.77x at 4 sequences, measured once this way). It runs while the scheduler is idle, on
+    its sequence ids, and empties them after, so the scheduler reuses no cell it did not compute.
+    """
+    import numpy as np
+
+    from tutor.models.base import to_messages
+
+    scheduler, context = model.scheduler, model.scheduler.context
+    prompt = model.prompt_tokens(model.render(to_messages(PROMPT)))
+
+    def run() -> int:
+        assert scheduler.running == 0 and scheduler.waiting == 0, "the bare loop needs the model idle"
+        last = []
+        for seq in range(batch):
+            context.seq_rm(seq, 0)
+            for start in range(0, len(prompt), scheduler.n_batch):
+                chunk = prompt[start : start + scheduler.n_batch]
+                context.decode([(t, start + i, seq, start + i == len(prompt) - 1) for i, t in enumerate(chunk)])
+            last.append(int(np.argmax(context.logits(len(chunk) - 1))))
+        for step in range(tokens - 1):
+            context.decode([(token, len(prompt) + step, seq, True) for seq, token in enumerate(last)])
+            last = [int(np.argmax(context.logits(i))) for i in range(batch)]
+        for slot in scheduler.slots:  # the cells no longer hold what the scheduler recorded
+            context.seq_rm(slot.seq, 0)
+            slot.tokens = []
+        return batch * tokens
+
+    return run
+
+
+def interleaved(runs: dict[str, Callable[[], int]], repeats: int) -> dict[str, tuple[float, int]]:
+    """Each run's tokens per second (median of ``repeats``) and tokens per run, the runs alternated.
+
+    This machine's speed drifts by 15-25% over a minute (a VM's neighbours), so runs compared in a ratio take
+    turns: a slow minute slows all of them, not the one that happened to run then.
+    """
+    for run in runs.values():
+        run()  # warm-up
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    counts: dict[str, list[int]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            counts[name].append(run())
+            rates[name].append(counts[name][-1] / (time.perf_counter() - start))
+    return {name: (statistics.median(rates[name]), min(counts[name])) for name in runs}
 
 
 PASSAGE = " ".join(f"Overfitting is when a model learns noise number {i} of its training data." for i in range(20))
 
 
-def prompt_rate(model, batch: int, repeats: int) -> tuple[float, int]:
-    """Aggregate prompt-evaluation tokens per second of ``batch`` log-likelihood requests at once (~350 tokens each).
+def prompt_eval(model, batch: int) -> Callable[[], int]:
+    """``batch`` log-likelihood requests at once (~350 prompt tokens each); prompt tokens evaluated.
 
     Every request's prompt starts with a number never used before, so no run finds its prefix in the KV cache:
     this is the work a grounded quiz's open-book check does (a passage read, a few answer tokens scored).
@@ -179,23 +234,28 @@ def prompt_rate(model, batch: int, repeats: int) -> tuple[float, int]:
         with ThreadPoolExecutor(batch) as pool:
             return sum(pool.map(lambda _: one(), range(batch)))
 
-    return best_rate(together, repeats)
+    return together
 
 
 def measure_batches(sizes: list[int], tokens: int, repeats: int, threads: int | None, mode: str) -> list[dict]:
-    """Rows of (batch size, free, constrained) aggregate rates on one llama.cpp model."""
+    """Rows of (batch size, free, constrained, bare loop, prompt) aggregate rates on one llama.cpp model."""
     from tutor.models import load_model
 
     model = load_model("default", n_threads=threads, max_seqs=max(sizes), deterministic=mode == "deterministic")
     rows = []
     for size in sizes:
-        free = concurrent_rate(model, None, tokens, size, repeats)
-        constrained = concurrent_rate(model, LONG_STRING_MIN, tokens, size, repeats)
-        prompt = prompt_rate(model, size, repeats)
-        rows.append({"mode": mode, "batch": size, "free": free, "constrained": constrained, "prompt": prompt})
+        rates = interleaved(
+            {
+                "free": concurrent(model, None, tokens, size),
+                "bare": bare(model, tokens, size),
+                "constrained": concurrent(model, LONG_STRING_MIN, tokens, size),
+                "prompt": prompt_eval(model, size),
+            },
+            repeats,
+        )
+        rows.append({"mode": mode, "batch": size, **rates})
         print(
-            f"  {mode} batch {size}: free {free[0]:.1f} tok/s, constrained {constrained[0]:.1f} tok/s, "
-            f"prompt {prompt[0]:.1f} tok/s",
+            f"  {mode} batch {size}: " + ", ".join(f"{name} {rate:.1f} tok/s" for name, (rate, _) in rates.items()),
             flush=True,
         )
     model.close()
@@ -203,18 +263,20 @@ def measure_batches(sizes: list[int], tokens: int, repeats: int, threads: int | 
 
 
 def print_batches(rows: list[dict], tokens: int, repeats: int) -> None:
-    """The batch table: aggregate rates, ratios against batch 1 of the same mode, constrained/free."""
-    print(f"\n{tokens} tokens per request, median of {repeats}; x1 = against batch 1 of the same mode\n")
-    print("| mode | batch | free tok/s | x1 | constrained tok/s | x1 | constrained/free | prompt tok/s | x1 |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    """The batch table: aggregate rates, ratios against batch 1 of the same mode, constrained/free, ours/bare."""
+    print(
+        f"\n{tokens} tokens per request, median of {repeats} (the four kinds of run alternated); x1 = against batch 1"
+        " of the same mode and kind; bare = a bare greedy loop on the same llama.cpp context (the bound)\n"
+    )
+    kinds = ("free", "constrained", "bare", "prompt")
+    header = " | ".join(f"{kind} tok/s | x1" for kind in kinds)
+    print(f"| mode | batch | {header} | constrained/free | free/bare |")
+    print("|---|---|" + "---|---|" * len(kinds) + "---|---|")
     for r in rows:
         one = next((o for o in rows if o["mode"] == r["mode"] and o["batch"] == 1), r)
-        free, con = r["free"][0], r["constrained"][0]
-        print(
-            f"| {r['mode']} | {r['batch']} | {free:.1f} | {free / one['free'][0]:.2f} | {con:.1f} | "
-            f"{con / one['constrained'][0]:.2f} | {con / free:.2f} | {r['prompt'][0]:.1f} | "
-            f"{r['prompt'][0] / one['prompt'][0]:.2f} |"
-        )
+        cells = [f"{r[kind][0]:.1f} | {r[kind][0] / one[kind][0]:.2f}" for kind in kinds]
+        ratios = f"{r['constrained'][0] / r['free'][0]:.2f} | {r['free'][0] / r['bare'][0]:.2f}"
+        print(f"| {r['mode']} | {r['batch']} | " + " | ".join(cells) + f" | {ratios} |")
 
 
 def main() -> None:

@@ -270,6 +270,18 @@ def test_load_model_mistakes_are_model_errors(spec: str, options: dict, message:
         load_model(spec, self_check=False, **{"n_threads": 1, **options})
 
 
+def test_a_kv_cache_larger_than_the_memory_available_is_refused_before_it_is_allocated(monkeypatch) -> None:
+    """llama.cpp reserves the cache without touching it, so a too-large one used to fail mid-answer, out of memory."""
+    from tutor.models import ModelError, llamacpp, load_model
+
+    monkeypatch.setattr(llamacpp, "available_memory", lambda: 2**29)  # 0.5 GiB left on this machine
+    expected = r"needs 0\.9 GiB of KV cache \(5 streams of 8192 cells\) but 0\.5 GiB .*deterministic=False"
+    with no_hang(30), pytest.raises(ModelError, match=expected):
+        load_model("default", n_ctx=8192, n_threads=1, self_check=False)
+    with load_model("default", n_ctx=8192, n_threads=1, self_check=False, deterministic=False) as shared:
+        assert shared.n_ctx == 8192  # one cache of 8192 cells (0.2 GiB) fits
+
+
 def broken_checkpoint(case: str, folder: Path) -> Path:
     """A checkpoint or adapter folder that transformers or peft cannot load, as ``case`` names it."""
     import shutil

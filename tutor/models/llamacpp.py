@@ -64,6 +64,43 @@ def _in_range(name: str, value: int | None, low: int, high: int | None, why: str
         raise ModelError(f"{name} must be a whole number {bound} ({why}), not {value!r}")
 
 
+def kv_bytes(llama: Any, n_ctx: int, max_seqs: int, deterministic: bool) -> int:
+    """Bytes of KV cache a context takes: a stream of ``n_ctx`` cells per sequence when deterministic, else one.
+
+    A cell holds a key and a value row of every layer in f16 (llama.cpp's default cache type).
+    """
+    import llama_cpp
+
+    model = llama.model
+    n_head = max(llama_cpp.llama_model_n_head(model), 1)
+    kv_width = llama_cpp.llama_model_n_embd(model) // n_head * llama_cpp.llama_model_n_head_kv(model)
+    cells = n_ctx * (max_seqs + INTERACTIVE_SEQS if deterministic else 1)
+    return cells * llama_cpp.llama_model_n_layer(model) * 2 * kv_width * 2
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the system can give without swapping (MemAvailable), or None where /proc/meminfo is absent."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _check_kv_fits(llama: Any, n_ctx: int, max_seqs: int, deterministic: bool) -> None:
+    """Refuse a KV cache larger than the memory available: llama.cpp would allocate it lazily and die mid-answer."""
+    need, free = kv_bytes(llama, n_ctx, max_seqs, deterministic), available_memory()
+    if free is not None and need > free:
+        layout = f"{max_seqs + INTERACTIVE_SEQS} streams of {n_ctx} cells" if deterministic else f"{n_ctx} cells"
+        raise ModelError(
+            f"n_ctx={n_ctx} with max_seqs={max_seqs} needs {need / 2**30:.1f} GiB of KV cache ({layout}) but "
+            f"{free / 2**30:.1f} GiB of memory is available: pass a smaller n_ctx or max_seqs"
+            + (", or deterministic=False (one cache the sequences share)" if deterministic else "")
+        )
+
+
 class BatchContext:
     """A llama.cpp context for several sequences (a KV stream each, or one unified cache), for the scheduler."""
 
@@ -153,8 +190,9 @@ class LlamaCppModel(Model):
             faster long prompts, but greedy text can change with what ran before (README.md gives the measured rate).
 
     Raises:
-        ModelError: for a file llama.cpp cannot load, or a setting out of range (checked before the KV cache is
-            allocated: an absurd ``n_ctx`` would otherwise take most of a minute to fail).
+        ModelError: for a file llama.cpp cannot load, a setting out of range, or a KV cache larger than the memory
+            available (checked before the cache is allocated: an absurd ``n_ctx`` would otherwise take most of a
+            minute to fail, and a large one would fail mid-answer, since llama.cpp touches the cache as it fills).
     """
 
     backend = "llamacpp"
@@ -203,6 +241,7 @@ class LlamaCppModel(Model):
                 f"pass at most {trained}"
             )
         try:
+            _check_kv_fits(self.llama, n_ctx, max_seqs, deterministic)
             self._context = BatchContext(
                 self.llama, n_ctx=n_ctx, threads=threads, max_seqs=max_seqs, deterministic=deterministic
             )
