@@ -16,12 +16,29 @@ Everything here is a pure function of the text, so it is tested without a model.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from quizgen.glossary_forms import continued, named_in_passing, parse_definition, parse_other_forms, without_aside
+from quizgen.glossary_forms import (
+    continued,
+    leans_elsewhere,
+    named_in_passing,
+    parse_definition,
+    parse_other_forms,
+    spells,
+    without_aside,
+)
 from quizgen.glossary_structure import heading_anchor, heading_terms, subject_facts, which_fact
-from quizgen.glossary_text import Definition, Sentence, fold, is_prose, mentions, sentences, split_sentences
+from quizgen.glossary_text import (
+    Definition,
+    Sentence,
+    fold,
+    is_prose,
+    mentions,
+    quiz_sentences,
+    sentences,
+    split_sentences,
+)
 
 __all__ = [
     "Definition",
@@ -36,6 +53,7 @@ __all__ = [
     "named_in_passing",
     "parse_definition",
     "parse_other_forms",
+    "quiz_sentences",
     "sentences",
     "split_sentences",
     "subject_facts",
@@ -54,13 +72,15 @@ def definitions(passages: Iterable[Any]) -> list[Definition]:
     :func:`subject_facts`), then terms named in passing, then section headings that name a term the section's prose
     uses (see :func:`heading_terms`).
     """
-    read = [(passage, sentences(passage)) for passage in passages]
+    read = [(passage, quiz_sentences(passage)) for passage in passages]
     defined: list[Definition] = []
     passing: list[Definition] = []
     for _, found in read:
         for sentence in found:
             d = parse_definition(sentence) or parse_other_forms(sentence)
-            if d:
+            if d and leans_elsewhere(d):  # "X, also called Y, prevents this by ...": keep the name, ask nothing
+                passing.append(replace(d, predicate="", kind="", head="", relative="", passing=True))
+            elif d:
                 defined.append(d)
             passing.extend(named_in_passing(sentence))
     corpus = " ".join(p.text.lower() for p, _ in read)
@@ -114,12 +134,27 @@ class Glossary:
         i = self._index.get(name.lower())
         return None if i is None else self.items[i]
 
+    def defined_by(self, sentence: Sentence) -> Definition | None:
+        """The definition ``sentence`` states (a term it only names in passing defines nothing), if any.
+
+        A definition quoting two sentences ("... . It is a K ...") is stated at its second.
+        """
+        for d in self.items:
+            if not d.passing and d.sentence.start == sentence.start and d.sentence.text == sentence.text:
+                return d
+        for d in self.items:
+            s = d.sentence
+            if not d.passing and s.end == sentence.end and s.start < sentence.start and s.text.endswith(sentence.text):
+                return d
+        return None
+
     def neighbours(self, key: Definition, exclude_text: str = "") -> list[tuple[Definition, float]]:
         """Other terms ranked by how alike they are to ``key``: name, definition and kind together.
 
         A term is left out when it is the key under another name, contains the key's name or is contained
         in it (a cue, or the same thing), is named in ``exclude_text`` (the source sentence: the passage
-        makes it true there), or when its definition says nearly the same thing as the key's.
+        makes it true there), when its definition says nearly the same thing as the key's, or when it is a better
+        ranked term under another name (its acronym, say).
         """
         i = self.items.index(key)
         term_sim = self.term_vectors @ self.term_vectors[i]
@@ -134,12 +169,21 @@ class Glossary:
             same_doc = SAME_DOCUMENT_BONUS if other.sentence.passage.doc == key.sentence.passage.doc else 0.0
             ranked.append((other, float(0.5 * term_sim[j] + 0.5 * def_sim[j] + same_kind + same_doc)))
         ranked.sort(key=lambda pair: -pair[1])
-        return ranked
+        # Two names of one thing ("BN" and "Batch normalization") as two wrong options tell a student both are wrong.
+        kept: list[tuple[Definition, float]] = []
+        for other, score in ranked:
+            if not any(self._one_name(other, better) for better, _ in kept):
+                kept.append((other, score))
+        return kept
+
+    @staticmethod
+    def _one_name(a: Definition, b: Definition) -> bool:
+        return any(x == y or spells(x, y) or spells(y, x) for x in a.names for y in b.names)
 
     @staticmethod
     def _same_thing(a: Definition, b: Definition) -> bool:
         for x in a.names:
             for y in b.names:
-                if x == y or mentions(x, [y]) or mentions(y, [x]):
+                if x == y or mentions(x, [y]) or mentions(y, [x]) or spells(x, y) or spells(y, x):
                     return True
         return False

@@ -38,6 +38,10 @@ COPULA_DEF = re.compile(
 )
 ALIAS_FACT = re.compile(rf"^(?P<article>The |A |An )?{_TERM}{_ABBR}{_ALIAS} (?P<pred>(?:\w+ly )?[a-z]+s .+)$")
 ACRONYM = re.compile(r"(?P<term>(?:[A-Za-z][\w\-]* ){1,4}[A-Za-z][\w\-]*) \((?P<abbr>[A-Z][A-Za-z0-9]{1,7})\)")
+# The acronym first, its expansion in brackets: "CBOW (continuous bag of words)", "ID3 (Iterative Dichotomiser 3)".
+ACRONYM_FIRST = re.compile(r"\b(?P<abbr>[A-Z][A-Za-z0-9]{1,7}) \((?P<term>[A-Za-z][\w\-]*(?: [\w\-]+){1,5})\)")
+LEANS = re.compile(r"\b(?:this|these|those)\b", re.IGNORECASE)  # a clause with them leans on another sentence
+INITIALS_SKIP = frozenset("and of for the a an to in".split())  # "CART (Classification and Regression Trees)"
 NAMED_IN_PASSING = re.compile(
     r"\b(?:(?:known as|called|termed|named) (?:this |these |it )?(?:the |a |an )?"
     r"|[Ww]e call (?:this|these|it|them) the )"
@@ -63,6 +67,12 @@ APPOSITIVE_DEF = re.compile(
 ASIDE = re.compile(
     r"^(?P<subject>(?:The |A |An )?[A-Za-z][\w\-]*(?: [\w\-]+){0,4}), [^,;:]{3,80}, (?P<rest>[a-z]+ .+)$"
 )
+# A which-clause aside says what its subject does: "Group normalization, which normalizes over groups of channels
+# within one example, is a common choice for ...".
+WHICH_ASIDE = re.compile(
+    rf"^(?P<article>The |A |An )?{_TERM}, (?:which|that|who) (?P<pred>(?P<verb>[a-z]+) [^,;:()]{{8,120}}), "
+    r"(?P<rest>[a-z]+) .+$"
+)
 # A term named, then defined after a colon: "... represent it by a one-hot vector: a vector as long as ...".
 COLON_DEF = re.compile(
     r"\b(?P<article>a|an|the) (?P<term>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,2}): (?P<pred>(?:a|an) [^:;]{10,})$"
@@ -70,7 +80,7 @@ COLON_DEF = re.compile(
 
 
 # "It is a K ..." right after a sentence about a term: the pronoun is that term (notes say what a thing does first).
-IT_IS = re.compile(r"^It is (?P<pred>(?:a|an|the) [^;:]{8,})\.$")
+IT_IS = re.compile(r"^It(?: is|'s|’s) (?P<pred>(?:a|an|the) [^;:]{8,})\.$")
 MAX_JOINED_CHARS = 380  # two sentences quoted as one source must fit an explanation (schema.EXPLANATION_MAX)
 
 
@@ -118,58 +128,91 @@ def reads_as_a_name(d: Definition | None) -> bool:
 
 
 def parse_other_forms(sentence: Sentence) -> Definition | None:
-    """The definition a sentence states in a form less plain than :func:`parse_definition` reads (see below)."""
-    d = _parse_other_forms(sentence)
-    return d if reads_as_a_name(d) else None
-
-
-def _parse_other_forms(sentence: Sentence) -> Definition | None:
     """The definition a sentence states in a form less plain than :func:`parse_definition` reads.
 
     * after an opening phrase: "In a CNN, a convolution is a linear operation that ..." defines "convolution";
-    * a labelled entry: "Stride: the number of pixels the filter moves at each step.";
-    * an appositive: "Adam, an optimizer that adapts each step size, is the default in many libraries."
+    * an appositive: "Adam, an optimizer that adapts each step size, is the default in many libraries.";
+    * a definition with an aside after its subject: "Gradient boosting, introduced in 2001, is a ...";
+    * a which-clause aside: "Group normalization, which normalizes over groups of channels, is ..." (what it does);
+    * "a X: a ..." and a labelled entry: "Stride: the number of pixels the filter moves at each step."
 
-    Kept apart from :func:`parse_definition`, which the grounded tutor also ranks sentences with.
+    The first form that gives a term reading as a name wins. Kept apart from :func:`parse_definition`, which the
+    grounded tutor also ranks sentences with.
     """
     text = sentence.text.strip()
     if not is_prose(text):
         return None
     body = text.rstrip(".!").strip()
-    opener = OPENER.match(body)
-    if opener:
-        rest = body[opener.end() :]
-        rest = rest[:1].upper() + rest[1:]
-        d = parse_definition(Sentence(rest + ".", sentence.start, sentence.end, sentence.passage))
-        if d is not None and not d.naming:
-            return replace(d, sentence=sentence, verb=d.verb or _copula_of(rest))
-    match = APPOSITIVE_DEF.match(body)
-    if match and term_ok(match.group("term")) and (finite_verb(match.group("rest")) or match.group("rest") == "is"):
-        pred = match.group("pred")
-        kind, head, relative = kind_of(pred)
-        article = (match.group("article") or "").strip()
-        return Definition(match.group("term"), pred, kind, head, relative, sentence, article=article, verb="is")
-    short = without_aside(body)
-    if short:
-        d = parse_definition(Sentence(short + ".", sentence.start, sentence.end, sentence.passage))
-        if d is not None and not d.naming:
-            return replace(d, sentence=sentence, verb=d.verb or _copula_of(short))
-    match = COLON_DEF.search(body)
-    if match and term_ok(match.group("term")) and names_a_concept(match.group("term")):
-        pred = match.group("pred")
-        kind, head, relative = kind_of(pred)
-        article = match.group("article").capitalize()
-        return Definition(match.group("term"), pred, kind, head, relative, sentence, article=article, verb="is")
-    match = LABEL_DEF.match(body)
-    if match and term_ok(match.group("term")) and not match.group("term").lower().startswith(("step", "note")):
-        pred = match.group("pred")
-        pred = pred[:1].lower() + pred[1:]
-        kind, head, relative = kind_of(pred)
-        if set(kind.lower().split()) & (MODALS | {"is", "are", "was", "has", "have"}):
-            return None  # "Kernel: A convolution layer can have ...": a clause about it, not what it is
-        abbr = (match.group("abbr"),) if match.group("abbr") else ()
-        return Definition(match.group("term"), pred, kind, head, relative, sentence, abbr, verb="is")
+    for form in (_after_opener, _appositive, _with_aside, _which_aside, _colon, _label):
+        d = form(body, sentence)
+        if reads_as_a_name(d):
+            return d
     return None
+
+
+def _after_opener(body: str, sentence: Sentence) -> Definition | None:
+    opener = OPENER.match(body)
+    if not opener:
+        return None
+    rest = body[opener.end() :]
+    rest = rest[:1].upper() + rest[1:]
+    d = parse_definition(Sentence(rest + ".", sentence.start, sentence.end, sentence.passage))
+    return replace(d, sentence=sentence, verb=d.verb or _copula_of(rest)) if d is not None and not d.naming else None
+
+
+def _appositive(body: str, sentence: Sentence) -> Definition | None:
+    match = APPOSITIVE_DEF.match(body)
+    if not match or not term_ok(match.group("term")):
+        return None
+    if not (finite_verb(match.group("rest")) or match.group("rest") == "is"):
+        return None
+    pred = match.group("pred")
+    kind, head, relative = kind_of(pred)
+    article = (match.group("article") or "").strip()
+    return Definition(match.group("term"), pred, kind, head, relative, sentence, article=article, verb="is")
+
+
+def _with_aside(body: str, sentence: Sentence) -> Definition | None:
+    short = without_aside(body)
+    if not short:
+        return None
+    d = parse_definition(Sentence(short + ".", sentence.start, sentence.end, sentence.passage))
+    return replace(d, sentence=sentence, verb=d.verb or _copula_of(short)) if d is not None and not d.naming else None
+
+
+def _which_aside(body: str, sentence: Sentence) -> Definition | None:
+    match = WHICH_ASIDE.match(body)
+    if not match or not term_ok(match.group("term")) or not finite_verb(match.group("verb")):
+        return None
+    if not (finite_verb(match.group("rest")) or match.group("rest") in ("is", "are")):
+        return None
+    if re.search(r"\b(?:this|these|those|it|they)\b", match.group("pred"), re.IGNORECASE):
+        return None  # "..., which does this by ...,": the clause leans on another sentence
+    pred = match.group("pred")
+    return Definition(match.group("term"), pred, "", "", pred, sentence, article=(match.group("article") or "").strip())
+
+
+def _colon(body: str, sentence: Sentence) -> Definition | None:
+    match = COLON_DEF.search(body)
+    if not match or not term_ok(match.group("term")) or not names_a_concept(match.group("term")):
+        return None
+    pred = match.group("pred")
+    kind, head, relative = kind_of(pred)
+    article = match.group("article").capitalize()
+    return Definition(match.group("term"), pred, kind, head, relative, sentence, article=article, verb="is")
+
+
+def _label(body: str, sentence: Sentence) -> Definition | None:
+    match = LABEL_DEF.match(body)
+    if not match or not term_ok(match.group("term")) or match.group("term").lower().startswith(("step", "note")):
+        return None
+    pred = match.group("pred")
+    pred = pred[:1].lower() + pred[1:]
+    kind, head, relative = kind_of(pred)
+    if set(kind.lower().split()) & (MODALS | {"is", "are", "was", "has", "have"}):
+        return None  # "Kernel: A convolution layer can have ...": a clause about it, not what it is
+    abbr = (match.group("abbr"),) if match.group("abbr") else ()
+    return Definition(match.group("term"), pred, kind, head, relative, sentence, abbr, verb="is")
 
 
 def without_aside(body: str) -> str | None:
@@ -196,8 +239,14 @@ def named_in_passing(sentence: Sentence) -> list[Definition]:
     found = []
     for match in NAMED_IN_PASSING.finditer(text):
         term = match.group("term").strip()
+        if " " not in term and term.islower() and text[match.end() :].startswith(" or "):
+            continue  # "known as additive or Lidstone smoothing": a modifier of a coordinated name, not a name
         if term_ok(term) and term.lower() not in STOP_TERMS and names_a_concept(term):
             found.append(Definition(term, "", "", "", "", sentence, passing=True))
+    for match in ACRONYM_FIRST.finditer(text):
+        abbr, expansion = match.group("abbr"), match.group("term")
+        if spells(abbr, expansion) and term_ok(expansion):
+            found.append(Definition(abbr, "", "", "", "", sentence, (expansion,), passing=True))
     for match in ACRONYM.finditer(text):
         words, abbr = match.group("term").split(), match.group("abbr")
         for k in range(len(words), 0, -1):  # the shortest tail of words whose initials spell the acronym
@@ -206,6 +255,26 @@ def named_in_passing(sentence: Sentence) -> list[Definition]:
                 found.append(Definition(" ".join(tail), "", "", "", "", sentence, (abbr,), passing=True))
                 break
     return found
+
+
+def leans_elsewhere(d: Definition) -> bool:
+    """Whether what a sentence says its term does leans on another sentence ("prevents this by ..."): no question."""
+    return bool(d.predicate) and d.relative == d.predicate and bool(LEANS.search(d.predicate))
+
+
+def spells(abbr: str, name: str) -> bool:
+    """Whether ``abbr`` is the initials of ``name`` ("CBOW", "continuous bag of words"; "BN", "batch normalization").
+
+    Hyphenated words give one initial per part ("K-Nearest Neighbor" is "KNN"); small words may count or not
+    ("CART", "Classification and Regression Trees"); a plural "s" on the acronym is allowed ("CNNs").
+    """
+    parts = [p for w in name.split() for p in re.split(r"[-/]", w) if p]
+    want = abbr.lower().rstrip("s") if len(abbr) > 2 else abbr.lower()
+    if len(parts) < 2 or not want.isalnum():
+        return False
+    every = "".join(p[0] for p in parts).lower()
+    content = "".join(p[0] for p in parts if p.lower() not in INITIALS_SKIP).lower()
+    return want in (every, content)
 
 
 def continued(read: Sequence[tuple[Any, Sequence[Sentence]]], found: Sequence[Definition]) -> list[Definition]:

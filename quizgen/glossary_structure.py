@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from quizgen.glossary_forms import without_aside
+from quizgen.glossary_forms import LEANS, OPENER, without_aside
 from quizgen.glossary_text import Definition, Sentence, fold, is_prose
 from quizgen.glossary_words import (
     COMPARATIVES,
@@ -20,10 +20,12 @@ from quizgen.glossary_words import (
     KIND_STOP,
     MAX_TERM_WORDS,
     MODALS,
+    NOT_A_TERM_START,
     NOT_AFTER_VERB,
     PREPOSITIONS,
     STOP_TERMS,
     finite_verb,
+    has_verb,
     is_name,
     names_a_concept,
     term_ok,
@@ -83,7 +85,7 @@ def heading_terms(passage: Any, found: Sequence[Sentence]) -> list[Definition]:
         if not anchor:
             continue
         for sentence in found:
-            if not is_prose(sentence.text):
+            if not is_prose(sentence.text) or not has_verb(sentence.text):
                 continue
             words = sentence.text.rstrip(".!").split()
             span = spelled(words, anchor)
@@ -105,8 +107,10 @@ def subject_splits(sentence: Sentence, corpus: str) -> list[tuple[str, list[str]
     noun is a phrase the notes use ("dropout layer" is in the notes, so "Dropout layers zero ..." is not "Dropout").
     """
     body = sentence.text.strip().rstrip(".!")
+    opener = OPENER.match(body)  # "In short, BN lets us ...": the subject follows the opening phrase
+    body = body[opener.end() :] if opener else body
     words = (without_aside(body) or body).split()
-    article = words[0] if words and words[0] in ("The", "A", "An") else ""
+    article = words[0] if words and words[0] in ("The", "A", "An", "the", "a", "an") else ""
     start = 1 if article else 0
     out = []
     for k in range(1, MAX_TERM_WORDS + 1):
@@ -137,6 +141,8 @@ def subject_splits(sentence: Sentence, corpus: str) -> list[tuple[str, list[str]
     return out
 
 
+# Words that, right after "which WORD", show that WORD was a noun (", which parts are ..."); adverbs do not.
+AUXILIARIES = frozenset("is are was were be been can will may might must should could would have has do does".split())
 # A non-restrictive clause about the noun phrase before it: "... we use cosine similarity, which looks only at ...".
 WHICH_FACT = re.compile(
     r"\b(?:the|a|an|on|of|by|with|from|use|uses|using|called) (?P<term>[A-Za-z][\w\-'’]*(?: [A-Za-z][\w\-'’]*){0,2}), "
@@ -156,7 +162,9 @@ def which_fact(sentence: Sentence) -> Definition | None:
     if not is_prose(sentence.text):
         return None
     match = WHICH_FACT.search(sentence.text.strip().rstrip(".!"))
-    if not match or not finite_verb(match.group("verb")) or match.group("pred").split()[1] in NOT_AFTER_VERB:
+    if not match or not finite_verb(match.group("verb")) or match.group("pred").split()[1] in AUXILIARIES:
+        return None  # ", which parts are ...": the word after "which" was a noun ("looks only at" is a verb)
+    if LEANS.search(match.group("pred")):
         return None
     term = match.group("term")
     if not term_ok(term) or not (len(term.split()) >= 2 or is_name(term)) or not names_a_concept(term):
@@ -165,6 +173,13 @@ def which_fact(sentence: Sentence) -> Definition | None:
         return None  # "an increase of parameters, which", "a smoother loss surface, which": a description, not a name
     pred = match.group("pred")
     return Definition(term, pred, "", "", pred, sentence)
+
+
+def _kind_of_heading(phrase: Sequence[str], heads: set[str]) -> bool:
+    """Whether ``phrase`` is a plain modifier and a heading's head noun ("static embedding" under "Word Embeddings")."""
+    if len(phrase) != 2 or fold(phrase[1]) not in heads or not phrase[0].isalpha() or not phrase[0].islower():
+        return False
+    return phrase[0] not in DESCRIBING | COMPARATIVES | NOT_A_TERM_START | GENERIC_NOUNS
 
 
 def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "") -> list[Definition]:
@@ -177,12 +192,16 @@ def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "") -> 
     * contains what a heading of the passage names, with at most two more words ("A dropout layer takes ..." under
       "Dropout", "Max pooling layer will take ..." under "Pooling");
     * is one word shaped like a name ("MSE measures ...", "fastText extends ...");
+    * is a describing word and the last word of a heading that names a term: a kind of what the page is about
+      ("A static embedding assigns ..." under "Word Embeddings");
     * or is one of two or more in the passage that share all but a first word (sibling kinds of one thing).
 
     The predicate is the verb phrase, so the question is "Which term VERBs ...?". The phrase's last word is no kind
     ("boosting" in "gradient boosting"), so such a term has none.
     """
-    anchors = [a for a in (heading_anchor(h) for h in getattr(passage, "headings", ()) or ()) if a]
+    headings = getattr(passage, "headings", ()) or ()
+    anchors = [a for a in (heading_anchor(h) for h in headings) if a]
+    heads = {fold(h.split()[-1]) for h in headings if heading_anchor(h) and len(h.split()) >= 2}
     splits = [(s, subject_splits(s, corpus)) for s in found if is_prose(s.text)]
     firsts: dict[str, set[str]] = {}
     for _, options in splits:
@@ -204,7 +223,7 @@ def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "") -> 
                 continue
             anchored = any((span := spelled(phrase, a)) and len(phrase) - (span[1] - span[0]) <= 2 for a in anchors)
             sibling = len(phrase) >= 2 and " ".join(fold(w) for w in phrase[1:]) in siblings
-            if anchored or sibling or (len(phrase) == 1 and is_name(term)):
+            if anchored or sibling or _kind_of_heading(phrase, heads) or (len(phrase) == 1 and is_name(term)):
                 out.append(Definition(term, pred, "", "", pred, sentence, article=article))
                 break
     return out

@@ -15,6 +15,13 @@ from typing import Any
 # Abbreviations after which a period does not end a sentence.
 ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.", "fig.", "eq.", "approx.", "resp.", "no.", "al.")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?\s+(?=[A-Z0-9\"'(\[])")
+# What else ends a sentence when a quiz reads notes: a full stop before a name written in lower case ("... counts.
+# fastText extends ..."), and a colon after a lead-in clause that a list item ran into ("... depends on the type of
+# feature: Gaussian naive Bayes assumes ...").
+_QUIZ_SENTENCE_END = re.compile(
+    r"[.!?][\"')\]]?\s+(?=[A-Z0-9\"'(\[]|[a-z]+[A-Z0-9]\w*\b)|(?<=\w): (?=[A-Z][a-z]*\b(?! ?:))"
+)
+MIN_LEAD_IN_WORDS = 5  # "Stride: The number ..." is a labelled entry, not a lead-in: a label has at most four words
 MIN_SENTENCE_WORDS = 6
 MAX_SENTENCE_CHARS = 280  # a stem quotes the sentence's predicate: it must fit schema.STEM_MAX with room
 
@@ -57,13 +64,19 @@ class Definition:
         return tuple(n.lower() for n in (self.term, *self.aliases))
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of ``text`` (a period after e.g./i.e./etc. does not end one)."""
+def split_sentences(text: str, *, quiz: bool = False) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text`` (a period after e.g./i.e./etc. does not end one).
+
+    With ``quiz`` a sentence also ends before a name written in lower case and after a lead-in clause's colon (see
+    :data:`_QUIZ_SENTENCE_END`); the grounded tutor reads the plain split, the quiz the finer one.
+    """
     spans: list[tuple[int, int]] = []
     start = 0
-    for match in _SENTENCE_END.finditer(text):
+    for match in (_QUIZ_SENTENCE_END if quiz else _SENTENCE_END).finditer(text):
         end = match.start() + len(match.group(0).rstrip())  # the closing quote or bracket stays with it
         piece = text[start:end]
+        if piece.endswith(":") and len(piece.split()) < MIN_LEAD_IN_WORDS:
+            continue
         last = piece.rsplit(" ", 1)[-1].lower().strip("\"')]")
         if last in ABBREVIATIONS or re.fullmatch(r"[a-z]\.", last) or re.fullmatch(r"\d+\.", piece.strip()):
             continue  # "e.g.", an initial, or a list number ("1."); "between 0 and 1. If" does end a sentence
@@ -74,12 +87,17 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return [(a, b) for a, b in spans if text[a:b].strip()]
 
 
-def sentences(passage: Any) -> list[Sentence]:
-    """The sentences of a knowledge-base passage, each with its span in the document's text."""
+def sentences(passage: Any, *, quiz: bool = False) -> list[Sentence]:
+    """The sentences of a knowledge-base passage, each with its span in the document's text (``quiz``: see above)."""
     return [
         Sentence(passage.text[a:b], passage.start + a, passage.start + b, passage)
-        for a, b in split_sentences(passage.text)
+        for a, b in split_sentences(passage.text, quiz=quiz)
     ]
+
+
+def quiz_sentences(passage: Any) -> list[Sentence]:
+    """The sentences a quiz reads: :func:`sentences` split finer, where notes run a list or a lower-case name in."""
+    return sentences(passage, quiz=True)
 
 
 def is_prose(text: str) -> bool:

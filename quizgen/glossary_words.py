@@ -134,7 +134,10 @@ def names_a_concept(term: str) -> bool:
     words = term.split()
     if any(w.lower() in ("a", "an", "the", "this", "that", "these", "our", "your", "its") for w in words):
         return False
-    if not all(re.fullmatch(r"[A-Za-z][A-Za-z\-]*", w) for w in words):
+    # A possessive names a concept after a person when another word follows ("Bayes' theorem", "Newton's method").
+    if not all(re.fullmatch(r"[A-Za-z][A-Za-z\-]*", w) for w in words[-1:]):
+        return False
+    if not all(re.fullmatch(r"[A-Za-z][A-Za-z\-]*(?:'s?|’s?)?", w) for w in words[:-1]):
         return False
     return len(words) >= 2 or (term.isupper() and len(term) >= 2) or len(term) >= 8
 
@@ -144,3 +147,12 @@ def is_name(word: str) -> bool:
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{1,15}", word):
         return False
     return sum(c.isupper() for c in word) >= 2 or bool(re.search(r"[a-z][A-Z]|[a-z][0-9]", word))
+
+
+def has_verb(text: str) -> bool:
+    """Whether a sentence has a verb of its own, not a caption ("Random Forest Classifier using ID3 Tree: example.")."""
+    auxiliaries = {"is", "are", "was", "were", "be", "been", "has", "have", "had", "do", "does", "did"} | MODALS
+    words = [w.strip(".,;:()\"'").lower() for w in text.split()]
+    if any(w in ("we", "you", "they", "i") for w in words[:-1]):  # "... we need to find ...": a plain verb follows
+        return True
+    return any(w in auxiliaries or finite_verb(w) or re.fullmatch(r"[a-z]{3,}ed", w) for w in words[1:])

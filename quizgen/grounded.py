@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from quizgen import checks, flaws
-from quizgen.glossary import Definition, Glossary, Sentence, is_prose, mentions, sentences
+from quizgen.glossary import Definition, Glossary, Sentence, is_prose, mentions, quiz_sentences
 from quizgen.request import QuizRequest
 from quizgen.schema import LETTERS, STEM_MAX, VERIFY_PREFIX, Question, Quiz, QuizItem, QuizMetadata, Source
 from tutor.errors import InputError
@@ -151,11 +151,11 @@ def candidates(glossary: Glossary, passages: Sequence[Any]) -> list[Candidate]:
     spare: list[Candidate] = []
     seen: set[str] = set()
     for passage in passages:
-        for sentence in sentences(passage):
+        for sentence in quiz_sentences(passage):
             if sentence.text in seen or not is_prose(sentence.text):
                 continue
             seen.add(sentence.text)
-            d = _defined_by(glossary, sentence)
+            d = glossary.defined_by(sentence)
             if d is not None:
                 made = [
                     _candidate("term", term_stem(d), cap(d.term), d, f"Identify {d.term} from its definition"),
@@ -194,7 +194,12 @@ def cloze_candidate(glossary: Glossary, sentence: Sentence) -> Candidate | None:
     """A fill-in-the-blank question on a self-contained sentence that names a course term (the longest it names)."""
     if DEPENDENT_OPENERS.match(sentence.text) or len(sentence.text.split()) < CLOZE_MIN_WORDS:
         return None
-    named = [d for d in glossary.items if mentions(sentence.text, d.names) and d.sentence.text != sentence.text]
+    # A term's own defining sentence is its term question already; a term only named there in passing is fair game.
+    named = [
+        d
+        for d in glossary.items
+        if mentions(sentence.text, d.names) and (d.passing or d.sentence.text != sentence.text)
+    ]
     passed: list[str] = []
     for d in sorted(named, key=lambda d: -len(d.term)):
         if any(mentions(longer, d.names) for longer in passed):
@@ -210,20 +215,6 @@ def cloze_candidate(glossary: Glossary, sentence: Sentence) -> Candidate | None:
         stem = f'Which term fills the blank in "{blanked}"?'
         if len(stem) <= STEM_MAX:
             return Candidate("cloze", stem, cap(d.term), d, sentence, f"Recognise {d.term} in context", "remember")
-    return None
-
-
-def _defined_by(glossary: Glossary, sentence: Sentence) -> Definition | None:
-    for d in glossary.items:
-        if d.sentence.start == sentence.start and d.sentence.text == sentence.text:
-            return d
-    for d in glossary.items:  # "... . It is a K ...": a definition quoting two sentences is read at its second
-        if (
-            d.sentence.end == sentence.end
-            and d.sentence.start < sentence.start
-            and d.sentence.text.endswith(sentence.text)
-        ):
-            return d
     return None
 
 
@@ -309,7 +300,7 @@ def context_of(sentence: Sentence, around: int = VERIFY_AROUND) -> str:
     The whole passage would cost its every token on each question (about 300 on a 2-core CPU: a second);
     the sentences next to the source are where a distractor the passage also supports would be named.
     """
-    spans = sentences(sentence.passage)
+    spans = quiz_sentences(sentence.passage)
     index = next((i for i, s in enumerate(spans) if s.start == sentence.start), 0)
     return " ".join(s.text for s in spans[max(0, index - around) : index + around + 1])[:VERIFY_CONTEXT_CHARS]
 

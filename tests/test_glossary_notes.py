@@ -1,0 +1,153 @@
+"""The glossary on ordinary notes: the forms teachers write that the plain rules miss (pure functions, no model)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quizgen.glossary import (
+    Glossary,
+    Sentence,
+    definitions,
+    heading_terms,
+    named_in_passing,
+    parse_other_forms,
+    quiz_sentences,
+    sentences,
+    split_sentences,
+    subject_facts,
+    which_fact,
+)
+from quizgen.glossary_forms import spells
+from quizgen.grounded import candidates
+
+
+@dataclass(frozen=True)
+class P:
+    """A passage as the knowledge base hands it out (only what the glossary reads)."""
+
+    text: str
+    start: int = 0
+    doc: str = "notes.md"
+    headings: tuple[str, ...] = ("Notes",)
+    id: int = 0
+
+
+def s_of(text: str) -> Sentence:
+    return Sentence(text, 0, len(text), P(text))
+
+
+def test_a_quiz_splits_before_a_lower_case_name_and_after_a_lead_in_colon():
+    text = (
+        "It counts pairs of words. wordVec extends the model with subwords. "
+        "The choice depends on the kind of input: Poisson naive Bayes models counts of events. "
+        "Stride: The number of pixels a filter moves."
+    )
+    assert [text[a:b] for a, b in split_sentences(text, quiz=True)] == [
+        "It counts pairs of words.",
+        "wordVec extends the model with subwords.",
+        "The choice depends on the kind of input:",
+        "Poisson naive Bayes models counts of events.",
+        "Stride: The number of pixels a filter moves.",  # a label of at most four words is no lead-in
+    ]
+    # The grounded tutor reads the plain split, unchanged.
+    assert len(split_sentences(text)) == 3
+    assert [s.text for s in quiz_sentences(P(text))][1] == "wordVec extends the model with subwords."
+    assert sentences(P(text))[0].text.startswith("It counts pairs of words. wordVec")
+
+
+def test_a_which_clause_aside_says_what_its_subject_does():
+    d = parse_other_forms(
+        s_of("Instance scaling, which rescales every example to unit length, is the usual choice for text.")
+    )
+    assert d is not None and d.term == "Instance scaling"
+    assert d.predicate == d.relative == "rescales every example to unit length"
+    # A clause that leans on another sentence, or no verb after the aside, gives nothing.
+    assert parse_other_forms(s_of("Instance scaling, which does this for every example, is the usual choice.")) is None
+    assert parse_other_forms(s_of("Instance scaling, which rescales each example, in practice is cheap.")) is None
+
+
+def test_an_acronym_before_its_expansion_names_a_term_with_its_alias():
+    found = named_in_passing(s_of("Two variants exist, SBOW (skip bag of words) and a second one we skip here."))
+    assert [(d.term, d.aliases, d.passing) for d in found] == [("SBOW", ("skip bag of words",), True)]
+    assert named_in_passing(s_of("The results of XYZ (see the table below) are shown in the next section.")) == []
+    assert spells("CART", "Classification and Regression Trees") and spells("KNN", "K-Nearest Neighbor")
+    assert spells("BN", "batch normalization") and not spells("BN", "batch size") and not spells("BN", "norm")
+
+
+def test_a_coordinated_name_is_not_read_as_its_first_modifier():
+    found = named_in_passing(
+        s_of("A broader version adds a constant instead of one and is known as additive or Lidstone smoothing.")
+    )
+    assert [d.term for d in found] == []
+
+
+def test_a_clause_fact_after_a_possessive_name_or_with_an_adverb():
+    d = which_fact(s_of("Every such model rests on Bayes' theorem, which turns a likelihood into a posterior."))
+    assert d is not None and d.term == "Bayes' theorem" and d.predicate == "turns a likelihood into a posterior"
+    d = which_fact(s_of("To compare two vectors we often use cosine similarity, which looks only at their angle."))
+    assert d is not None and d.term == "cosine similarity" and d.predicate == "looks only at their angle"
+    assert which_fact(s_of("We then sum over each of the layers, which parts are shared by all of them.")) is None
+
+
+def test_subject_facts_after_an_opening_phrase_and_kinds_of_the_heading():
+    text = (
+        "In short, BN lets us train with higher learning rates than before. "
+        "A contextual encoding gives each word a vector that depends on the whole sentence. "
+        "A typical encoding takes about three hundred numbers per word."
+    )
+    passage = P(text, headings=("Word Encodings",))
+    found = {d.term: d.predicate for d in subject_facts(passage, quiz_sentences(passage), text.lower())}
+    assert found == {
+        "BN": "lets us train with higher learning rates than before",
+        "contextual encoding": "gives each word a vector that depends on the whole sentence",
+    }
+
+
+def test_a_fact_that_leans_on_another_sentence_keeps_its_name_but_asks_nothing():
+    text = (
+        "Counts can be zero. Add-k smoothing, also called Lidstone smoothing, prevents this by adding k to each count."
+    )
+    (d,) = [d for d in definitions([P(text)]) if d.term == "Add-k smoothing"]
+    assert d.passing and d.predicate == "" and d.aliases == ("Lidstone smoothing",)
+
+
+def test_its_a_after_a_sentence_about_a_term_defines_it():
+    text = "A stump split works by testing one feature once. It's a greedy learner that never looks ahead."
+    passage = P(text, headings=("Stump Splits",))
+    (d,) = [d for d in definitions([passage]) if d.term.lower() == "stump split"]
+    assert d.predicate == "a greedy learner that never looks ahead" and d.sentence.text == text
+
+
+def test_a_heading_term_needs_a_sentence_with_a_verb():
+    text = "Gated Unit Classifier using ID3 Tree: code example."
+    assert heading_terms(P(text, headings=("Notes", "Gated Unit")), quiz_sentences(P(text))) == []
+
+
+def test_an_acronym_and_its_expansion_are_never_two_wrong_options():
+    text = (
+        "Batch normalization is a technique that rescales the activations of a layer over each mini-batch. "
+        "Layer normalization is a technique that rescales the activations of one example across its features. "
+        "Group normalization is a technique that rescales the activations over groups of channels. "
+        "Weight decay is a technique that shrinks every weight a little at each update step. "
+        "In short, BN lets us train deep networks with much higher learning rates."
+    )
+    glossary = Glossary.build([P(text, headings=("Normalization Layers",))])
+    assert glossary.find("BN") is not None
+    layer = glossary.find("layer normalization")
+    names = [d.term for d, _ in glossary.neighbours(layer)]
+    assert not ({"BN", "Batch normalization"} <= set(names)), names
+    assert "BN" not in [d.term for d, _ in glossary.neighbours(glossary.find("batch normalization"))]
+
+
+def test_a_term_named_in_passing_is_the_blank_of_its_own_sentence():
+    text = (
+        "Scoring every word would be far too slow, so the model uses a trick known as negative sampling. "
+        "Softmax scaling is a method that turns scores into probabilities over the whole vocabulary. "
+        "Label smoothing is a method that moves a little probability from the true class to the others. "
+        "Temperature scaling is a method that divides the scores by a constant before the softmax."
+    )
+    glossary = Glossary.build([P(text)])
+    assert glossary.find("negative sampling").passing
+    made = candidates(glossary, [P(text)])
+    (cloze,) = [c for c in made if c.form == "cloze"]
+    assert cloze.key == "Negative sampling" and "known as ___." in cloze.stem
