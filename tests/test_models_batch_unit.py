@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tutor.models.base import ModelError, Sampling
-from tutor.models.batching import GenJob, Scheduler, ScoreJob, common_prefix, interactive
+from tutor.models.batching import GenJob, Scheduler, ScoreJob, common_prefix, id_runs, interactive
 from tutor.models.grammar import FREE
 
 VOCAB = 16
@@ -248,3 +248,21 @@ def test_interactive_prompts_are_fed_before_background_prompts_in_a_step():
     step = ctx.batches[first_step(ctx, 2)]
     assert len(step) == 8 and len(seqs(step)) == 1, "the chat's prompt has the whole step to itself"
     assert first_step(ctx, 1) > first_step(ctx, 2), "the background prompt goes in after it"
+
+
+def test_with_a_stream_per_sequence_a_step_feeds_consecutive_ids_in_ascending_order():
+    """llama.cpp splits a multi-stream batch into runs of ascending consecutive ids: one run is one graph a step."""
+    ctx = ScriptedContext()
+    sched = Scheduler(ctx, n_ctx=200, n_batch=64, max_seqs=4, interactive_seqs=1, shared_kv=False)
+    for first in (1, 2, 3, 4, 5):  # five prompts, one after another: one in each of the five slots
+        text(sched, gen([first, 9]))
+    for first in (2, 4):  # their caches reused: slots 1 and 3 are now the most recently used
+        text(sched, gen([first, 9, 1]))
+    start = len(ctx.batches)
+    submit_together(sched, ctx, [gen([6, 7]), gen([7, 8]), gen([8, 6])])  # no prefix cached: any free slot
+    steps = [[seq for _, _, seq, _ in batch] for batch in ctx.batches[start + 1 :]]  # after the blocker's step
+    assert all(ids == sorted(ids) for ids in steps), steps
+    # While all three run, they sit side by side (least recently used alone would have taken slots 0, 2 and 4); a
+    # sequence that ends early may leave a gap, which costs a second micro-batch until the next admission fills it.
+    together = [ids for ids in steps if len(set(ids)) >= 3]
+    assert together and all(id_runs(set(ids)) == 1 for ids in together), steps

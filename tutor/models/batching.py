@@ -204,6 +204,11 @@ class Slot:
     used: int = 0  # step of last use, for evicting the least recently used idle cache
 
 
+def id_runs(seqs: set[int]) -> int:
+    """How many runs of consecutive ids ``seqs`` makes ({0, 1, 3}: two)."""
+    return sum(seq - 1 not in seqs for seq in seqs)
+
+
 def common_prefix(a: list[int], b: list[int]) -> int:
     """Length of the longest common prefix of two token lists."""
     n = min(len(a), len(b))
@@ -370,7 +375,18 @@ class Scheduler:
                 return
             self._waiting.remove(job)
             cap = job.want_from  # at least one token must be fed for the logits the job wants
-            slot = max(free, key=lambda s: (min(common_prefix(s.tokens, job.tokens), cap), -s.used))
+            # The longest cached prefix first (recomputing it costs far more than anything else here); then, with
+            # a stream per sequence, the slot that keeps the running ids in fewest runs (see _step); then the
+            # least recently used cache.
+            running = {s.seq for s in self.slots if s.job is not None}
+            slot = max(
+                free,
+                key=lambda s: (
+                    min(common_prefix(s.tokens, job.tokens), cap),
+                    0 if self.shared_kv else -id_runs(running | {s.seq}),
+                    -s.used,
+                ),
+            )
             keep = min(common_prefix(slot.tokens, job.tokens), cap)
             self.context.seq_rm(slot.seq, keep)
             slot.tokens, slot.job, job.seq, job.n_fed = job.tokens[:keep], job, slot.seq, keep
@@ -437,6 +453,11 @@ class Scheduler:
         return any(min(common_prefix(p, job.tokens), job.want_from) >= job.n_fed + self.min_share for p in planned)
 
     def _step(self, batch: list[tuple[Slot, list[int]]]) -> None:
+        if not self.shared_kv:
+            # With a KV stream per sequence llama.cpp splits a batch into micro-batches of ascending, consecutive
+            # sequence ids (llama_batch_allocr::split_equal, "sequential"): in planning order, four sequences can
+            # take four graph computations a step where one does. In id order a run of consecutive ids takes one.
+            batch = sorted(batch, key=lambda planned: planned[0].seq)
         items, wanted = [], []
         for slot, chunk in batch:
             job = slot.job
