@@ -54,9 +54,11 @@ NAMING_DEF = re.compile(
 # A phrase that sets the scene before the subject ("In a CNN, a convolution is ...", "Formally, X is ..."): the
 # definition after it is read as if the phrase were not there.
 OPENER = re.compile(
-    r"^(?:(?:In|For|Within|Under|With|At|On|By) [^,;:]{1,40}|In (?:short|practice|general|particular|other words)|"
-    r"Here|Put simply|Simply put|Roughly speaking|[A-Z][a-z]+ly), (?=\S)"
+    r"^(?:(?:(?:In|For|Within|Under|With|At|On|By) [^,;:]{1,40}|In (?:short|practice|general|particular|other words)|"
+    r"Here|Put simply|Simply put|Roughly speaking|[A-Z][a-z]+ly), |If [^,;:]{1,60}, then )(?=\S)"
 )
+# An adverb between a copula and its noun phrase: "Backpropagation is merely an application of the chain rule ...".
+HEDGE = re.compile(r" (?P<verb>is|are) (?:merely|simply|just|essentially|basically|really|actually) (?=(?:a|an|the) )")
 # A glossary entry or a labelled list item: "Stride: the number of pixels a filter moves at each step."
 LABEL_DEF = re.compile(rf"^(?P<term>[A-Z][\w\-/'’]*(?: [\w\-/'’]+){{0,3}}?){_ABBR}: (?P<pred>(?:[Aa]n?|[Tt]he) .+)$")
 # An appositive names what the subject is before the sentence goes on: "Adam, an optimizer that ..., is ...".
@@ -143,7 +145,7 @@ def parse_other_forms(sentence: Sentence) -> Definition | None:
     if not is_prose(text):
         return None
     body = text.rstrip(".!").strip()
-    for form in (_after_opener, _appositive, _with_aside, _which_aside, _colon, _label):
+    for form in (_after_opener, _appositive, _with_aside, _which_aside, _colon, _label, _hedged):
         d = form(body, sentence)
         if reads_as_a_name(d):
             return d
@@ -152,12 +154,28 @@ def parse_other_forms(sentence: Sentence) -> Definition | None:
 
 def _after_opener(body: str, sentence: Sentence) -> Definition | None:
     opener = OPENER.match(body)
-    if not opener:
+    return _read_as_plain(body[opener.end() :], sentence) if opener else None
+
+
+def _hedged(body: str, sentence: Sentence) -> Definition | None:
+    """A definition with an adverb after its copula, read without it (after an opening phrase too)."""
+    opener = OPENER.match(body)
+    rest = body[opener.end() :] if opener else body
+    if not HEDGE.search(rest):
         return None
-    rest = body[opener.end() :]
-    rest = rest[:1].upper() + rest[1:]
-    d = parse_definition(Sentence(rest + ".", sentence.start, sentence.end, sentence.passage))
-    return replace(d, sentence=sentence, verb=d.verb or _copula_of(rest)) if d is not None and not d.naming else None
+    return _read_as_plain(HEDGE.sub(lambda m: f" {m.group('verb')} ", rest, count=1), sentence)
+
+
+def _read_as_plain(rest: str, sentence: Sentence) -> Definition | None:
+    """What :func:`parse_definition` reads in ``rest`` as a sentence of its own, quoting ``sentence`` as the source.
+
+    The term keeps the case the sentence wrote it in ("then backpropagation is ..." gives "backpropagation").
+    """
+    d = parse_definition(Sentence(rest[:1].upper() + rest[1:] + ".", sentence.start, sentence.end, sentence.passage))
+    if d is None or d.naming:
+        return None
+    term = d.term if d.article or not rest.startswith(d.term[:1].lower() + d.term[1:]) else rest[: len(d.term)]
+    return replace(d, term=term, sentence=sentence, verb=d.verb or _copula_of(rest))
 
 
 def _appositive(body: str, sentence: Sentence) -> Definition | None:

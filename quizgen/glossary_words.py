@@ -14,7 +14,7 @@ NOT_A_TERM_START = frozenset(
     "because since while although however thus so but and or as at on by with from to of after before during "
     "then what which who how why where some many most all any both either neither no not another other only "
     "also first second third finally next example note suppose let given below above following once unless until "
-    "whenever whereas though".split()
+    "whenever whereas though whether".split()
 )
 # Words that name a role in a sentence, not a concept: "The output is a single number ...", "The key thing to note
 # is ..." define nothing a question could ask for.

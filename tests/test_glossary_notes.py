@@ -151,3 +151,11 @@ def test_a_term_named_in_passing_is_the_blank_of_its_own_sentence():
     made = candidates(glossary, [P(text)])
     (cloze,) = [c for c in made if c.form == "cloze"]
     assert cloze.key == "Negative sampling" and "known as ___." in cloze.stem
+
+
+def test_a_hedged_copula_after_a_condition_still_defines():
+    text = "If you read the graph this way, then unrolling is merely an application of the chain rule to each step."
+    d = parse_other_forms(s_of(text))
+    assert d is not None and d.term == "unrolling" and d.predicate.startswith("an application of the chain rule")
+    text = "Whether label noise is really the reason the method works is still debated by many people."
+    assert parse_other_forms(s_of(text)) is None
