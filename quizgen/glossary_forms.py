@@ -252,7 +252,7 @@ def _copula_of(body: str) -> str:
 def named_in_passing(sentence: Sentence) -> list[Definition]:
     """Terms a sentence names without defining them: "a trick known as X", "maximum a posteriori (MAP)"."""
     text = sentence.text
-    if not is_prose(text):
+    if not is_prose(text[:-1] + "." if text.endswith(":") else text):  # a lead-in names terms too ("GRU (...) has:")
         return []
     found = []
     for match in NAMED_IN_PASSING.finditer(text):

@@ -159,3 +159,8 @@ def test_a_hedged_copula_after_a_condition_still_defines():
     assert d is not None and d.term == "unrolling" and d.predicate.startswith("an application of the chain rule")
     text = "Whether label noise is really the reason the method works is still debated by many people."
     assert parse_other_forms(s_of(text)) is None
+
+
+def test_a_lead_in_that_a_list_runs_into_still_names_its_acronym():
+    found = named_in_passing(s_of("GRN (Gated Residual Network) combines two simple parts:"))
+    assert [(d.term, d.aliases) for d in found] == [("GRN", ("Gated Residual Network",))]
