@@ -124,7 +124,8 @@ def subject_splits(sentence: Sentence, corpus: str) -> list[tuple[str, list[str]
             break  # "Precision equals the true ...", "Momentum also ...": the phrase ran past its verb
         if any(w.lower() in KIND_STOP or w.lower() in PREPOSITIONS for w in phrase):
             break
-        passive = verb == "is" and bool(re.fullmatch(r"[a-z]+ed|used|known|built|made|done|given|set|shown", rest[0]))
+        participle = rest[1] if rest[0].endswith("ly") and len(rest) > 2 else rest[0]  # "is only used to ..."
+        passive = verb == "is" and bool(re.fullmatch(PARTICIPLE, participle))
         if not passive and (not finite_verb(verb) or rest[0].lower() in NOT_AFTER_VERB):
             continue
         if rest[0].endswith("ly") and not rest[1].endswith(("ed", "en", "s")):
@@ -141,6 +142,7 @@ def subject_splits(sentence: Sentence, corpus: str) -> list[tuple[str, list[str]
     return out
 
 
+PARTICIPLE = r"[a-z]+ed|used|known|built|made|done|given|set|shown"  # "X is used to ...": a passive fact about X
 # Words that, right after "which WORD", show that WORD was a noun (", which parts are ..."); adverbs do not.
 AUXILIARIES = frozenset("is are was were be been can will may might must should could would have has do does".split())
 # A non-restrictive clause about the noun phrase before it: "... we use cosine similarity, which looks only at ...".

@@ -164,3 +164,10 @@ def test_a_hedged_copula_after_a_condition_still_defines():
 def test_a_lead_in_that_a_list_runs_into_still_names_its_acronym():
     found = named_in_passing(s_of("GRN (Gated Residual Network) combines two simple parts:"))
     assert [(d.term, d.aliases) for d in found] == [("GRN", ("Gated Residual Network",))]
+
+
+def test_a_heading_subject_with_an_adverb_before_its_participle_is_a_fact():
+    text = "Early stopping is only used when a validation set is held out from the training data."
+    passage = P(text, headings=("Regularization", "Early Stopping"))
+    (d,) = subject_facts(passage, quiz_sentences(passage), text.lower())
+    assert d.term == "Early stopping" and d.predicate.startswith("is only used when")
