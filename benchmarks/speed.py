@@ -162,9 +162,10 @@ def concurrent(model, constraint, tokens: int, batch: int) -> Callable[[], int]:
 def bare(model, tokens: int, batch: int) -> Callable[[], int]:
     """The bound for ``concurrent``: a bare greedy loop on the model's own llama.cpp context (same KV layout, threads).
 
-    One ``llama_decode`` per step with one token for each of ``batch`` sequences, argmax of each row, nothing else
-    (the issue's premise: 1.77x at 4 sequences, measured once this way). It runs while the scheduler is idle, on
-    its sequence ids, and empties them after, so the scheduler reuses no cell it did not compute.
+    One ``llama_decode`` per step with one token for each of ``batch`` sequences (ids 0 to batch - 1), argmax of
+    each row, nothing else (the issue's premise: 1.77x at 4 sequences, measured once this way). Like the scheduler it
+    keeps a prompt's cells for the next run and feeds only its last token again; it runs while the scheduler is idle
+    and tells the scheduler's slots what their cells hold after it, so the scheduler reuses only what is there.
     """
     import numpy as np
 
@@ -172,22 +173,25 @@ def bare(model, tokens: int, batch: int) -> Callable[[], int]:
 
     scheduler, context = model.scheduler, model.scheduler.context
     prompt = model.prompt_tokens(model.render(to_messages(PROMPT)))
+    n = len(prompt)
 
     def run() -> int:
         assert scheduler.running == 0 and scheduler.waiting == 0, "the bare loop needs the model idle"
         last = []
         for seq in range(batch):
-            context.seq_rm(seq, 0)
-            for start in range(0, len(prompt), scheduler.n_batch):
-                chunk = prompt[start : start + scheduler.n_batch]
-                context.decode([(t, start + i, seq, start + i == len(prompt) - 1) for i, t in enumerate(chunk)])
+            cached = scheduler.slots[seq].tokens[: n - 1] == prompt[: n - 1]
+            start = n - 1 if cached else 0
+            context.seq_rm(seq, start)
+            for begin in range(start, n, scheduler.n_batch):
+                chunk = prompt[begin : begin + scheduler.n_batch]
+                context.decode([(t, begin + i, seq, begin + i == n - 1) for i, t in enumerate(chunk)])
             last.append(int(np.argmax(context.logits(len(chunk) - 1))))
         for step in range(tokens - 1):
-            context.decode([(token, len(prompt) + step, seq, True) for seq, token in enumerate(last)])
+            context.decode([(token, n + step, seq, True) for seq, token in enumerate(last)])
             last = [int(np.argmax(context.logits(i))) for i in range(batch)]
-        for slot in scheduler.slots:  # the cells no longer hold what the scheduler recorded
-            context.seq_rm(slot.seq, 0)
-            slot.tokens = []
+        for seq in range(batch):  # keep the prompt's cells, as the scheduler would, and record them in its slot
+            context.seq_rm(seq, n)
+            scheduler.slots[seq].tokens = list(prompt)
         return batch * tokens
 
     return run
