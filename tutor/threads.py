@@ -21,7 +21,8 @@ def in_one_thread(make: Callable[[], Generator[Any, None, None]]) -> Iterator[An
     request at a time (transformers) holds its lock across a stream's steps, and a lock must be released by the
     thread that took it; stepping (and closing) the stream on one thread keeps that true. (llama.cpp's batching
     scheduler holds no lock across steps, and stepping it on one thread is harmless.) When the consumer stops
-    listening (``close()``), the stream stops at its next piece and frees its sequence. An exception in the stream is raised in the consumer, on the request's own thread.
+    listening (``close()``), the stream stops at its next piece and frees its sequence. An exception in the stream
+    is raised in the consumer, on the request's own thread.
     """
     pieces: queue.Queue = queue.Queue()
     stop = threading.Event()
