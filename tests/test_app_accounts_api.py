@@ -18,6 +18,7 @@ import pytest
 from progress_fixtures import ScriptedAgent, postgres_url  # noqa: F401 - a fixture
 
 import app
+import app_serve
 from tutor.progress.accounts import Login, hash_password
 from tutor.progress.sqlite import SQLiteStore
 from tutor.progress.tracker import Progress, for_serving
@@ -60,7 +61,7 @@ def served(tmp_path):
     progress = Progress(store, clock)
     demo = app.build_app(Echo(), ScriptedAgent(), progress=progress)
     port = free_port()
-    app.launch(demo, port=port, block=False, auth=Login(store).check)
+    app_serve.launch(demo, port=port, block=False, auth=Login(store).check)
     yield f"http://127.0.0.1:{port}/", progress, clock
     demo.close()
 
@@ -140,7 +141,7 @@ def test_concurrent_clients_store_exactly_every_answer(tmp_path, clients, answer
         store.add_user(name, hash_password(f"{name}-password"), False, datetime.now(UTC))
     demo = app.build_app(Echo(), ScriptedAgent(), progress=Progress(store))
     port = free_port()
-    app.launch(demo, port=port, block=False, auth=Login(store).check)
+    app_serve.launch(demo, port=port, block=False, auth=Login(store).check)
     saved: list[bool] = []
     errors: list[BaseException] = []
 
@@ -169,11 +170,12 @@ SERVER = """
 import sys
 from progress_fixtures import ScriptedAgent, postgres_url  # noqa: F401 - a fixture
 import app
+import app_serve
 from tutor.progress.accounts import Login
 from tutor.progress.tracker import Progress, for_serving
 progress = for_serving()
 demo = app.build_app(None, ScriptedAgent(), progress=progress)
-app.launch(demo, port=int(sys.argv[1]), block=False, auth=Login(progress.store).check)
+app_serve.launch(demo, port=int(sys.argv[1]), block=False, auth=Login(progress.store).check)
 print("ready", flush=True)
 import time
 while True:
@@ -258,7 +260,7 @@ def test_without_accounts_the_page_is_anonymous_and_writes_nothing(tmp_path, mon
     assert not (tmp_path / "progress.db").exists(), "serving without accounts creates no store"
     demo = app.build_app(Echo(), ScriptedAgent())
     port = free_port()
-    app.launch(demo, port=port, block=False)
+    app_serve.launch(demo, port=port, block=False)
     try:
         from gradio_client import Client
 
@@ -280,7 +282,7 @@ def test_a_full_disk_is_reported_to_the_client_as_unsaved(tmp_path):
     store = SQLiteStore(path, max_pages=pages + 2)  # the "disk" fills after a few answers
     demo = app.build_app(Echo(), ScriptedAgent(), progress=Progress(store))
     port = free_port()
-    app.launch(demo, port=port, block=False, auth=Login(store).check)
+    app_serve.launch(demo, port=port, block=False, auth=Login(store).check)
     try:
         ada = login(f"http://127.0.0.1:{port}/", "ada")
         answers = take_quiz(ada, "dropout", 8, right=8)
@@ -309,7 +311,7 @@ def test_two_app_servers_share_one_postgresql_store(postgres_url):  # noqa: F811
         store = open_store(url)  # each server its own connections
         demo = app.build_app(Echo(), ScriptedAgent(), progress=Progress(store, clock))
         port = free_port()
-        app.launch(demo, port=port, block=False, auth=Login(store).check)
+        app_serve.launch(demo, port=port, block=False, auth=Login(store).check)
         demos.append(demo)
         urls.append(f"http://127.0.0.1:{port}/")
     try:

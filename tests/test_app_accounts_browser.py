@@ -16,6 +16,7 @@ import pytest
 from test_app_browser import CHROMIUM_ARGS, chromium
 
 import app
+import app_serve
 from tutor.progress.accounts import Login, hash_password
 from tutor.progress.sqlite import SQLiteStore
 from tutor.progress.tracker import Progress
@@ -44,11 +45,11 @@ def site(llama_model, tmp_path_factory):
         for name, password in PASSWORDS.items():
             store.add_user(name, hash_password(password), name == "tess", datetime.now(UTC))
         clock = Clock()
-        demo = app.build_app(*app.make_programs(llama_model), progress=Progress(store, clock))
+        demo = app.build_app(*app_serve.make_programs(llama_model), progress=Progress(store, clock))
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        app.launch(demo, port=port, block=False, auth=Login(store).check)
+        app_serve.launch(demo, port=port, block=False, auth=Login(store).check)
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
             tab = browser.new_page(viewport={"width": 1200, "height": 1000})

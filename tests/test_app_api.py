@@ -11,6 +11,7 @@ import time
 import pytest
 
 import app
+import app_serve
 from quizgen.schema import LETTERS
 from tutor.tutors import NO_KB
 
@@ -36,11 +37,11 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def served(llama_model):
     """The page on the real model: the model-only tutor, the course-grounded ones and the quiz agent, recorded."""
-    tutor, agent, grounded = app.make_programs(llama_model)
+    tutor, agent, grounded = app_serve.make_programs(llama_model)
     calls: list[tuple[str, list]] = []
     demo = app.build_app(RecordingTutor(tutor, calls), agent, lambda name: RecordingTutor(grounded(name), calls))
     port = free_port()
-    app.launch(demo, port=port, block=False)
+    app_serve.launch(demo, port=port, block=False)
     yield f"http://127.0.0.1:{port}/", calls
     demo.close()
 
@@ -169,7 +170,7 @@ def test_chat_and_quiz_take_a_listed_knowledge_base_never_a_path(tmp_path, monke
 
     demo = app.build_app(NamedTutor("model"), None, NamedTutor)
     port = free_port()
-    app.launch(demo, port=port, block=False)
+    app_serve.launch(demo, port=port, block=False)
     try:
         c = client(f"http://127.0.0.1:{port}/")
         assert c.predict("hi", api_name="/chat") == "[course] hi", "the default: the shipped course"
@@ -189,7 +190,7 @@ def test_a_full_queue_tells_the_client_it_is_busy():
     tutor = SlowTutor()
     demo = app.build_app(tutor, None, queue_max=1)
     port = free_port()
-    app.launch(demo, port=port, block=False)
+    app_serve.launch(demo, port=port, block=False)
     try:
         clients = [client(f"http://127.0.0.1:{port}/") for _ in range(4)]
         outcomes: list[str] = []

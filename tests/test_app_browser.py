@@ -18,6 +18,7 @@ import pytest
 from conftest import need
 
 import app
+import app_serve
 from tutor.knowledge import KnowledgeBase
 from tutor.tutors import NO_KB
 
@@ -65,11 +66,11 @@ def page(llama_model, tmp_path_factory):
     executable = chromium()
     with pytest.MonkeyPatch.context() as env:
         env.setenv("TA_DATA_DIR", str(tmp_path_factory.mktemp("data")))  # notes added here stay in this test
-        demo = app.build_app(*app.make_programs(llama_model))
+        demo = app.build_app(*app_serve.make_programs(llama_model))
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        app.launch(demo, port=port, block=False)
+        app_serve.launch(demo, port=port, block=False)
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
             tab = browser.new_page(viewport={"width": 1200, "height": 1000})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import app
+import app_serve
 from quizgen import QuizRequest, grade, schema
 from quizgen.grade import QuizSession, feedback_markdown, option_choices, question_markdown, score_markdown
 from quizgen.schema import Quiz, Source
@@ -276,14 +277,14 @@ def serve_args(monkeypatch, env: dict[str, str], argv: list[str]):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     parser = argparse.ArgumentParser(prog="ta")
-    app.register(parser.add_subparsers(dest="command"))
+    app_serve.register(parser.add_subparsers(dest="command"))
     return parser.parse_args(["serve", *argv])
 
 
 def test_serve_flags_defaults_and_environment_fallbacks(monkeypatch):
     args = serve_args(monkeypatch, {}, [])
     assert (args.model, args.host, args.port, args.queue_max) == ("default", "127.0.0.1", 7860, app.QUEUE_MAX)
-    assert args.func is app.cmd_serve
+    assert args.func is app_serve.cmd_serve
     space = {"SPACE_ID": "user/ml-tutor", "PORT": "8080", "TA_MODEL": "model.gguf"}
     args = serve_args(monkeypatch, space, [])
     assert (args.model, args.host, args.port) == ("model.gguf", "0.0.0.0", 8080), "a Space binds every address"
@@ -297,15 +298,15 @@ def test_serve_refuses_bad_settings_before_loading_a_model(monkeypatch, capsys):
         serve_args(monkeypatch, {"PORT": "eighty"}, [])
     assert "invalid int value: 'eighty'" in capsys.readouterr().err
     args = serve_args(monkeypatch, {}, ["--queue-max", "0"])
-    monkeypatch.setattr(app, "load_from_args", lambda args: pytest.fail("the model loaded"))
-    with pytest.raises(app.CLIError, match="--queue-max must be at least 1"):
-        app.cmd_serve(args)
+    monkeypatch.setattr(app_serve, "load_from_args", lambda args: pytest.fail("the model loaded"))
+    with pytest.raises(app_serve.CLIError, match="--queue-max must be at least 1"):
+        app_serve.cmd_serve(args)
     from tutor.optimize import ProgramFileError
 
     args = serve_args(monkeypatch, {}, ["--program", "no-such-program.json"])
     assert [str(p) for p in args.program] == ["no-such-program.json"]
     with pytest.raises(ProgramFileError, match=r"no program file at no-such-program\.json"):
-        app.cmd_serve(args)  # a bad program file fails before the model loads
+        app_serve.cmd_serve(args)  # a bad program file fails before the model loads
 
 
 def test_importing_the_page_loads_neither_gradio_nor_dspy_and_python_app_py_takes_serve_flags():

@@ -60,9 +60,10 @@ def free_port() -> int:
 def serve(port: int, data: str) -> None:
     """Run the page on scripted programs at ``port`` until interrupted: the server process of this file's tests."""
     import app
+    import app_serve
 
     os.environ["TA_DATA_DIR"] = data
-    app.launch(app.build_app(ScriptedTutor(), ScriptedAgent(), lambda name: ScriptedTutor()), port=port)
+    app_serve.launch(app.build_app(ScriptedTutor(), ScriptedAgent(), lambda name: ScriptedTutor()), port=port)
 
 
 @dataclass
@@ -241,7 +242,7 @@ def test_named_parameters_on_the_curl_route_answer_or_show_a_message(
 @pytest.mark.parametrize(
     ("path", "body", "status", "says"),
     [
-        # Each was a 500, a traceback in the log and a dropped connection before app.api_errors().
+        # Each was a 500, a traceback in the log and a dropped connection before app_serve.api_errors().
         ("call/nope", b'{"data": []}', 404, "this app's API is /chat, /quiz and /answer"),  # FnIndexInferError
         ("call/v2/nope", b"{}", 400, "KeyError: '/nope'"),
         ("call/v2/chat", b'{"txt": "hi"}', 400, "Parameter `txt` is not a valid key-word argument"),

@@ -88,14 +88,15 @@ def test_choose_and_loglikelihood_match_in_process_llama_cpp(server_model, llama
 
 def test_the_app_chats_and_quizzes_through_the_server(server_model) -> None:
     import app
+    import app_serve
     from quizgen import export
     from tutor.models.local_server import free_port
     from tutor.tutors import NO_KB
 
-    tutor, agent, grounded = app.make_programs(server_model)
+    tutor, agent, grounded = app_serve.make_programs(server_model)
     demo = app.build_app(tutor, agent, grounded)
     port = free_port()
-    app.launch(demo, port=port, block=False)
+    app_serve.launch(demo, port=port, block=False)
     try:
         from gradio_client import Client
 

@@ -1,7 +1,7 @@
 """The tutor package's subcommands: ``ta ask``, ``ta chat``, ``ta generate``, ``ta models``, ``ta optimize``.
 
 Registered through the ``tutor`` entry point (see :mod:`tutor.cli`); ``ta serve`` is the web app's own
-(``app.register``).
+(``app_serve.register``).
 """
 
 from __future__ import annotations
