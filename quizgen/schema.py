@@ -64,10 +64,13 @@ def _clean(value: object) -> object:
 
 
 Clean = BeforeValidator(_clean)
-DraftStem = Annotated[str, StringConstraints(min_length=10, max_length=DRAFT_STEM_MAX), Clean]
-DraftOption = Annotated[str, StringConstraints(min_length=1, max_length=DRAFT_OPTION_MAX), Clean]
-DraftExplanation = Annotated[str, StringConstraints(min_length=1, max_length=DRAFT_EXPLANATION_MAX), Clean]
-DraftReason = Annotated[str, StringConstraints(min_length=1, max_length=DRAFT_REASON_MAX), Clean]
+# A model's draft may pad a string ("none of the above "): stripped, so that "X" and "X " are one option to the checks.
+# (The grammar's schema is unchanged; a string of spaces alone fails its minimum length and the draft is repaired.)
+_Draft = {"strip_whitespace": True, "min_length": 1}
+DraftStem = Annotated[str, StringConstraints(**{**_Draft, "min_length": 10}, max_length=DRAFT_STEM_MAX), Clean]
+DraftOption = Annotated[str, StringConstraints(**_Draft, max_length=DRAFT_OPTION_MAX), Clean]
+DraftExplanation = Annotated[str, StringConstraints(**_Draft, max_length=DRAFT_EXPLANATION_MAX), Clean]
+DraftReason = Annotated[str, StringConstraints(**_Draft, max_length=DRAFT_REASON_MAX), Clean]
 Stem = Annotated[str, StringConstraints(min_length=10, max_length=STEM_MAX), Clean]
 OptionText = Annotated[str, StringConstraints(min_length=1, max_length=OPTION_MAX), Clean]
 Explanation = Annotated[str, StringConstraints(min_length=1, max_length=EXPLANATION_MAX), Clean]

@@ -169,3 +169,18 @@ def test_the_unified_cache_mode_batches_valid_outputs_and_shares_a_prefix():
         alone = [fast.loglikelihood([pair])[0] for pair in pairs]
         assert fast.loglikelihood(pairs) == pytest.approx(alone, abs=0.2)
         assert fast.scheduler.running == fast.scheduler.waiting == 0
+
+
+def test_checking_the_models_choice_gives_the_text_a_mask_before_every_token_gives(model, monkeypatch):
+    """llguidance's steer computes a mask only where a token may be forced or the model's choice is refused."""
+    from tutor.models.grammar import GuidanceSteer
+
+    lazy = [
+        model.generate(PROMPT, schema, max_tokens=TOKENS) for schema in (SCHEMA, {"type": "string", "maxLength": 60})
+    ]
+    monkeypatch.setattr(GuidanceSteer, "may_force", lambda self: True)  # the mask before every token
+    assert [
+        model.generate(PROMPT, schema, max_tokens=TOKENS) for schema in (SCHEMA, {"type": "string", "maxLength": 60})
+    ] == lazy
+    for text in lazy:
+        json.loads(text)

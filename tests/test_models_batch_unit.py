@@ -13,7 +13,7 @@ import pytest
 
 from tutor.models.base import ModelError, Sampling
 from tutor.models.batching import GenJob, Scheduler, ScoreJob, common_prefix, id_runs, interactive
-from tutor.models.grammar import FREE
+from tutor.models.grammar import FREE, FreeSteer
 
 VOCAB = 16
 END = 0
@@ -164,13 +164,8 @@ def test_common_prefix():
     assert common_prefix([1, 2], [1, 2, 3]) == 2
 
 
-class RefusingSteer:
+class RefusingSteer(FreeSteer):
     """A grammar that allows every token and then refuses the one chosen (an engine error mid-answer)."""
-
-    eos = None
-
-    def allowed(self):
-        return None
 
     def advance(self, token):
         raise RuntimeError(f"llguidance refused token {token}")
@@ -266,3 +261,29 @@ def test_with_a_stream_per_sequence_a_step_feeds_consecutive_ids_in_ascending_or
     # sequence that ends early may leave a gap, which costs a second micro-batch until the next admission fills it.
     together = [ids for ids in steps if len(set(ids)) >= 3]
     assert together and all(id_runs(set(ids)) == 1 for ids in together), steps
+
+
+class NoFiveSteer(FreeSteer):
+    """A grammar that refuses token 5 and then allows only 7; it never forces a token. Counts its masks."""
+
+    def __init__(self) -> None:
+        self.masks = 0
+
+    def allowed(self):
+        self.masks += 1
+        mask = np.zeros(VOCAB, dtype=bool)
+        mask[7] = True
+        return mask
+
+    def accepts(self, token):
+        return token != 5
+
+
+def test_a_steer_that_forces_nothing_checks_the_models_choice_and_masks_only_a_refused_one():
+    sched = Scheduler(ScriptedContext(), n_ctx=100, n_batch=32, max_seqs=1)
+    steer = NoFiveSteer()
+    job = GenJob(
+        [3], steer, Sampling(max_tokens=10), 10, piece=lambda t: str(t).encode() + b",", is_end=lambda t, _: t == END
+    )
+    assert text(sched, job) == "4,7,8,9,"  # 5 refused: the mask's choice instead
+    assert steer.masks == 1, "a mask only for the refused choice"

@@ -163,9 +163,17 @@ class GenJob(Job):
         return self._force()
 
     def on_logits(self, rows: np.ndarray) -> bool:
-        """Choose the next token from the last row, then any the grammar forces after it."""
-        generated = self.tokens[self.start :]
-        return self._take(pick_token(rows[-1], self.sampling, self.rng, self.mask, generated)) or self._force()
+        """Choose the next token from the last row, then any the grammar forces after it.
+
+        Without a mask (the steer said nothing can be forced) the model chooses freely and the grammar checks its
+        choice; only a refused choice is made again among the allowed tokens. Greedy, that is the masked argmax;
+        sampled, the masked distribution (a refused draw is redrawn from the allowed tokens alone).
+        """
+        generated, row = self.tokens[self.start :], rows[-1]
+        token = pick_token(row, self.sampling, self.rng, self.mask, generated)
+        if self.mask is None and not self.steer.accepts(token):
+            token = pick_token(row, self.sampling, self.rng, self.steer.allowed(), generated)
+        return self._take(token) or self._force()
 
     def finish(self) -> None:
         """Flush a split UTF-8 character, then end."""
@@ -187,6 +195,9 @@ class GenJob(Job):
 
     def _force(self) -> bool:
         while True:
+            if not self.steer.may_force():
+                self.mask = None  # the model's choice is checked instead (on_logits)
+                return False
             self.mask = self.steer.allowed()
             if self.mask is None or np.count_nonzero(self.mask) != 1:
                 return False

@@ -42,6 +42,12 @@ class Steer(Protocol):
     def advance(self, token: int) -> None:
         """Move past ``token``."""
 
+    def may_force(self) -> bool:
+        """False when no single token can be forced next, known without computing the mask; True: compute it."""
+
+    def accepts(self, token: int) -> bool:
+        """Whether ``token`` may come next (asked only when :meth:`may_force` said False)."""
+
 
 class FreeSteer:
     """No constraint: every token is allowed and there is nothing to track."""
@@ -54,6 +60,26 @@ class FreeSteer:
 
     def advance(self, token: int) -> None:
         """Nothing to track."""
+
+    def may_force(self) -> bool:
+        """Nothing is ever forced."""
+        return False
+
+    def accepts(self, token: int) -> bool:
+        """Every token."""
+        return True
+
+
+class MaskFirst:
+    """For engines that answer only with a mask: it is computed before every token (no shortcut)."""
+
+    def may_force(self) -> bool:
+        """Always compute the mask."""
+        return True
+
+    def accepts(self, token: int) -> bool:
+        """Never asked (the mask is always there)."""
+        return bool(self.allowed()[token])  # type: ignore[attr-defined]
 
 
 FREE = FreeSteer()
@@ -93,8 +119,22 @@ class GuidanceSteer:
         if not self.matcher.consume_token(token):
             raise RuntimeError(f"llguidance refused token {token}: {self.matcher.get_error()}")
 
+    def may_force(self) -> bool:
+        """Whether the grammar forces bytes next (a key, a closing quote) or only the end.
 
-class CoreSteer:
+        Then one token may be all that is allowed, which the mask says. Inside free text neither holds, and the
+        mask (about 0.65 ms a token here, against 5 us for these checks) waits until the model's choice is refused.
+        Were a lone allowed token ever missed here, the model's choice would be refused and the mask would pick
+        that token: the same text, one forward pass later.
+        """
+        return bool(self.matcher.compute_ff_bytes()) or self.matcher.is_stopped()
+
+    def accepts(self, token: int) -> bool:
+        """Whether the grammar allows ``token`` next, without computing the mask."""
+        return self.matcher.validate_tokens([token]) == 1
+
+
+class CoreSteer(MaskFirst):
     """An outlines_core Guide over a compiled Index."""
 
     def __init__(self, vocabulary: Any, index: Any, n_vocab: int, eos: int) -> None:
@@ -118,7 +158,7 @@ class CoreSteer:
         self.guide.advance(token_id=token, return_tokens=False)
 
 
-class XGrammarSteer:
+class XGrammarSteer(MaskFirst):
     """An xgrammar matcher over a compiled grammar."""
 
     def __init__(self, compiler: Any, compiled: Any, n_vocab: int, eos: int) -> None:
