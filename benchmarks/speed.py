@@ -146,6 +146,32 @@ def plain_outlines(tokens: int, repeats: int, threads: int | None) -> dict:
     return {"path": "plain outlines", "free": free, "constrained": constrained}
 
 
+def catch_up(tokens: int, repeats: int, threads: int | None) -> dict[str, tuple[float, int]]:
+    """One request at a time: our loop on the default model against plain outlines, the runs alternated."""
+    import os
+
+    import llama_cpp
+
+    from tutor.models import embedded, load_model
+
+    n = threads or os.cpu_count() or 1
+    model = load_model("default", n_threads=threads)
+    plain = llama_cpp.Llama(str(embedded.gguf_path()), n_ctx=2048, n_threads=n, n_threads_batch=n, verbose=False)
+    try:
+        return interleaved(
+            {
+                "ours free": ours(model, None, tokens),
+                "ours constrained": ours(model, LONG_STRING_MIN, tokens),
+                "plain outlines free": outlines_llamacpp(plain, False, tokens),
+                "plain outlines constrained": outlines_llamacpp(plain, True, tokens),
+            },
+            repeats,
+        )
+    finally:
+        model.close()
+        plain.close()
+
+
 def concurrent(model, constraint, tokens: int, batch: int) -> Callable[[], int]:
     """``batch`` requests decoded at once through the model (threads, as students would); tokens decoded."""
     from concurrent.futures import ThreadPoolExecutor
@@ -299,10 +325,11 @@ def main() -> None:
         for mode in args.modes.split(","):
             batch_rows += measure_batches(sizes, args.tokens, args.repeats, args.threads, mode)
         print_batches(batch_rows, args.tokens, args.repeats)
-        plain = plain_outlines(args.tokens, args.repeats, args.threads)
-        (free, _), (con, _) = plain["free"], plain["constrained"]
-        print(f"\nplain outlines (Llama.__call__ + logits processor), one request: free {free:.1f} tok/s, "
-              f"constrained {con:.1f} tok/s ({con / free:.2f}), same run")  # fmt: skip
+        rates = catch_up(args.tokens, args.repeats, args.threads)
+        print("\none request, ours (the default model) and plain outlines (Llama.__call__ + logits processor), "
+              f"alternated, median of {args.repeats}:")  # fmt: skip
+        for name, (rate, count) in rates.items():
+            print(f"  {name}: {rate:.1f} tok/s ({count} tokens)")
         return
     rows = []
     for backend in args.backends.split(","):
