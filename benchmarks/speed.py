@@ -32,6 +32,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+BATCH_CTX = 1024  # cells per sequence in the --batch models: four models of nine streams stay under 1 GB
 PROMPT = "Write a long, detailed essay about how neural networks learn, with many examples."
 LONG_STRING = {
     "type": "object",
@@ -268,18 +269,28 @@ def prompt_eval(model, batch: int) -> Callable[[], int]:
 
 
 def measure_batches(sizes: list[int], tokens: int, repeats: int, threads: int | None, mode: str) -> list[dict]:
-    """Rows of (batch size, free, constrained, bare loop, prompt) aggregate rates on one llama.cpp model."""
+    """Rows of (batch size, free, constrained, bare loop, prompt) aggregate rates, one llama.cpp model per kind.
+
+    Each kind decodes on a model of its own (same settings), so none finds its prompt's cells evicted by another
+    kind's run: with one model the kinds took turns in its few sequences, and whichever ran after the bare loop
+    computed its prompts again while the others reused theirs.
+    """
     from tutor.models import load_model
 
-    model = load_model("default", n_threads=threads, max_seqs=max(sizes), deterministic=mode == "deterministic")
+    def model():
+        return load_model(
+            "default", n_threads=threads, max_seqs=max(sizes), n_ctx=BATCH_CTX, deterministic=mode == "deterministic"
+        )
+
+    models = {kind: model() for kind in ("free", "bare", "constrained", "prompt")}
     rows = []
     for size in sizes:
         rates = interleaved(
             {
-                "free": concurrent(model, None, tokens, size),
-                "bare": bare(model, tokens, size),
-                "constrained": concurrent(model, LONG_STRING_MIN, tokens, size),
-                "prompt": prompt_eval(model, size),
+                "free": concurrent(models["free"], None, tokens, size),
+                "bare": bare(models["bare"], tokens, size),
+                "constrained": concurrent(models["constrained"], LONG_STRING_MIN, tokens, size),
+                "prompt": prompt_eval(models["prompt"], size),
             },
             repeats,
         )
@@ -288,7 +299,8 @@ def measure_batches(sizes: list[int], tokens: int, repeats: int, threads: int | 
             f"  {mode} batch {size}: " + ", ".join(f"{name} {rate:.1f} tok/s" for name, (rate, _) in rates.items()),
             flush=True,
         )
-    model.close()
+    for each in models.values():
+        each.close()
     return rows
 
 
