@@ -75,7 +75,14 @@ class Candidate:
 
 
 def cap(text: str) -> str:
-    """First letter upper case (an option reads as a sentence start); the rest as the course wrote it."""
+    """First letter upper case (an option reads as a sentence start); the rest as the course wrote it.
+
+    A coined name keeps its case ("fastText", "word2vec", "iPhone"): its first word has a capital or a digit
+    after its first letter, and "FastText" would be a name the course never wrote.
+    """
+    first = text.split(" ", 1)[0]
+    if re.search(r"^[a-z]+(?:[A-Z]|\d)", first):
+        return text
     return text[:1].upper() + text[1:] if text else text
 
 

@@ -161,3 +161,11 @@ def test_a_topic_the_course_only_shares_a_stem_with_is_refused_not_quizzed_on_so
         search_topic(course, "tokenization")
     for topic in ("decision trees", "the softmax function", "k-means clustering", "attention"):
         assert names_topic(topic, search_topic(course, topic)), topic  # plurals and hyphenated names still match
+
+
+def test_an_option_starts_with_a_capital_unless_it_is_a_coined_name_the_course_wrote_that_way():
+    from quizgen.grounded import cap
+
+    assert [cap(t) for t in ("dropout", "k-means", "fastText", "word2vec vectors", "iPhone")] == [
+        "Dropout", "K-means", "fastText", "word2vec vectors", "iPhone",
+    ]  # fmt: skip
