@@ -18,6 +18,7 @@ class P:
     start: int = 0
     doc: str = "notes.md"
     headings: tuple[str, ...] = ("Notes",)
+    id: int = 0
 
 
 def d_of(text: str):

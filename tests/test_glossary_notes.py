@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from test_glossary import P  # a passage as the knowledge base hands it out
 
 from quizgen.glossary import (
     Glossary,
@@ -19,17 +19,6 @@ from quizgen.glossary import (
 )
 from quizgen.glossary_forms import spells
 from quizgen.grounded import candidates
-
-
-@dataclass(frozen=True)
-class P:
-    """A passage as the knowledge base hands it out (only what the glossary reads)."""
-
-    text: str
-    start: int = 0
-    doc: str = "notes.md"
-    headings: tuple[str, ...] = ("Notes",)
-    id: int = 0
 
 
 def s_of(text: str) -> Sentence:
