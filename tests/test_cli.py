@@ -60,7 +60,7 @@ def test_every_package_registers_through_an_entry_point() -> None:
     from tutor.cli import GROUP
 
     names = {entry.name: entry.value for entry in entry_points(group=GROUP)}
-    assert names["tutor"] == "tutor.commands:register" and names["serve"] == "app:register"
+    assert names["tutor"] == "tutor.commands:register" and names["serve"] == "app_serve:register"
     assert {"quiz", "bench", "finetune", "doctor", "kb"} <= set(names)
 
 
