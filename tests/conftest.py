@@ -166,16 +166,16 @@ def _sigint_state() -> str:
 
 @pytest.fixture
 def default_sigint():
-    """A child started by the test inherits SIGINT as the kernel's default, as from a shell, whatever ran before.
+    """A child started by the test gets SIGINT as an interactive shell gives it, however the test run was started.
 
-    A child inherits an ignored SIGINT and the starting thread's signal mask; Python then installs no Ctrl-C
-    handler. Three process tests once waited on children that ignored Ctrl-C, only in a whole run from a fresh
-    clone, after an earlier test (not found) had left SIGINT ignored or blocked here: this restores it, and warns
-    with what it found.
+    A child inherits an ignored SIGINT, and Python then installs no Ctrl-C handler. A non-interactive shell starts
+    a background command (``make test &``, ``nohup ... &``) with SIGINT ignored: the whole test run inherits that,
+    and three process tests waited on children that ignored Ctrl-C (found in a fresh-clone run started so; not in
+    CI, which runs in the foreground). This restores the default for the test, and warns with what it found.
     """
     before = _sigint_state()
     if before != "ignored=False blocked=False":
-        warnings.warn(f"SIGINT was left {before} by an earlier test; restored for this one", stacklevel=1)
+        warnings.warn(f"SIGINT is {before} in the test process (started in the background?); restored", stacklevel=1)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
     return before
