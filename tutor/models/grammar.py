@@ -2,7 +2,10 @@
 
 Both in-process backends constrain decoding the same way: a constraint becomes a *steer*, which says
 before each token which tokens may come next (a boolean mask over the vocabulary) and is told which
-token was chosen. This module is the one owner of that set-up, for llama.cpp and transformers alike:
+token was chosen. llama.cpp's loop asks llguidance's steer for a mask only where a token may be forced
+(:meth:`Steer.may_force`); elsewhere the model chooses and the steer checks the choice (:meth:`Steer.accepts`),
+and only a refused choice is made again under the mask. This module is the one owner of that set-up, for
+llama.cpp and transformers alike:
 
 * the engines and which backend offers which (:data:`ENGINES`, checked in one place). llguidance is
   the default: it computes each mask lazily, with no compile step, and honours numeric ranges;
