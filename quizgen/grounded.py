@@ -329,10 +329,15 @@ def names_topic(topic: str, hits: Sequence[Any]) -> bool:
     The search matches stems, which is right for a student's question but too loose for a quiz's subject: the
     stem of "tokenization" is "token", and a course that only says "each token attends to ..." would be quizzed
     on attention masks under the title "tokenization". A quiz is written only on what its notes name.
+    A hyphenated word names each of its parts too ("the exploration-exploitation trade-off" names
+    "exploration"), and a section's heading names what its passages are about.
     """
     from tutor.knowledge.search import content_terms
 
-    words = {_word_form(w) for h in hits for w in re.findall(r"[\w'-]+", h.passage.text.lower())}
+    words: set[str] = set()
+    for hit in hits:
+        for token in re.findall(r"[\w'-]+", " ".join((hit.passage.text, *hit.passage.headings)).lower()):
+            words.update(_word_form(w) for w in (token, *token.split("-")) if w)
     return all(_word_form(term.lower()) in words for term in content_terms(topic))
 
 

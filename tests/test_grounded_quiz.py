@@ -163,6 +163,22 @@ def test_a_topic_the_course_only_shares_a_stem_with_is_refused_not_quizzed_on_so
         assert names_topic(topic, search_topic(course, topic)), topic  # plurals and hyphenated names still match
 
 
+def test_a_topic_named_as_part_of_a_hyphenated_word_or_by_a_heading_is_quizzed_on(tmp_path):
+    from quizgen.grounded import names_topic, search_topic
+    from tutor.knowledge import KnowledgeBase
+
+    notes = tmp_path / "rl.md"
+    notes.write_text(
+        "# Reinforcement learning\n\n## Exploration\n\nAn agent that always takes the action it believes best may "
+        "never find better ones. This tension is called the exploration-exploitation trade-off.\n\n## Credit "
+        "assignment\n\nA reward often arrives many steps after the action that earned it.\n"
+    )
+    kb = KnowledgeBase.create("rl-names", path=tmp_path / "knowledge.db")
+    kb.add([notes])
+    for topic in ("exploration", "exploitation", "exploration and exploitation", "credit assignment"):
+        assert names_topic(topic, search_topic(kb, topic)), topic
+
+
 def test_an_option_starts_with_a_capital_unless_it_is_a_coined_name_the_course_wrote_that_way():
     from quizgen.grounded import cap
 
