@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from quizgen.glossary_forms import (
+    called_after,
     continued,
     leans_elsewhere,
     named_in_passing,
@@ -35,6 +36,7 @@ from quizgen.glossary_text import (
     fold,
     is_prose,
     mentions,
+    quiz_prose,
     quiz_sentences,
     sentences,
     split_sentences,
@@ -53,6 +55,7 @@ __all__ = [
     "named_in_passing",
     "parse_definition",
     "parse_other_forms",
+    "quiz_prose",
     "quiz_sentences",
     "sentences",
     "split_sentences",
@@ -78,14 +81,25 @@ def definitions(passages: Iterable[Any]) -> list[Definition]:
     for _, found in read:
         for sentence in found:
             d = parse_definition(sentence) or parse_other_forms(sentence)
-            if d and leans_elsewhere(d):  # "X, also called Y, prevents this by ...": keep the name, ask nothing
+            if d and d.passing:  # "Sparse autoencoder: a penalty keeps ...": a labelled name, no definition
+                passing.append(d)
+            elif d and leans_elsewhere(d):  # "X, also called Y, prevents this by ...": keep the name, ask nothing
                 passing.append(replace(d, predicate="", kind="", head="", relative="", passing=True))
             elif d:
                 defined.append(d)
             passing.extend(named_in_passing(sentence))
+    defined += called_after(read)
     corpus = " ".join(p.text.lower() for p, _ in read)
+    by_doc: dict[str, list[Any]] = {}
+    for p, _ in read:
+        by_doc.setdefault(p.doc, []).append(p)
+
+    def earlier(s: Sentence) -> str:  # the document's text before a sentence (its passages in order)
+        before = [q.text for q in by_doc.get(s.passage.doc, ()) if q.start < s.passage.start]
+        return " ".join([*before, s.passage.text[: s.start - s.passage.start]])
+
     taken = {d.sentence.start for d in defined}
-    facts = [f for p, found in read for f in subject_facts(p, found, corpus) if f.sentence.start not in taken]
+    facts = [f for p, found in read for f in subject_facts(p, found, corpus, earlier) if f.sentence.start not in taken]
     taken.update(f.sentence.start for f in facts)
     facts += [f for _, found in read for s in found if s.start not in taken and (f := which_fact(s))]
     items: list[Definition] = []
@@ -101,6 +115,16 @@ def definitions(passages: Iterable[Any]) -> list[Definition]:
         if not seen.intersection(names):
             seen.update(names)
             items.append(d)
+            continue
+        # A later sentence that gives a known term another name ("Variational autoencoder (VAE): ..." after "A VAE
+        # adds ..."): the kept item takes the new name as an alias, so no option is the same thing twice.
+        for i, kept in enumerate(items):
+            if {" ".join(fold(w) for w in n.split()) for n in kept.names} & names:
+                extra = tuple(n for n in (d.term, *d.aliases) if n.lower() not in kept.names)
+                if extra:
+                    items[i] = replace(kept, aliases=kept.aliases + extra)
+                    seen.update(names)
+                break
     return items
 
 

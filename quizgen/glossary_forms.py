@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from quizgen.glossary_text import Definition, Sentence, is_prose
+from quizgen.glossary_text import Definition, Sentence, quiz_prose
 from quizgen.glossary_words import (
+    COMPARATIVES,
     DESCRIBING,
     MODALS,
     NOT_A_TERM_START,
@@ -77,7 +78,22 @@ WHICH_ASIDE = re.compile(
 )
 # A term named, then defined after a colon: "... represent it by a one-hot vector: a vector as long as ...".
 COLON_DEF = re.compile(
-    r"\b(?P<article>a|an|the) (?P<term>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,2}): (?P<pred>(?:a|an) [^:;]{10,})$"
+    r"\b(?P<article>a|an|the) (?P<term>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,2}): (?P<pred>(?:a|an|the) [^:;]{10,})$"
+)
+# A symbol or formula after a term's name: "The action-value function Q(s, a) is ...", "The weight matrix W is ...".
+SYMBOL = re.compile(
+    r"^(?P<subject>(?:The |A |An )?[A-Za-z][\w\-]*(?: [a-z][\w\-]*){0,3}) "
+    r"(?:[A-Za-z](?:_?\w)?(?:\([^()]{1,20}\))?|\([^()]{1,20}\)) (?P<rest>(?:is|are) .+)$"
+)
+# An appositive that ends a sentence: "... the average gives the out-of-bag error, an estimate of test error that ...".
+END_APPOSITIVE = re.compile(
+    r"(?:^|\s)(?:the|a|an) (?P<term>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,3}), "
+    r"(?P<pred>(?:a|an) [^,;:()]{8,150})$"
+)
+# "This tension is called X": the sentence before says what X is.
+THIS_IS_CALLED = re.compile(
+    rf"^(?:This|These|Such an?) (?P<noun>[a-z][\w\-]*(?: [a-z][\w\-]*)?) {NAMING} (?:the |a |an )?[\"“‘']?"
+    r"(?P<term>[A-Za-z][\w\-/' ]{1,50}?)[\"”’']?$"
 )
 
 
@@ -89,7 +105,7 @@ MAX_JOINED_CHARS = 380  # two sentences quoted as one source must fit an explana
 def parse_definition(sentence: Sentence) -> Definition | None:
     """The definition a sentence states, or None when it states none of the patterns above."""
     text = sentence.text.strip()
-    if not is_prose(text):
+    if not quiz_prose(text):
         return None
     body = text.rstrip(".!").strip()
     match = COPULA_DEF.match(body)
@@ -136,16 +152,21 @@ def parse_other_forms(sentence: Sentence) -> Definition | None:
     * an appositive: "Adam, an optimizer that adapts each step size, is the default in many libraries.";
     * a definition with an aside after its subject: "Gradient boosting, introduced in 2001, is a ...";
     * a which-clause aside: "Group normalization, which normalizes over groups of channels, is ..." (what it does);
-    * "a X: a ..." and a labelled entry: "Stride: the number of pixels the filter moves at each step."
+    * "a X: a ..." and a labelled entry: "Stride: the number of pixels the filter moves at each step.";
+    * "The narrow middle layer is called the bottleneck." (what :func:`parse_definition` reads as "X is ..." first);
+    * an appositive at the end: "... the average gives the out-of-bag error, an estimate of test error that ...";
+    * a symbol after the term: "The action-value function Q(s, a) is the expected return after ..." defines
+      "action-value function".
 
     The first form that gives a term reading as a name wins. Kept apart from :func:`parse_definition`, which the
     grounded tutor also ranks sentences with.
     """
     text = sentence.text.strip()
-    if not is_prose(text):
+    if not quiz_prose(text):
         return None
     body = text.rstrip(".!").strip()
-    for form in (_after_opener, _appositive, _with_aside, _which_aside, _colon, _label, _hedged):
+    forms = (_after_opener, _appositive, _with_aside, _which_aside, _colon, _label, _hedged, _with_symbol, _named)
+    for form in (*forms, _end_appositive):
         d = form(body, sentence)
         if reads_as_a_name(d):
             return d
@@ -210,12 +231,51 @@ def _which_aside(body: str, sentence: Sentence) -> Definition | None:
     return Definition(match.group("term"), pred, "", "", pred, sentence, article=(match.group("article") or "").strip())
 
 
-def _colon(body: str, sentence: Sentence) -> Definition | None:
-    match = COLON_DEF.search(body)
+def _end_appositive(body: str, sentence: Sentence) -> Definition | None:
+    match = END_APPOSITIVE.search(body)
     if not match or not term_ok(match.group("term")) or not names_a_concept(match.group("term")):
         return None
     pred = match.group("pred")
     kind, head, relative = kind_of(pred)
+    if not kind or _clause(kind) or not re.search(r" (?:of|that|which|who|used|for) ", pred) or LEANS.search(pred):
+        return None  # "..., a model, a loss": a list, not what the term is
+    if set(match.group("term").lower().split()) & (DESCRIBING | COMPARATIVES):
+        return None
+    return Definition(match.group("term"), pred, kind, head, relative, sentence, verb="is")
+
+
+def _named(body: str, sentence: Sentence) -> Definition | None:
+    match = NAMING_DEF.match(body)
+    if not match or not term_ok(match.group("term").strip()) or LEANS.match(body):
+        return None
+    pred = match.group("pred").strip()
+    if not re.match(r"(?:The|A|An) [a-z]", pred) or pred.endswith((" and", " or", ",")) or " is " in pred:
+        return None
+    pred = pred[0].lower() + pred[1:]
+    kind, head, relative = kind_of(pred)
+    return Definition(match.group("term").strip(), pred, kind, head, relative, sentence, naming=True)
+
+
+def _with_symbol(body: str, sentence: Sentence) -> Definition | None:
+    match = SYMBOL.match(body)
+    if not match:
+        return None
+    d = parse_definition(Sentence(f"{match.group('subject')} {match.group('rest')}.", 0, 0, sentence.passage))
+    return replace(d, sentence=sentence, verb=d.verb or _copula_of(match.group("rest"))) if d and not d.naming else None
+
+
+def _colon(body: str, sentence: Sentence) -> Definition | None:
+    match = COLON_DEF.search(body)
+    if not match or not term_ok(match.group("term")):
+        return None
+    term = match.group("term")
+    # "the return: the sum of all future rewards": the colon introduces the term, so a plain word is a name too.
+    if not names_a_concept(term) and not (re.fullmatch(r"[a-z]{4,}", term) and term not in DESCRIBING):
+        return None
+    pred = match.group("pred")
+    kind, head, relative = kind_of(pred)
+    if not kind or _clause(kind):
+        return None  # "the result: the model overfits": a clause after the colon, not what the term is
     article = match.group("article").capitalize()
     return Definition(match.group("term"), pred, kind, head, relative, sentence, article=article, verb="is")
 
@@ -227,10 +287,28 @@ def _label(body: str, sentence: Sentence) -> Definition | None:
     pred = match.group("pred")
     pred = pred[:1].lower() + pred[1:]
     kind, head, relative = kind_of(pred)
-    if set(kind.lower().split()) & (MODALS | {"is", "are", "was", "has", "have"}):
-        return None  # "Kernel: A convolution layer can have ...": a clause about it, not what it is
     abbr = (match.group("abbr"),) if match.group("abbr") else ()
+    # "Sparse autoencoder: a penalty keeps most units near zero.", "Kernel: A convolution layer can have ...": a clause
+    # about something else, not what the term is; the entry names the term, no more.
+    if _clause(kind) or set(kind.lower().split()) & (MODALS | {"is", "are", "was", "has", "have"}):
+        return Definition(match.group("term"), "", "", "", "", sentence, abbr, passing=True)
     return Definition(match.group("term"), pred, kind, head, relative, sentence, abbr, verb="is")
+
+
+def _clause(kind: str) -> bool:
+    """Whether a "kind" read after an article runs into a verb: a clause, not a noun phrase naming what a term is.
+
+    "a penalty keeps most units ...", "the encoder outputs a mean ...", "a single classifier will not know ...".
+    """
+    words = kind.lower().split()
+    if set(words[1:]) & (MODALS | {"is", "are", "was", "were", "has", "have"}):
+        return True  # "the crowd: a single classifier will not know ...", "an activation function is used ..."
+    return any(
+        finite_verb(w) and i + 1 < len(words) and words[i + 1] in CLAUSE_AFTER_VERB for i, w in enumerate(words[:-1])
+    )
+
+
+CLAUSE_AFTER_VERB = frozenset("a an the most each every all only no some its their his her one two".split())
 
 
 def without_aside(body: str) -> str | None:
@@ -252,7 +330,7 @@ def _copula_of(body: str) -> str:
 def named_in_passing(sentence: Sentence) -> list[Definition]:
     """Terms a sentence names without defining them: "a trick known as X", "maximum a posteriori (MAP)"."""
     text = sentence.text
-    if not is_prose(text[:-1] + "." if text.endswith(":") else text):  # a lead-in names terms too ("GRU (...) has:")
+    if not quiz_prose(text[:-1] + "." if text.endswith(":") else text):  # a lead-in names terms too ("GRU (...) has:")
         return []
     found = []
     for match in NAMED_IN_PASSING.finditer(text):
@@ -272,6 +350,13 @@ def named_in_passing(sentence: Sentence) -> list[Definition]:
             if "".join(w[0] for w in tail).lower() == abbr.lower().rstrip("s") and term_ok(" ".join(tail)):
                 found.append(Definition(" ".join(tail), "", "", "", "", sentence, (abbr,), passing=True))
                 break
+        else:  # a hyphenated word gives one initial per part: "deep Q-network (DQN)", "Lipschitz-continuous ..."
+            for k in range(2 if len(words) > 1 else 1, len(words) + 1):
+                tail = words[-k:]
+                name = " ".join(tail)
+                if tail[0].lower() not in INITIALS_SKIP and spells(abbr, name) and term_ok(name):
+                    found.append(Definition(name, "", "", "", "", sentence, (abbr,), passing=True))
+                    break
     return found
 
 
@@ -307,7 +392,7 @@ def continued(read: Sequence[tuple[Any, Sequence[Sentence]]], found: Sequence[De
         for prev, cur in itertools.pairwise(sents):
             match = IT_IS.match(cur.text.strip())
             d = by_start.get(prev.start)
-            if not match or d is None or d.sentence.text != prev.text or not is_prose(cur.text):
+            if not match or d is None or d.sentence.text != prev.text or not quiz_prose(cur.text):
                 continue
             joined = passage.text[prev.start - passage.start : cur.end - passage.start]
             if len(joined) > MAX_JOINED_CHARS or not joined.startswith(prev.text) or not joined.endswith(cur.text):
@@ -316,4 +401,29 @@ def continued(read: Sequence[tuple[Any, Sequence[Sentence]]], found: Sequence[De
             kind, head, relative = kind_of(pred)
             source = Sentence(joined, prev.start, cur.end, passage)
             out.append(Definition(d.term, pred, kind, head, relative, source, d.aliases, article=d.article, verb="is"))
+    return out
+
+
+def called_after(read: Sequence[tuple[Any, Sequence[Sentence]]]) -> list[Definition]:
+    """Terms that "This/These NOUN is called X" names after a sentence saying what the NOUN is.
+
+    "An agent that always exploits may never find better actions. This tension is called the exploration-exploitation
+    trade-off." names the trade-off; the predicate is the subject ("this tension", leaning on the sentence before),
+    and the source is both sentences, so a question quotes what the name stands for.
+    """
+    out = []
+    for passage, sents in read:
+        for prev, cur in itertools.pairwise(sents):
+            match = THIS_IS_CALLED.match(cur.text.strip().rstrip(".!"))
+            if not match or not quiz_prose(prev.text) or not quiz_prose(cur.text) or LEANS.match(prev.text):
+                continue
+            term = match.group("term").strip()
+            if not term_ok(term) or term.lower() in STOP_TERMS:
+                continue
+            joined = passage.text[prev.start - passage.start : cur.end - passage.start]
+            if len(joined) > MAX_JOINED_CHARS or not joined.startswith(prev.text) or not joined.endswith(cur.text):
+                continue
+            subject = cur.text.split(" is ", 1)[0].split(" are ", 1)[0]
+            source = Sentence(joined, prev.start, cur.end, passage)
+            out.append(Definition(term, subject[:1].lower() + subject[1:], "", "", "", source, naming=True))
     return out

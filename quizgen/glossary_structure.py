@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from quizgen.glossary_forms import LEANS, OPENER, without_aside
-from quizgen.glossary_text import Definition, Sentence, fold, is_prose
+from quizgen.glossary_text import Definition, Sentence, fold, quiz_prose
 from quizgen.glossary_words import (
     COMPARATIVES,
     DESCRIBING,
@@ -85,7 +85,7 @@ def heading_terms(passage: Any, found: Sequence[Sentence]) -> list[Definition]:
         if not anchor:
             continue
         for sentence in found:
-            if not is_prose(sentence.text) or not has_verb(sentence.text):
+            if not quiz_prose(sentence.text) or not has_verb(sentence.text):
                 continue
             words = sentence.text.rstrip(".!").split()
             span = spelled(words, anchor)
@@ -150,10 +150,19 @@ WHICH_FACT = re.compile(
     r"\b(?:the|a|an|on|of|by|with|from|use|uses|using|called) (?P<term>[A-Za-z][\w\-'’]*(?: [A-Za-z][\w\-'’]*){0,2}), "
     r"which (?P<pred>(?P<verb>[a-z]+) [^,;:]{10,})$"
 )
+# The same clause on the first of two things a sentence lists: "... two tricks: an experience replay buffer, which
+# stores past transitions ..., and a target network ...". The next item shows the clause is about the noun before it,
+# not about the whole sentence (as in "... grows with the sequence length, which makes long inputs expensive").
+WHICH_IN_LIST = re.compile(
+    r"\b(?:the|a|an) (?P<term>[A-Za-z][\w\-'’]*(?: [A-Za-z][\w\-'’]*){0,2}), "
+    r"which (?P<pred>(?P<verb>[a-z]+) [^,;:]{10,}?)(?=, (?:and|or) (?:a|an|the) )"
+)
 
 
 def which_fact(sentence: Sentence) -> Definition | None:
-    """A term that a sentence's last clause says something about, with that clause as its predicate.
+    """A term that a sentence's last clause, or one on the first of two listed things, says something about.
+
+    The clause is the predicate.
 
     In "... we use cosine similarity, which looks only at the angle between the vectors ..." the term is the noun
     phrase before ", which" and the predicate the clause.
@@ -161,9 +170,10 @@ def which_fact(sentence: Sentence) -> Definition | None:
     Only a phrase that reads as a name (several words, or a word shaped like a name) and a clause with a verb of its
     own are taken, so "... the batch, which is ..." or "... a layer, which ..." give nothing.
     """
-    if not is_prose(sentence.text):
+    if not quiz_prose(sentence.text):
         return None
-    match = WHICH_FACT.search(sentence.text.strip().rstrip(".!"))
+    body = sentence.text.strip().rstrip(".!")
+    match = WHICH_FACT.search(body) or WHICH_IN_LIST.search(body)
     if not match or not finite_verb(match.group("verb")) or match.group("pred").split()[1] in AUXILIARIES:
         return None  # ", which parts are ...": the word after "which" was a noun ("looks only at" is a verb)
     if LEANS.search(match.group("pred")):
@@ -184,7 +194,53 @@ def _kind_of_heading(phrase: Sequence[str], heads: set[str]) -> bool:
     return phrase[0] not in DESCRIBING | COMPARATIVES | NOT_A_TERM_START | GENERIC_NOUNS
 
 
-def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "") -> list[Definition]:
+# Words that open what a verb takes after it ("maps each state ...", "expresses the value ...", "feeds a label to ..."):
+# after a candidate verb they show it was one, where a plural noun ("examples show", "methods such as") is not.
+OBJECT_START = frozenset(
+    "a an the each every all any some no one two three its their his her both only several many more most much "
+    "to from into over across between through with by in on for as".split()
+)
+
+
+# Words that judge or place a thing rather than name it: "A practical heuristic picks ...", "The diagram below shows".
+EVALUATIVE = frozenset(
+    "practical simple simplest general useful popular standard basic classic natural obvious important easy hard "
+    "best worst nice clever neat great key good bad possible".split()
+)
+PLACED = frozenset("below above following previous next former latter last first".split())
+
+
+def introduced(phrase: Sequence[str], earlier: str, pred: str) -> bool:
+    """Whether "A/An/The PHRASE VERBs ..." introduces PHRASE: its document names it here for the first time.
+
+    Notes bring in a concept by saying what it does ("A policy maps each state to an action", "The Bellman equation
+    expresses ..."); a later sentence with the same subject is about a thing already met. The verb must take an
+    object or a phrase (:data:`OBJECT_START`), be a passive or a modal, so that a plural noun read as a verb ("The
+    training examples show that ...") is not taken.
+    """
+    low = {w.lower() for w in phrase}
+    if low & (COMPARATIVES | EVALUATIVE | PLACED) or phrase[0].lower() in GENERIC_NOUNS:
+        return False  # "A more general version ...", "A practical heuristic ...", "The diagram below ...": no name
+    name = " ".join(fold(w) for w in phrase)
+    seen = " ".join(fold(w) for w in re.findall(r"[\w\-'’]+", earlier))
+    if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", seen):
+        return False
+    words = pred.split()
+    if len(words) < 3:
+        return False
+    verb, after = words[0], words[1].lower().strip(",")
+    if verb == "is":
+        if after in ("called", "known", "termed", "named", "referred"):
+            return False  # "The narrow middle layer is called the bottleneck": a sentence naming something else
+        return bool(re.fullmatch(PARTICIPLE, after)) or (
+            after.endswith("ly") and bool(re.fullmatch(PARTICIPLE, words[2]))
+        )
+    if verb in MODALS:
+        return after in ("be", "not") or (after.isalpha() and not after.endswith("s"))
+    return after in OBJECT_START
+
+
+def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "", earlier: Any = None) -> list[Definition]:
     """Terms that lecture notes name by their structure, each with the first sentence whose subject it is.
 
     Notes often say what a thing does instead of what it is: under the heading "BatchNorm", "BatchNorm accelerates
@@ -196,7 +252,9 @@ def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "") -> 
     * is one word shaped like a name ("MSE measures ...", "fastText extends ...");
     * is a describing word and the last word of a heading that names a term: a kind of what the page is about
       ("A static embedding assigns ..." under "Word Embeddings");
-    * or is one of two or more in the passage that share all but a first word (sibling kinds of one thing).
+    * is one of two or more in the passage that share all but a first word (sibling kinds of one thing);
+    * or follows "A", "An" or "The" and is named here for the first time in its document (see :func:`introduced`;
+      ``earlier`` gives the document's text before a sentence).
 
     The predicate is the verb phrase, so the question is "Which term VERBs ...?". The phrase's last word is no kind
     ("boosting" in "gradient boosting"), so such a term has none.
@@ -204,7 +262,7 @@ def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "") -> 
     headings = getattr(passage, "headings", ()) or ()
     anchors = [a for a in (heading_anchor(h) for h in headings) if a]
     heads = {fold(h.split()[-1]) for h in headings if heading_anchor(h) and len(h.split()) >= 2}
-    splits = [(s, subject_splits(s, corpus)) for s in found if is_prose(s.text)]
+    splits = [(s, subject_splits(s, corpus)) for s in found if quiz_prose(s.text)]
     firsts: dict[str, set[str]] = {}
     for _, options in splits:
         for _, phrase, _ in options:
@@ -225,7 +283,13 @@ def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "") -> 
                 continue
             anchored = any((span := spelled(phrase, a)) and len(phrase) - (span[1] - span[0]) <= 2 for a in anchors)
             sibling = len(phrase) >= 2 and " ".join(fold(w) for w in phrase[1:]) in siblings
-            if anchored or sibling or _kind_of_heading(phrase, heads) or (len(phrase) == 1 and is_name(term)):
+            first = (
+                article
+                and earlier is not None
+                and sentence.text.startswith(article)
+                and introduced(phrase, earlier(sentence), pred)
+            )
+            if anchored or sibling or first or _kind_of_heading(phrase, heads) or (len(phrase) == 1 and is_name(term)):
                 out.append(Definition(term, pred, "", "", pred, sentence, article=article))
                 break
     return out

@@ -100,15 +100,25 @@ def quiz_sentences(passage: Any) -> list[Sentence]:
     return sentences(passage, quiz=True)
 
 
-def is_prose(text: str) -> bool:
-    """A sentence a question can quote: words, not code, a formula or a table row."""
+def is_prose(text: str, *, hyphens: bool = False) -> bool:
+    """A sentence a question can quote: words, not code, a formula or a table row.
+
+    With ``hyphens`` a hyphenated word counts as a word ("trade-off", "epsilon-greedy"): the quiz reads it so (see
+    :func:`quiz_prose`); the grounded tutor reads the plain test, unchanged.
+    """
     words = text.split()
     if len(words) < MIN_SENTENCE_WORDS or len(text) > MAX_SENTENCE_CHARS or not text.endswith((".", "!")):
         return False
     if re.search(r"[{}<>=_\\|^$#@`~\[\]]", text) or "..." in text:
         return False
-    alpha = sum(w.strip(".,;:()'\"").isalpha() for w in words)
+    bare = [w.strip(".,;:()'\"") for w in words]
+    alpha = sum((re.sub(r"(?<=[A-Za-z])[-'’](?=[A-Za-z])", "", w) if hyphens else w).isalpha() for w in bare)
     return alpha >= 0.75 * len(words)
+
+
+def quiz_prose(text: str) -> bool:
+    """:func:`is_prose` as a quiz reads it: a hyphenated word ("exploration-exploitation trade-off") is a word."""
+    return is_prose(text, hyphens=True)
 
 
 def mentions(text: str, names: Sequence[str]) -> bool:

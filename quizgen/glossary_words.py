@@ -25,7 +25,8 @@ GENERIC_NOUNS = frozenset(
 # Words that end the noun phrase naming a term's kind ("a classification algorithm used to ...").
 KIND_STOP = frozenset(
     "that which who whose where when of for in on to with from by used designed applied based trained called "
-    "known computed defined made given such as into over under between than like whose both either".split()
+    "known computed defined made given such as into over under between than like whose both either after before at "
+    "if while during without within across through via per along".split()
 )
 VAGUE_KINDS = frozenset("type kind form sort class family variant version category".split())
 PREPOSITIONS = frozenset("from in of by with to on at for into through under over about".split())

@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from quizgen import checks, flaws
-from quizgen.glossary import Definition, Glossary, Sentence, is_prose, mentions, quiz_sentences
+from quizgen.glossary import Definition, Glossary, Sentence, mentions, quiz_prose, quiz_sentences
 from quizgen.request import QuizRequest
 from quizgen.schema import LETTERS, STEM_MAX, VERIFY_PREFIX, Question, Quiz, QuizItem, QuizMetadata, Source
 from tutor.errors import InputError
@@ -92,7 +92,15 @@ def term_stem(d: Definition) -> str | None:
         return None
     found = re.search(r"^(?:The |A |An )?.+? (is|are|refers to|refer to|means|denotes) ", d.sentence.text)
     verb = d.verb or (found.group(1) if found else "")  # "Stride: the number ..." links by "is" without saying it
-    if d.naming:
+    if d.naming and re.match(r"(?:this|these|such)\b", d.predicate):
+        # "This tension is called X" after the sentence that says what the tension is: blank X in both sentences.
+        blanked = d.sentence.text
+        for name in sorted(d.names, key=len, reverse=True):
+            blanked = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "___", blanked, flags=re.IGNORECASE)
+        if blanked.count("___") != 1:
+            return None
+        stem = f'Which term fills the blank in "{blanked}"?'
+    elif d.naming:
         stem = f"What is {d.predicate} called?"
     elif d.relative and d.relative == d.predicate:  # "X, also called Y, prevents ...": no copula, no kind
         stem = f"Which term {d.predicate}?"
@@ -159,7 +167,7 @@ def candidates(glossary: Glossary, passages: Sequence[Any]) -> list[Candidate]:
     seen: set[str] = set()
     for passage in passages:
         for sentence in quiz_sentences(passage):
-            if sentence.text in seen or not is_prose(sentence.text):
+            if sentence.text in seen or not quiz_prose(sentence.text):
                 continue
             seen.add(sentence.text)
             d = glossary.defined_by(sentence)

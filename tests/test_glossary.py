@@ -204,7 +204,9 @@ def test_a_labelled_entry_defines_its_label():
     assert (d.term, d.predicate) == ("Stride", "the number of pixels the filter moves at each step")
     assert term_stem(d) == "What is the name for the number of pixels the filter moves at each step?"
     assert definition_stem(d) == "What is stride?"
-    assert other_form("Kernel: A convolution layer can have more than one filter of its own.") is None  # a clause
+    # A clause after the label says nothing of what it is: the entry only names it.
+    d = other_form("Kernel: A convolution layer can have more than one filter of its own.")
+    assert d.passing and d.term == "Kernel" and d.predicate == "" and term_stem(d) is None
 
 
 def test_an_appositive_and_an_aside_after_the_subject():

@@ -9,8 +9,10 @@ from quizgen.glossary import (
     Sentence,
     definitions,
     heading_terms,
+    is_prose,
     named_in_passing,
     parse_other_forms,
+    quiz_prose,
     quiz_sentences,
     sentences,
     split_sentences,
@@ -18,7 +20,7 @@ from quizgen.glossary import (
     which_fact,
 )
 from quizgen.glossary_forms import spells
-from quizgen.grounded import candidates
+from quizgen.grounded import candidates, term_stem
 
 
 def s_of(text: str) -> Sentence:
@@ -160,3 +162,98 @@ def test_a_heading_subject_with_an_adverb_before_its_participle_is_a_fact():
     passage = P(text, headings=("Regularization", "Early Stopping"))
     (d,) = subject_facts(passage, quiz_sentences(passage), text.lower())
     assert d.term == "Early stopping" and d.predicate.startswith("is only used when")
+
+
+# Forms of notes the glossary missed before (made-up sentences in the style of ordinary lecture notes).
+
+
+def test_a_hyphenated_word_is_a_word_for_the_quiz_but_not_for_the_tutor():
+    text = "This is called the bias-variance trade-off in model-based set-ups."
+    assert quiz_prose(text) and not is_prose(text)
+
+
+def test_a_subject_the_notes_introduce_with_a_verb_is_a_fact():
+    text = (
+        "Training runs for many epochs. "
+        "A scheduler maps each epoch to a learning rate for that epoch. "
+        "The warm-up phase raises the rate over the first few hundred steps. "
+        "The scheduler keeps the rate fixed after that phase ends."
+    )
+    found = {d.term: d.predicate for d in definitions([P(text)]) if not d.passing}
+    assert found["scheduler"] == "maps each epoch to a learning rate for that epoch"
+    assert found["warm-up phase"].startswith("raises the rate over")
+    # What follows the verb shows a plural noun ("examples show that"), a judging word or a place is no name.
+    text = (
+        "Training runs for many epochs. "
+        "The training examples show that the rate matters a great deal. "
+        "A practical heuristic picks a rate just below the largest stable one. "
+        "The diagram below shows the loss at each rate on a log scale."
+    )
+    assert [d.term for d in definitions([P(text)]) if not d.passing] == []
+
+
+def test_a_term_followed_by_its_symbol_is_defined():
+    d = parse_other_forms(s_of("The state-value function V(s) is the expected return from state s onwards."))
+    assert d is not None and d.term == "state-value function" and d.predicate.startswith("the expected return")
+    assert d.kind == "expected return"  # "from" ends the kind
+
+
+def test_this_noun_is_called_x_names_the_idea_of_the_sentence_before():
+    text = (
+        "A model that fits its training data too closely may fail on new data. "
+        "This effect is called the generalisation gap."
+    )
+    (d,) = [d for d in definitions([P(text)]) if d.term == "generalisation gap"]
+    assert d.naming and d.predicate == "this effect" and d.sentence.text == text
+    assert term_stem(d) == (
+        'Which term fills the blank in "A model that fits its training data too closely may fail on new data. '
+        'This effect is called the ___."?'
+    )
+    # A sentence before that leans on another gives nothing to quote.
+    text = "This makes it fail on new data sets. This effect is called the generalisation gap."
+    assert [d for d in definitions([P(text)]) if d.term == "generalisation gap" and d.naming] == []
+
+
+def test_a_naming_sentence_with_an_article_subject_names_its_term():
+    d = parse_other_forms(s_of("The smallest distance from a point to the boundary is called the margin."))
+    assert d is not None and d.naming and d.term == "margin"
+    assert d.predicate == "the smallest distance from a point to the boundary"
+
+
+def test_a_colon_after_the_term_introduces_its_definition():
+    d = parse_other_forms(s_of("The aim is not the next loss but the horizon: the number of steps the planner sees."))
+    assert d is not None and d.term == "horizon" and d.predicate.startswith("the number of steps")
+    # A clause after the colon says something else.
+    assert parse_other_forms(s_of("This shows the crowd: a single model will not know everything here.")) is None
+
+
+def test_an_appositive_that_ends_a_sentence_defines_its_term():
+    d = parse_other_forms(
+        s_of("The final weights are taken from the Polyak average, an average of the iterates that smooths noise.")
+    )
+    assert d is not None and d.term == "Polyak average" and d.kind == "average"
+    # A list of things, not what the term is.
+    assert parse_other_forms(s_of("The recipe needs the training data, a model and a loss function.")) is None
+
+
+def test_a_labelled_entry_whose_text_is_a_clause_only_names_its_term():
+    d = parse_other_forms(s_of("Shrunk tree: a penalty keeps most leaf values near zero during training."))
+    assert d is not None and d.passing and d.term == "Shrunk tree" and d.predicate == ""
+
+
+def test_an_acronym_of_hyphenated_words_and_a_which_clause_before_and_a():
+    found = named_in_passing(s_of("We train a deep Q-graph (DQG) on the logged transitions of every run."))
+    assert [(d.term, d.aliases) for d in found] == [("deep Q-graph", ("DQG",))]
+    d = which_fact(s_of("It uses a replay memory, which stores old transitions for later sampling, and a second net."))
+    assert d is not None and d.term == "replay memory" and d.predicate == "stores old transitions for later sampling"
+    # Without a next item the clause may be about the whole sentence ("..., which makes ..."): an article's noun is out.
+    assert which_fact(s_of("Its cost grows with the sequence length, which makes long inputs expensive.")) is None
+
+
+def test_a_later_name_of_a_known_term_becomes_its_alias():
+    text = (
+        "A VQN adds a codebook to the encoder of the model. "
+        "Vector quantised network (VQN): the encoder outputs an index into a fixed codebook."
+    )
+    (d,) = [d for d in definitions([P(text)]) if "vqn" in d.names]
+    assert d.term == "VQN" and "Vector quantised network" in d.aliases
