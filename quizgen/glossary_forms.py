@@ -87,7 +87,7 @@ SYMBOL = re.compile(
 )
 # An appositive that ends a sentence: "... the average gives the out-of-bag error, an estimate of test error that ...".
 END_APPOSITIVE = re.compile(
-    r"(?:^|\s)(?:the|a|an) (?P<term>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,3}), "
+    r"(?:^|\s)(?P<article>the|a|an) (?P<term>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,3}), "
     r"(?P<pred>(?:a|an) [^,;:()]{8,150})$"
 )
 # "This tension is called X": the sentence before says what X is.
@@ -241,7 +241,8 @@ def _end_appositive(body: str, sentence: Sentence) -> Definition | None:
         return None  # "..., a model, a loss": a list, not what the term is
     if set(match.group("term").lower().split()) & (DESCRIBING | COMPARATIVES):
         return None
-    return Definition(match.group("term"), pred, kind, head, relative, sentence, verb="is")
+    article = match.group("article").capitalize()
+    return Definition(match.group("term"), pred, kind, head, relative, sentence, article=article, verb="is")
 
 
 def _named(body: str, sentence: Sentence) -> Definition | None:

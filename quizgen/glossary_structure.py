@@ -226,8 +226,8 @@ def introduced(phrase: Sequence[str], earlier: str, pred: str) -> bool:
     if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", seen):
         return False
     words = pred.split()
-    if len(words) < 3:
-        return False
+    if len(words) < 3 or re.search(r"; |, (?:and|but|while|whereas) (?:the|a|an|its|this) ", pred):
+        return False  # "The encoder maps ..., and the decoder maps ...": two subjects, no one term to ask for
     verb, after = words[0], words[1].lower().strip(",")
     if verb == "is":
         if after in ("called", "known", "termed", "named", "referred"):

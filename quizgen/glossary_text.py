@@ -78,7 +78,9 @@ def split_sentences(text: str, *, quiz: bool = False) -> list[tuple[int, int]]:
         if piece.endswith(":") and len(piece.split()) < MIN_LEAD_IN_WORDS:
             continue
         last = piece.rsplit(" ", 1)[-1].lower().strip("\"')]")
-        if last in ABBREVIATIONS or re.fullmatch(r"[a-z]\.", last) or re.fullmatch(r"\d+\.", piece.strip()):
+        # A quiz reads "... a reconstruction of x. Because ..." as two sentences: a lower-case letter is a variable.
+        initial = re.fullmatch(r"[A-Z]\.", piece.rsplit(" ", 1)[-1]) if quiz else re.fullmatch(r"[a-z]\.", last)
+        if last in ABBREVIATIONS or initial or re.fullmatch(r"\d+\.", piece.strip()):
             continue  # "e.g.", an initial, or a list number ("1."); "between 0 and 1. If" does end a sentence
         spans.append((start, end))
         start = match.end()

@@ -141,8 +141,8 @@ def fact_stem(sentence: Sentence, d: Definition) -> str | None:
             return None  # a plural subject or no verb: "Which technique" would not agree
         if rest.split(" ", 1)[0] in ("is", "are", "was", "were", "can", "has", "have", "will", "may"):
             return None  # "Momentum terms are ...": the word after the term was a noun, not the verb
-        if re.search(r": [A-Z0-9]", rest):
-            return None  # "... and they interact: Number of trees": a list ran into the sentence
+        if re.search(r": [A-Z0-9]|\. [a-z]", rest):
+            return None  # "... and they interact: Number of trees", "... three things: the first. the second": a list
         noun = d.head if d.head and not mentions(d.head, d.names) else "term"
         stem = f"Which {noun} {verb} {rest}?"
         return stem if len(stem) <= STEM_MAX and not mentions(stem, d.names) else None
@@ -219,7 +219,7 @@ def cloze_candidate(glossary: Glossary, sentence: Sentence) -> Candidate | None:
     for d in sorted(named, key=lambda d: -len(d.term)):
         if any(mentions(longer, d.names) for longer in passed):
             continue  # "gradient ___" when "gradient boosting" was passed over: half a name is no question
-        passed.append(d.term)
+        passed.extend(d.names)  # "Variational ___ (VAE)": an alias is a name too
         blanked = sentence.text
         for name in sorted(d.names, key=len, reverse=True):
             blanked = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "___", blanked, flags=re.IGNORECASE)
