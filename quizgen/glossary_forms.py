@@ -90,6 +90,11 @@ END_APPOSITIVE = re.compile(
     r"(?:^|\s)(?P<article>the|a|an) (?P<term>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,3}), "
     r"(?P<pred>(?:a|an) [^,;:()]{8,150})$"
 )
+# "X is defined as a ...", "We define X as the ...": a definition in so many words.
+DEFINED_AS = (
+    re.compile(rf"^(?P<article>The |A |An )?{_TERM}{_ABBR} (?:is|are|can be) defined as (?P<pred>(?:a|an|the) .+)$"),
+    re.compile(rf"^We define (?P<article>the |a |an )?{_TERM}{_ABBR} as (?P<pred>(?:a|an|the) .+)$"),
+)
 # "This tension is called X": the sentence before says what X is.
 THIS_IS_CALLED = re.compile(
     rf"^(?:This|These|Such an?) (?P<noun>[a-z][\w\-]*(?: [a-z][\w\-]*)?) {NAMING} (?:the |a |an )?[\"“‘']?"
@@ -154,6 +159,7 @@ def parse_other_forms(sentence: Sentence) -> Definition | None:
     * a which-clause aside: "Group normalization, which normalizes over groups of channels, is ..." (what it does);
     * "a X: a ..." and a labelled entry: "Stride: the number of pixels the filter moves at each step.";
     * "The narrow middle layer is called the bottleneck." (what :func:`parse_definition` reads as "X is ..." first);
+    * "X is defined as a ...", "We define X as the ...";
     * an appositive at the end: "... the average gives the out-of-bag error, an estimate of test error that ...";
     * a symbol after the term: "The action-value function Q(s, a) is the expected return after ..." defines
       "action-value function".
@@ -166,6 +172,7 @@ def parse_other_forms(sentence: Sentence) -> Definition | None:
         return None
     body = text.rstrip(".!").strip()
     forms = (_after_opener, _appositive, _with_aside, _which_aside, _colon, _label, _hedged, _with_symbol, _named)
+    forms += (_defined_as,)
     for form in (*forms, _end_appositive):
         d = form(body, sentence)
         if reads_as_a_name(d):
@@ -229,6 +236,17 @@ def _which_aside(body: str, sentence: Sentence) -> Definition | None:
         return None  # "..., which does this by ...,": the clause leans on another sentence
     pred = match.group("pred")
     return Definition(match.group("term"), pred, "", "", pred, sentence, article=(match.group("article") or "").strip())
+
+
+def _defined_as(body: str, sentence: Sentence) -> Definition | None:
+    match = DEFINED_AS[0].match(body) or DEFINED_AS[1].match(body)
+    if not match or not term_ok(match.group("term")):
+        return None
+    pred = match.group("pred")
+    kind, head, relative = kind_of(pred)
+    aliases = (match.group("abbr"),) if match.group("abbr") else ()
+    article = (match.group("article") or "").strip().capitalize()
+    return Definition(match.group("term"), pred, kind, head, relative, sentence, aliases, article=article, verb="is")
 
 
 def _end_appositive(body: str, sentence: Sentence) -> Definition | None:

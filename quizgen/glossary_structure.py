@@ -207,7 +207,10 @@ EVALUATIVE = frozenset(
     "practical simple simplest general useful popular standard basic classic natural obvious important easy hard "
     "best worst nice clever neat great key good bad possible".split()
 )
-PLACED = frozenset("below above following previous next former latter last first".split())
+PLACED = frozenset(
+    "below above following previous next former latter last first resulting remaining corresponding existing "
+    "underlying preceding given same other".split()
+)
 
 
 def introduced(phrase: Sequence[str], earlier: str, pred: str) -> bool:
@@ -237,7 +240,9 @@ def introduced(phrase: Sequence[str], earlier: str, pred: str) -> bool:
         )
     if verb in MODALS:
         return after in ("be", "not") or (after.isalpha() and not after.endswith("s"))
-    return after in OBJECT_START
+    # A plural object ("finds items rated ...", "stores transitions"), but not a plain verb after a plural noun read as
+    # the verb ("The training examples show ...").
+    return after in OBJECT_START or (after.endswith("s") and not after.endswith("ss") and after not in NOT_AFTER_VERB)
 
 
 def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "", earlier: Any = None) -> list[Definition]:
@@ -283,6 +288,8 @@ def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "", ear
                 continue
             anchored = any((span := spelled(phrase, a)) and len(phrase) - (span[1] - span[0]) <= 2 for a in anchors)
             sibling = len(phrase) >= 2 and " ".join(fold(w) for w in phrase[1:]) in siblings
+            # Without an article the "-s" word read as the verb is too often a plural ("Leo Breiman introduced random
+            # forests ..."): only "A/An/The NOUN PHRASE" introduces a term.
             first = (
                 article
                 and earlier is not None

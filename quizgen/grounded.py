@@ -216,7 +216,7 @@ def cloze_candidate(glossary: Glossary, sentence: Sentence) -> Candidate | None:
         if mentions(sentence.text, d.names) and (d.passing or d.sentence.text != sentence.text)
     ]
     passed: list[str] = []
-    for d in sorted(named, key=lambda d: -len(d.term)):
+    for d in sorted(named, key=lambda d: -max(len(n) for n in d.names)):  # the longest name first
         if any(mentions(longer, d.names) for longer in passed):
             continue  # "gradient ___" when "gradient boosting" was passed over: half a name is no question
         passed.extend(d.names)  # "Variational ___ (VAE)": an alias is a name too

@@ -257,3 +257,10 @@ def test_a_later_name_of_a_known_term_becomes_its_alias():
     )
     (d,) = [d for d in definitions([P(text)]) if "vqn" in d.names]
     assert d.term == "VQN" and "Vector quantised network" in d.aliases
+
+
+def test_defined_as_in_so_many_words():
+    d = parse_other_forms(s_of("The hinge margin is defined as the distance from the boundary to the nearest point."))
+    assert d is not None and d.term == "hinge margin" and d.predicate.startswith("the distance from")
+    d = parse_other_forms(s_of("We define the regret as the gap between our reward and the best possible reward."))
+    assert d is not None and d.term == "regret" and d.kind == "gap"
