@@ -16,7 +16,8 @@ request. ``--warmup`` first runs one chat and one quiz alone and also reports gr
 Prints a JSON summary; exits 1 if a check fails. This is a measurement script, not a timed test.
 
 Chats are streamed: ``chat_first_token`` is the time to a reply's first words, ``chat`` to its end.
-``--lanes N`` serves with N model events at once (the llama.cpp model batches them; 1 is the one-lane build);
+``--lanes N`` serves with N model events at once (the llama.cpp model batches them; 1 is the one-lane build;
+by default the app's own, the model's concurrency);
 ``--compare 1,4`` runs the one-lane build and the batched one back to back on the same sessions and prints both
 summaries and the ratios (total time, p95 chat and quiz latency, peak memory):
 
@@ -57,15 +58,6 @@ TOPICS = [  # one per session, each covered by the starter course (a grounded qu
 QUESTIONS = ["What is {t}?", "Explain {t} in two sentences.", "Why does {t} matter?"]
 
 
-# ``ta serve`` with the app's model lane widened to N events at once, without editing app.py: its LANE settings are
-# read when the page is built, after this. (TA_MODEL_LANES is set too, for an app that reads it.)
-SERVE_WITH_LANES = """
-import sys, app
-if isinstance(getattr(app, "LANE", None), dict):
-    app.LANE["concurrency_limit"] = {lanes}
-from tutor.cli import main
-sys.exit(main({argv!r}))
-"""
 SERVER = {"pid": "self"}  # the process whose memory is measured: the server, once started
 
 
@@ -219,8 +211,11 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     serve = ["serve", "--model", args.model, "--port", str(port)]
     if args.queue_max:
         serve += ["--queue-max", str(args.queue_max)]
-    command = [sys.executable, "-c", SERVE_WITH_LANES.format(lanes=args.lanes, argv=serve)]
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TA_MODEL_LANES": str(args.lanes)}
+    command = [sys.executable, "-m", "tutor.cli", *serve]
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("TA_MODEL_LANES", None)
+    if args.lanes:  # the app reads it when it builds the page (app.LANES_ENV); unset: the model's own concurrency
+        env["TA_MODEL_LANES"] = str(args.lanes)
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 600
@@ -251,7 +246,9 @@ def main() -> int:
         f"or {NO_KB!r} for the model alone",
     )
     parser.add_argument("--warmup", action="store_true", help="one chat and one quiz alone before the sessions")
-    parser.add_argument("--lanes", type=int, default=1, help="model events the app runs at once (1: one lane)")
+    parser.add_argument(
+        "--lanes", type=int, default=None, help="model events the app runs at once (1: one lane; default: the app's)"
+    )
     parser.add_argument("--compare", default=None, help="lanes of two builds run back to back, e.g. 1,4")
     args = parser.parse_args()
     if not args.compare:
