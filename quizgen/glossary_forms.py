@@ -62,6 +62,14 @@ OPENER = re.compile(
 HEDGE = re.compile(r" (?P<verb>is|are) (?:merely|simply|just|essentially|basically|really|actually) (?=(?:a|an|the) )")
 # A glossary entry or a labelled list item: "Stride: the number of pixels a filter moves at each step."
 LABEL_DEF = re.compile(rf"^(?P<term>[A-Z][\w\-/'’]*(?: [\w\-/'’]+){{0,3}}?){_ABBR}: (?P<pred>(?:[Aa]n?|[Tt]he) .+)$")
+# A labelled list item whose text is a clause: "Mode drift: the generator keeps producing ...". It names its label.
+LABEL_ANY = re.compile(rf"^(?P<term>[A-Z][\w\-/'’]*(?: [\w\-/'’]+){{0,3}}?){_ABBR}: (?P<rest>[a-z][^:]{{10,}})$")
+# Labels that name a part of an explanation, not a concept.
+NOT_LABELS = frozenset(
+    "note notes example examples answer question pros cons advantages disadvantages advantage disadvantage solution "
+    "warning tip hint important remember idea intuition summary goal problem caution definition proof recall "
+    "input output result step".split()
+)
 # An appositive names what the subject is before the sentence goes on: "Adam, an optimizer that ..., is ...".
 APPOSITIVE_DEF = re.compile(
     rf"^(?P<article>The |A |An )?{_TERM}, (?P<pred>(?:a|an|the) [^,;:()]{{8,150}}), (?P<rest>[a-z]+) .+$"
@@ -301,7 +309,14 @@ def _colon(body: str, sentence: Sentence) -> Definition | None:
 
 def _label(body: str, sentence: Sentence) -> Definition | None:
     match = LABEL_DEF.match(body)
-    if not match or not term_ok(match.group("term")) or match.group("term").lower().startswith(("step", "note")):
+    if not match:
+        match = LABEL_ANY.match(body)
+        term = match.group("term") if match else ""
+        if not term or not term_ok(term) or term.lower().split()[0] in NOT_LABELS or len(term) < 5:
+            return None
+        abbr = (match.group("abbr"),) if match.group("abbr") else ()
+        return Definition(term, "", "", "", "", sentence, abbr, passing=True)
+    if not term_ok(match.group("term")) or match.group("term").lower().startswith(("step", "note")):
         return None
     pred = match.group("pred")
     pred = pred[:1].lower() + pred[1:]

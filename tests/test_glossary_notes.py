@@ -264,3 +264,10 @@ def test_defined_as_in_so_many_words():
     assert d is not None and d.term == "hinge margin" and d.predicate.startswith("the distance from")
     d = parse_other_forms(s_of("We define the regret as the gap between our reward and the best possible reward."))
     assert d is not None and d.term == "regret" and d.kind == "gap"
+
+
+def test_a_labelled_list_item_with_any_clause_names_its_label():
+    d = parse_other_forms(s_of("Mode drift: when the critic is too strong, the generator learns almost nothing."))
+    assert d is not None and d.passing and d.term == "Mode drift"
+    # A label that names a part of the explanation is no term.
+    assert parse_other_forms(s_of("Example: when the critic is too strong, the generator learns nothing.")) is None
