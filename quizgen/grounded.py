@@ -90,6 +90,8 @@ def term_stem(d: Definition) -> str | None:
     """The stem asking for the term that ``d`` defines, without naming it."""
     if d.passing or not d.predicate:
         return None
+    if re.search(r"\. [a-z]|: [A-Z0-9]", d.predicate):
+        return None  # "... three things: the initial distribution. the transition ...": a list ran into the sentence
     found = re.search(r"^(?:The |A |An )?.+? (is|are|refers to|refer to|means|denotes) ", d.sentence.text)
     verb = d.verb or (found.group(1) if found else "")  # "Stride: the number ..." links by "is" without saying it
     if d.naming and re.match(r"(?:this|these|such)\b", d.predicate):

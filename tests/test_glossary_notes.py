@@ -271,3 +271,9 @@ def test_a_labelled_list_item_with_any_clause_names_its_label():
     assert d is not None and d.passing and d.term == "Mode drift"
     # A label that names a part of the explanation is no term.
     assert parse_other_forms(s_of("Example: when the critic is too strong, the generator learns nothing.")) is None
+
+
+def test_a_list_run_into_a_sentence_is_no_stem():
+    text = "An HMM is defined by three parts: the initial states. the moves between them. the emissions of each."
+    d = [d for d in definitions([P(text)]) if d.term == "HMM"]
+    assert all(term_stem(x) is None for x in d)
