@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Any
 
 from quizgen import checks, flaws
@@ -152,8 +153,11 @@ def fact_stem(sentence: Sentence, d: Definition) -> str | None:
 
 
 def _lower_first(text: str) -> str:
-    """A term as it reads mid-sentence: "Linear Regression" -> "linear regression"; "SGD", "ReLU", "F1" kept."""
-    return " ".join(w if any(c.isupper() or c.isdigit() for c in w[1:]) else w.lower() for w in text.split())
+    """A term as it reads mid-sentence: "Linear Regression" -> "linear regression"; "SGD", "F1", "Q-learning" kept."""
+    return " ".join(
+        w if any(c.isupper() or c.isdigit() for c in w[1:]) or re.match(r"[A-Z]-", w) else w.lower()  # "Q-learning"
+        for w in text.split()
+    )
 
 
 def candidates(glossary: Glossary, passages: Sequence[Any]) -> list[Candidate]:
@@ -288,6 +292,17 @@ def distractors(glossary: Glossary, c: Candidate, difficulty: str) -> list[Defin
             break
         chosen[chosen.index(shortest)] = longest
         spare.remove(longest)
+    # The key must not be the option the others converge on ("Q-learning" among "Deep Q-network", "Reinforcement
+    # learning", ...): swap the wrong term sharing most of the key's words for a spare one sharing none.
+    key_words = set(flaws.content_words(c.key))
+    for _ in range(len(chosen)):
+        probe = SimpleNamespace(options=[c.key, *(cap(d.term) for d in chosen)], answer=LETTERS[0])
+        fresh = [d for d in spare if not key_words & set(flaws.content_words(d.term))]
+        if not flaws.convergence_cues(probe) or not fresh:
+            break
+        worst = max(chosen, key=lambda d: len(key_words & set(flaws.content_words(d.term))))
+        chosen[chosen.index(worst)] = fresh[0]
+        spare.remove(fresh[0])
     return chosen
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from test_glossary import P  # a passage as the knowledge base hands it out
 
+from quizgen import flaws
 from quizgen.glossary import (
     Glossary,
     Sentence,
@@ -20,7 +21,7 @@ from quizgen.glossary import (
     which_fact,
 )
 from quizgen.glossary_forms import spells
-from quizgen.grounded import candidates, term_stem
+from quizgen.grounded import build_question, candidates, definition_stem, distractors, term_stem
 
 
 def s_of(text: str) -> Sentence:
@@ -277,3 +278,22 @@ def test_a_list_run_into_a_sentence_is_no_stem():
     text = "An HMM is defined by three parts: the initial states. the moves between them. the emissions of each."
     d = [d for d in definitions([P(text)]) if d.term == "HMM"]
     assert all(term_stem(x) is None for x in d)
+
+
+def test_wrong_terms_do_not_converge_on_the_key_and_a_letter_name_keeps_its_case():
+    text = (
+        "Q-routing is a model-free method that learns the value of each hop from experience alone. "
+        "Deep Q-net is a variant that learns the hop values with a neural network instead of a table. "
+        "Reinforcement routing is a family of methods that learn routes from rewards alone. "
+        "Target net is a copy of the learner that is refreshed only every few thousand steps. "
+        "Link state flooding is a protocol that sends the whole network map to every router. "
+        "Distance vector exchange is a protocol that shares only the distances to each destination. "
+        "Hot potato forwarding is a policy that hands a packet on as soon as possible to any free link."
+    )
+    glossary = Glossary.build([P(text)])
+    key = glossary.find("Q-routing")
+    (c,) = [c for c in candidates(glossary, [P(text)]) if c.definition is key and c.form == "term"]
+    q = build_question(c, distractors(glossary, c, "medium"), "A", "notes", "medium")
+    # "Deep Q-net" and "Reinforcement routing" beside "Q-routing" point at it; one of them gives way.
+    assert flaws.convergence_cues(q) is None, q.options
+    assert definition_stem(key) == "What is Q-routing?"
