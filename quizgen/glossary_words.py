@@ -44,7 +44,7 @@ MODALS = frozenset("can will may must should could might".split())
 # Words ending in "s" that are not the verb of a singular subject.
 NOT_S_VERBS = frozenset(
     "is was as its this his thus yes less always perhaps sometimes towards whereas besides us does across "
-    "various previous famous numerous".split()
+    "various previous famous numerous series species bias lens news gas".split()
 )
 # Words that, right after a candidate verb, show it was a plural noun ("Pooling layers often take ...").
 NOT_AFTER_VERB = frozenset(

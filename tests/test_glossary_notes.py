@@ -297,3 +297,9 @@ def test_wrong_terms_do_not_converge_on_the_key_and_a_letter_name_keeps_its_case
     # "Deep Q-net" and "Reinforcement routing" beside "Q-routing" point at it; one of them gives way.
     assert flaws.convergence_cues(q) is None, q.options
     assert definition_stem(key) == "What is Q-routing?"
+
+
+def test_a_noun_ending_in_s_is_no_verb():
+    text = "Signals vary over time. A periodic series has a mean that repeats after a fixed number of steps."
+    found = {d.term: d.predicate for d in definitions([P(text)]) if not d.passing}
+    assert found == {"periodic series": "has a mean that repeats after a fixed number of steps"}
