@@ -314,8 +314,7 @@ def _label(body: str, sentence: Sentence) -> Definition | None:
         term = match.group("term") if match else ""
         if not term or not term_ok(term) or term.lower().split()[0] in NOT_LABELS or len(term) < 5:
             return None
-        abbr = (match.group("abbr"),) if match.group("abbr") else ()
-        return Definition(term, "", "", "", "", sentence, abbr, passing=True)
+        return _described(term, match.group("abbr"), match.group("rest"), sentence)
     if not term_ok(match.group("term")) or match.group("term").lower().startswith(("step", "note")):
         return None
     pred = match.group("pred")
@@ -325,8 +324,20 @@ def _label(body: str, sentence: Sentence) -> Definition | None:
     # "Sparse autoencoder: a penalty keeps most units near zero.", "Kernel: A convolution layer can have ...": a clause
     # about something else, not what the term is; the entry names the term, no more.
     if _clause(kind) or set(kind.lower().split()) & (MODALS | {"is", "are", "was", "has", "have"}):
-        return Definition(match.group("term"), "", "", "", "", sentence, abbr, passing=True)
+        return _described(match.group("term"), match.group("abbr"), match.group("pred"), sentence)
     return Definition(match.group("term"), pred, kind, head, relative, sentence, abbr, verb="is")
+
+
+def _described(term: str, abbr: str | None, text: str, sentence: Sentence) -> Definition:
+    """A labelled entry whose text is a clause: the label with that text as what the notes describe it as.
+
+    A text in lower case ("Denoising autoencoder: the input is corrupted with noise ...") describes its label; one that
+    opens a sentence of its own ("Kernel: A convolution layer can have ...") only names it.
+    """
+    aliases = (abbr,) if abbr else ()
+    if not text[:1].islower() or LEANS.search(text) or re.search(r"\b(?:it|its|they|them)\b", text):
+        return Definition(term, "", "", "", "", sentence, aliases, passing=True)
+    return Definition(term, text, "", "", "", sentence, aliases, described=True)
 
 
 def _clause(kind: str) -> bool:

@@ -57,6 +57,7 @@ class Definition:
     passing: bool = False  # named in passing ("a trick known as X", "expansion (ACRONYM)"): no predicate to quote
     plural: bool = False  # "X are ...": the term names a plural ("Random forests are ...")
     verb: str = ""  # what links the term to its predicate when no copula in the sentence does ("is" for "X: a K")
+    described: bool = False  # "X: the input is corrupted ...": a labelled entry whose text (the predicate) is a clause
 
     @property
     def names(self) -> tuple[str, ...]:

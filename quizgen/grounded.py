@@ -95,7 +95,9 @@ def term_stem(d: Definition) -> str | None:
         return None  # "... three things: the initial distribution. the transition ...": a list ran into the sentence
     found = re.search(r"^(?:The |A |An )?.+? (is|are|refers to|refer to|means|denotes) ", d.sentence.text)
     verb = d.verb or (found.group(1) if found else "")  # "Stride: the number ..." links by "is" without saying it
-    if d.naming and re.match(r"(?:this|these|such)\b", d.predicate):
+    if d.described:  # "Denoising autoencoder: the input is corrupted with noise and ...": what the notes say of it
+        stem = f'Which term do the notes describe as "{d.predicate}"?'
+    elif d.naming and re.match(r"(?:this|these|such)\b", d.predicate):
         # "This tension is called X" after the sentence that says what the tension is: blank X in both sentences.
         blanked = d.sentence.text
         for name in sorted(d.names, key=len, reverse=True):
@@ -123,7 +125,7 @@ def term_stem(d: Definition) -> str | None:
 
 def definition_stem(d: Definition) -> str | None:
     """The stem asking what the term is; its options are definitions."""
-    if d.naming or d.passing or not d.predicate or mentions(d.predicate, d.names):
+    if d.naming or d.passing or d.described or not d.predicate or mentions(d.predicate, d.names):
         return None
     if d.predicate.split()[0].lower() not in ("a", "an", "the"):
         return None
@@ -150,6 +152,18 @@ def fact_stem(sentence: Sentence, d: Definition) -> str | None:
         stem = f"Which {noun} {verb} {rest}?"
         return stem if len(stem) <= STEM_MAX and not mentions(stem, d.names) else None
     return None
+
+
+def named_as(d: Definition, text: str) -> str:
+    """The name of ``d`` that ``text`` uses, so that a key is the source's own word; the term when it uses none.
+
+    A sentence about the variational autoencoder that says "VAE" is keyed "VAE".
+    """
+    for name in sorted((d.term, *d.aliases), key=len, reverse=True):
+        found = re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.IGNORECASE)
+        if found:
+            return name if name.lower() == found.group(0).lower() and name[:1].isupper() else found.group(0)
+    return d.term
 
 
 def _lower_first(text: str) -> str:
@@ -191,9 +205,8 @@ def candidates(glossary: Glossary, passages: Sequence[Any]) -> list[Candidate]:
             fact = next(((d, stem) for d in glossary.items if (stem := fact_stem(sentence, d))), None)
             if fact is not None:
                 d, stem = fact
-                first.append(
-                    Candidate("fact", stem, cap(d.term), d, sentence, f"Recall a fact about {d.term}", "remember")
-                )
+                key = cap(named_as(d, sentence.text))
+                first.append(Candidate("fact", stem, key, d, sentence, f"Recall a fact about {d.term}", "remember"))
                 continue
             cloze = cloze_candidate(glossary, sentence)
             if cloze is not None:
@@ -235,7 +248,8 @@ def cloze_candidate(glossary: Glossary, sentence: Sentence) -> Candidate | None:
             continue  # "At inference the ___ replace the batch statistics": "statistics" points at the key
         stem = f'Which term fills the blank in "{blanked}"?'
         if len(stem) <= STEM_MAX:
-            return Candidate("cloze", stem, cap(d.term), d, sentence, f"Recognise {d.term} in context", "remember")
+            key = cap(named_as(d, sentence.text))
+            return Candidate("cloze", stem, key, d, sentence, f"Recognise {d.term} in context", "remember")
     return None
 
 

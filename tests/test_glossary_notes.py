@@ -237,9 +237,18 @@ def test_an_appositive_that_ends_a_sentence_defines_its_term():
     assert parse_other_forms(s_of("The recipe needs the training data, a model and a loss function.")) is None
 
 
-def test_a_labelled_entry_whose_text_is_a_clause_only_names_its_term():
+def test_a_labelled_entry_whose_text_is_a_clause_is_what_the_notes_describe_it_as():
     d = parse_other_forms(s_of("Shrunk tree: a penalty keeps most leaf values near zero during training."))
-    assert d is not None and d.passing and d.term == "Shrunk tree" and d.predicate == ""
+    assert d is not None and d.described and d.term == "Shrunk tree" and d.kind == ""
+    assert term_stem(d) == (
+        'Which term do the notes describe as "a penalty keeps most leaf values near zero during training"?'
+    )
+    assert definition_stem(d) is None  # a clause is no option among definitions
+    # A text that opens a sentence of its own, or leans on another, only names the label.
+    d = parse_other_forms(s_of("Shrunk tree: A penalty keeps most leaf values near zero during training."))
+    assert d is not None and d.passing and d.predicate == ""
+    d = parse_other_forms(s_of("Shrunk tree: a penalty keeps its leaf values near zero during training."))
+    assert d is not None and d.passing
 
 
 def test_an_acronym_of_hyphenated_words_and_a_which_clause_before_and_a():
@@ -254,7 +263,7 @@ def test_an_acronym_of_hyphenated_words_and_a_which_clause_before_and_a():
 def test_a_later_name_of_a_known_term_becomes_its_alias():
     text = (
         "A VQN adds a codebook to the encoder of the model. "
-        "Vector quantised network (VQN): the encoder outputs an index into a fixed codebook."
+        "Vector quantised network (VQN): The encoder outputs an index into a fixed codebook."
     )
     (d,) = [d for d in definitions([P(text)]) if "vqn" in d.names]
     assert d.term == "VQN" and "Vector quantised network" in d.aliases
@@ -269,7 +278,7 @@ def test_defined_as_in_so_many_words():
 
 def test_a_labelled_list_item_with_any_clause_names_its_label():
     d = parse_other_forms(s_of("Mode drift: when the critic is too strong, the generator learns almost nothing."))
-    assert d is not None and d.passing and d.term == "Mode drift"
+    assert d is not None and d.described and d.term == "Mode drift"
     # A label that names a part of the explanation is no term.
     assert parse_other_forms(s_of("Example: when the critic is too strong, the generator learns nothing.")) is None
 
@@ -303,3 +312,16 @@ def test_a_noun_ending_in_s_is_no_verb():
     text = "Signals vary over time. A periodic series has a mean that repeats after a fixed number of steps."
     found = {d.term: d.predicate for d in definitions([P(text)]) if not d.passing}
     assert found == {"periodic series": "has a mean that repeats after a fixed number of steps"}
+
+
+def test_a_question_keys_the_name_its_source_sentence_uses():
+    text = (
+        "Vector quantised network (VQN): the encoder outputs an index into a fixed codebook. "
+        "A VQN adds a commitment term to the loss of the whole model. "
+        "Sparse coding is a method that keeps most code units near zero for each input. "
+        "Denoising is a method that corrupts the input and asks the model to recover it. "
+        "Contrastive coding is a method that pulls matching pairs together and pushes others apart."
+    )
+    glossary = Glossary.build([P(text)])
+    facts = [c for c in candidates(glossary, [P(text)]) if c.form == "fact"]
+    assert [(c.key, c.sentence.text.split()[1]) for c in facts] == [("VQN", "VQN")]
