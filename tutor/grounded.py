@@ -35,8 +35,12 @@ SENTENCE_CHOICES = 6  # sentences offered to the extractive grammar, most releva
 # the even-numbered half of tests/data/tutor_eval.jsonl and checked on the odd half (README, "Grounded tutor").
 DEFINES_WEIGHT = 0.4  # the sentence defines a term the question names ("What is X?" -> "X is a ... that ...")
 SUBJECT_WEIGHT = 0.2  # the question's rarer words open the sentence (what it is about), as a share of their weight
+DEFINES_SHARE = 0.5  # ... in full for a "what" question, or when its term carries this share of the question's weight
+COVERS_WEIGHT = 0.2  # ... and are in the sentence at all, as a share of their weight
+ADD_SHARE = 0.5  # a sentence from another section than the best one's is offered only with this share of the weight
+FORM_WEIGHT = 0.1  # the sentence has the form that answers the question's kind (a reason for "why", ...)
 PASSAGE_WEIGHT = 0.05  # taken off per place the sentence's passage stands below the best one
-OPENS_WEIGHT = 0.1  # the sentence opens its passage (course sections lead with their point)
+OPENS_WEIGHT = 0.05  # the sentence opens its passage (course sections lead with their point)
 SUBJECT_WORDS = 4
 MAX_SENTENCES = 3  # an extractive answer says at most this many
 MIN_DENSE = 0.25  # a question with words the course lacks and a best passage below this is not covered
@@ -113,19 +117,38 @@ class Candidate:
 
 
 def rank(question: str, pool: Sequence[Candidate]) -> list[Candidate]:
-    """``pool`` ordered by how well each sentence answers ``question``, best first.
+    """``pool`` ordered by the sum of :func:`score_parts`, best first."""
+    scores = [sum(p.values()) for p in score_parts(question, pool)]
+    return [pool[i] for i in sorted(range(len(pool)), key=lambda i: -scores[i])]
+
+
+def score_parts(question: str, pool: Sequence[Candidate]) -> list[dict[str, float]]:
+    """For each sentence of ``pool``, what each sign of answering ``question`` adds to its score (:func:`rank`).
 
     The embedding cosine alone favours sentences that share the question's topic ("gradient descent") over the
-    one that answers it; what separates them is whether the sentence defines what the question names and
-    whether the question's distinctive words (weighted by how few pooled sentences share them) are what the
-    sentence is about.
+    one that answers it. What separates them, by rules of English rather than of one course:
+
+    * **what the question asks about**: the question's distinctive words (weighted by how few pooled sentences
+      share them) should be what the sentence is about (they open it) and be in it at all. "What does the
+      learning rate do in gradient boosting?" is about the learning rate: every sentence of the pool says
+      "gradient boosting".
+    * **a definition, when a definition is asked for**: a sentence that defines a term earns its bonus in the
+      share of the question's weight its term carries. "What are support vectors?" asks for the definition of
+      support vectors; "Why do people add momentum to gradient descent?" is set in gradient descent but asks
+      about momentum, and the definition of gradient descent does not answer it.
+    * **the form of the answer**: a "why" question (or one asking what happens, whether something is safe or
+      needed) is answered by a sentence that gives a reason or a consequence (:data:`REASON`: because, since,
+      so that, to avoid, otherwise, would ...); a "how" question by one that describes a mechanism
+      (:data:`MECHANISM`: by doing, works by, each, until ...); a comparison by one that contrasts
+      (:data:`CONTRAST`: while, whereas, unlike, than ...).
     """
     from quizgen.embed import embed
-    from quizgen.glossary import mentions, parse_definition
+    from quizgen.glossary import parse_definition
     from tutor.knowledge.search import content_terms
 
     def stems(text: str) -> set[str]:
-        return {w[:5] for w in content_terms(text)}  # a crude stem: "clusters" meets "cluster"
+        # A crude stem: "clusters" meets "cluster", "scaling" meets "scale", "used" meets "use".
+        return {re.sub(r"(?:ing|ed|es|e|s)$", "", w)[:5] if len(w) > 4 else w for w in content_terms(text)}
 
     texts = [c.sentence.text for c in pool]
     vectors = embed([question, *texts])
@@ -134,20 +157,73 @@ def rank(question: str, pool: Sequence[Candidate]) -> list[Candidate]:
     pooled = [stems(t) for t in texts]
     weight = {w: math.log(1 + len(pool) / n) for w in asked if (n := sum(w in p for p in pooled))}
     total = sum(weight.values()) or 1.0
-    scores = []
+    kind = question_kind(question)
+    form = {"why": REASON, "how": MECHANISM, "compare": CONTRAST}.get(kind)
+    parts: list[dict[str, float]] = []
     for i, c in enumerate(pool):
         opening = stems(" ".join(texts[i].split()[:SUBJECT_WORDS]))
         subject = sum(weight.get(w, 0.0) for w in asked & opening) / total
+        covered = sum(weight.get(w, 0.0) for w in asked & pooled[i]) / total
         definition = parse_definition(c.sentence)
-        defines = definition is not None and mentions(question, definition.names)
-        scores.append(
-            float(cosine[i])
-            + DEFINES_WEIGHT * defines
-            + SUBJECT_WEIGHT * subject
-            - PASSAGE_WEIGHT * c.passage_rank
-            + OPENS_WEIGHT * c.opens
+        defines = 0.0
+        named = (
+            max((stems(n) for n in definition.names if stems(n) <= asked), key=len, default=set())
+            if definition
+            else set()
         )
-    return [pool[i] for i in sorted(range(len(pool)), key=lambda i: -scores[i])]
+        if (
+            named
+        ):  # the question names the defined term, in any number ("What are support vectors?": "A support vector is")
+            share = sum(weight.get(w, 0.0) for w in asked & named) / total
+            defines = 1.0 if kind == "what" or share >= DEFINES_SHARE else share
+        parts.append(
+            {
+                "cosine": float(cosine[i]),
+                "defines": DEFINES_WEIGHT * defines,
+                "subject": SUBJECT_WEIGHT * subject,
+                "covers": COVERS_WEIGHT * covered,
+                "form": FORM_WEIGHT * bool(form is not None and form.search(texts[i])),
+                "passage": -PASSAGE_WEIGHT * c.passage_rank,
+                "opens": OPENS_WEIGHT * c.opens,
+            }
+        )
+    return parts
+
+
+# What a question asks for, read off its wording (:func:`question_kind`).
+WHY_QUESTION = re.compile(
+    r"\b(?:why|how come|what (?:is|was) the (?:reason|point|problem)|what problem|what happens|what goes wrong"
+    r"|is it (?:safe|fine|ok|okay|bad|wise|a good idea)|should i|do i (?:need|have) to|can i trust)\b",
+    re.IGNORECASE,
+)
+HOW_QUESTION = re.compile(r"\bhow (?:does|do|did|is|are|was|were|can|could|would|should|exactly|actually)\b", re.I)
+COMPARE_QUESTION = re.compile(
+    r"\b(?:difference|differ|different from|compare[sd]?|comparison|versus|vs\.?|better than)\b", re.IGNORECASE
+)
+# The forms of English that answer them: a reason or a consequence, a mechanism, a contrast.
+REASON = re.compile(
+    r"\b(?:because|since|so that|so|in order to|to (?:avoid|prevent|keep|stop|make)|otherwise|would|without"
+    r"|therefore|thus|hence|which (?:means|makes|lets|forces|causes)|causes?|leads? to|results? in|prevents?"
+    r"|allows?|lets|forces?)\b",
+    re.IGNORECASE,
+)
+MECHANISM = re.compile(
+    r"\b(?:by \w+ing|works? by|\w+s by|each|every|then|until|step|first|takes?|computes?|adds?|multipl\w*"
+    r"|divides?|subtracts?|splits?|chooses?|picks?|returns?|finds?|repeats?|alternates?)\b",
+    re.IGNORECASE,
+)
+CONTRAST = re.compile(r"\b(?:while|whereas|unlike|than|but|instead|however|on the other hand|in contrast)\b", re.I)
+
+
+def question_kind(question: str) -> str:
+    """The form of sentence that answers ``question`` (:func:`rank`): "why", "how", "compare" or "what"."""
+    if COMPARE_QUESTION.search(question):
+        return "compare"
+    if WHY_QUESTION.search(question):
+        return "why"
+    if HOW_QUESTION.search(question):
+        return "how"
+    return "what"
 
 
 def covers(kb: Any, query: str, hits: Sequence[Any]) -> bool:
@@ -296,7 +372,13 @@ class GroundedTutor:
         if not pool:
             return [(h.passage.text.strip(), h.passage.cite()) for h in hits][:SENTENCE_CHOICES]
         offered: list[tuple[str, str]] = []
-        for c in rank(question, pool):
+        parts = score_parts(question, pool)
+        order = sorted(range(len(pool)), key=lambda i: -sum(parts[i].values()))
+        section = pool[order[0]].cite
+        for i in order:
+            c = pool[i]
+            if offered and c.cite != section and parts[i]["covers"] < COVERS_WEIGHT * ADD_SHARE:
+                continue  # another section's sentence on little of what was asked: an answer's aside, off the point
             sentence, text = c.sentence.text, c.text or c.sentence.text
             if any(sentence in t for t, _ in offered):
                 continue  # already said, alone or inside a longer piece
