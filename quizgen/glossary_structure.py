@@ -286,6 +286,8 @@ def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "", ear
             # (it leans on the sentence before): no question can quote it alone.
             if re.search(r"\d$", pred) or re.search(r"\b(?:this|these|those)\b", pred, re.IGNORECASE):
                 continue
+            if "; " in pred or re.search(r"\bboth\b(?!(?: [\w\-]+){1,3} and\b)", pred):
+                continue  # "ARIMA combines both with differencing; its order ...": "both" leans on the sentence before
             anchored = any((span := spelled(phrase, a)) and len(phrase) - (span[1] - span[0]) <= 2 for a in anchors)
             sibling = len(phrase) >= 2 and " ".join(fold(w) for w in phrase[1:]) in siblings
             # Without an article the "-s" word read as the verb is too often a plural ("Leo Breiman introduced random

@@ -325,3 +325,10 @@ def test_a_question_keys_the_name_its_source_sentence_uses():
     glossary = Glossary.build([P(text)])
     facts = [c for c in candidates(glossary, [P(text)]) if c.form == "fact"]
     assert [(c.key, c.sentence.text.split()[1]) for c in facts] == [("VQN", "VQN")]
+
+
+def test_a_fact_whose_both_leans_on_the_sentence_before_asks_nothing():
+    text = "Two parts model the past. ARMAX combines both with an input series and is fitted by least squares."
+    assert [d.term for d in definitions([P(text)]) if not d.passing] == []
+    text = "Two parts model the past. ARMAX combines both the past values and the past errors of the series."
+    assert [d.term for d in definitions([P(text)]) if not d.passing] == ["ARMAX"]
