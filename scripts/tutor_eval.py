@@ -3,6 +3,7 @@
     python scripts/tutor_eval.py [--limit N] [--model SPEC] [--kb course] [--out results.json]
     python scripts/tutor_eval.py --notes tests/data/notes_extra --questions tests/data/tutor_eval_extra.jsonl \
         --offtopic tests/data/tutor_offtopic_extra.jsonl --modes ranked,extractive --threads 1
+    python scripts/tutor_eval.py ... --out after.json --baseline before.json   # paired wins and losses
 
 The questions (tests/data/tutor_eval.jsonl) are phrased as a student would ask them, each with the reference
 fact and keyword groups: an answer states the fact when every group has one alternative in it (case-insensitive,
@@ -69,6 +70,30 @@ class Ranked:
         return Answer(text, [cite])
 
 
+def paired(before: list[dict], after: list[dict], modes: list[str]) -> str:
+    """Per mode, the questions this run answers and the baseline did not (wins) and the reverse (losses).
+
+    With the two-sided sign-test p-value on those discordant pairs: the same questions are asked twice, so the
+    pairs say more than two overlapping intervals do.
+    """
+    old = {r["question"]: r for r in before}
+    lines = ["\n| mode | before | after | wins | losses | sign test p |", "|---|---|---|---|---|---|"]
+    for mode in modes:
+        both = [
+            (old[r["question"]][mode]["states_fact"], r[mode]["states_fact"])
+            for r in after
+            if r["question"] in old and mode in old[r["question"]]
+        ]
+        if not both:
+            continue
+        wins, losses = sum(a and not b for b, a in both), sum(b and not a for b, a in both)
+        n, k = wins + losses, min(wins, losses)
+        p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+        before_k, after_k = sum(b for b, _ in both), sum(a for _, a in both)
+        lines.append(f"| {mode} | {before_k}/{len(both)} | {after_k}/{len(both)} | {wins} | {losses} | {p:.2f} |")
+    return "\n".join(lines)
+
+
 def scratch_kb(paths: list[Path]) -> object:
     """A knowledge base of ``paths`` in a fresh data directory (TA_DATA_DIR is set for this process)."""
     from tutor.knowledge import open_kb
@@ -93,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "--modes", default="ungrounded,extractive,generative", help="comma-separated; also extractive-free, ranked"
     )
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--baseline", type=Path, help="an earlier run's --out: print paired wins and losses against it")
     parser.add_argument("--threads", type=int, help="llama.cpp CPU threads (default: llama.cpp's choice)")
     args = parser.parse_args(argv)
 
@@ -159,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         ratio = f" ({k / base:.1f}x)" if base and mode != "ungrounded" else ""
         cells = [f"{k}/{n} = {k / n:.0%}{ratio}", f"{lo:.0%}-{hi:.0%}", cites, off, on, f"{chars:.0f}", f"{secs:.1f}"]
         print(f"| {mode} | " + " | ".join(cells) + " |")
+    if args.baseline:
+        print(paired(json.loads(args.baseline.read_text(encoding="utf-8"))["rows"], rows, modes))
     if args.out:
         args.out.write_text(json.dumps({"rows": rows, "offtopic_refused": refused}, indent=1), encoding="utf-8")
     return 0

@@ -18,7 +18,7 @@ from tutor.grounded import BACK_REFERENCES, GroundedTutor, _is_name, covers, spl
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 sys.path.insert(0, str(ROOT / "scripts"))
-from tutor_eval import read_jsonl, states_fact  # noqa: E402  (a script, not a package)
+from tutor_eval import paired, read_jsonl, states_fact  # noqa: E402  (a script, not a package)
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +111,12 @@ def test_real_model_answers_unseen_notes_with_their_sentences(llama_model, extra
     offered = [s for s, _ in tutor.offered_sentences(question, tutor.retrieve(question))]
     assert split_answer(answer.text, offered)[0] == offered[0]
     assert "negative gradient" in answer.text and answer.sources[0].startswith("gradient_boosting.rst")
+
+
+def test_paired_wins_and_losses_count_the_same_questions_twice():
+    def run(*facts):
+        return [{"question": f"q{i}", "ranked": {"states_fact": f}} for i, f in enumerate(facts)]
+
+    table = paired(run(True, False, False, True), run(True, True, True, False), ["ranked"])
+    assert "| ranked | 2/4 | 3/4 | 2 | 1 | 1.00 |" in table, table  # 3 discordant pairs: p = 2 * (1 + 3) / 8
+    assert "| ranked | 0/6 | 6/6 | 6 | 0 | 0.03 |" in paired(run(*[False] * 6), run(*[True] * 6), ["ranked"])
