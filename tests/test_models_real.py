@@ -292,3 +292,34 @@ def test_transformers_decodes_concurrent_greedy_calls_in_one_batch_with_the_same
     assert results == alone, "a row of a batch decodes what it decodes alone"
     assert batches == [4], "the four waiting calls went into one generate"
     assert json.loads(results[1])["answer"] and results[2] in ("yes", "no")
+
+
+def test_transformers_batches_two_calls_made_at_once_on_an_idle_model(hf_model, monkeypatch) -> None:
+    import threading
+
+    from tutor.models import transformers
+
+    monkeypatch.setattr(transformers, "GATHER_S", 1.0)  # the mechanism, not the timing: a loaded CI may be slow
+
+    prompts = ["Explain overfitting in one sentence.", "Describe dropout in one sentence."]
+    alone = [hf_model.generate(p, max_tokens=16) for p in prompts]
+    batches = []
+    real = hf_model._generate_batch
+    hf_model._generate_batch = lambda batch: (batches.append(len(batch)), real(batch))[1]
+    try:
+        results: list = [None, None]
+        start = threading.Barrier(2)
+
+        def run(i: int) -> None:
+            start.wait()  # two students press at once; nobody holds the model
+            results[i] = hf_model.generate(prompts[i], max_tokens=16)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+    finally:
+        hf_model._generate_batch = real
+    assert results == alone
+    assert batches == [2], "the first call waited for the second instead of decoding alone"
