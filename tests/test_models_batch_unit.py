@@ -287,3 +287,44 @@ def test_a_steer_that_forces_nothing_checks_the_models_choice_and_masks_only_a_r
     )
     assert text(sched, job) == "4,7,8,9,"  # 5 refused: the mask's choice instead
     assert steer.masks == 1, "a mask only for the refused choice"
+
+
+class ForceAfterFourSteer(FreeSteer):
+    """A grammar that, after token 4, forces 12 then 13 (a JSON key after a value); free otherwise."""
+
+    def __init__(self) -> None:
+        self.forced: list[int] = []
+
+    def advance(self, token):
+        if token == 4:
+            self.forced = [12, 13]
+        elif self.forced and token == self.forced[0]:
+            self.forced.pop(0)
+
+    def may_force(self):
+        return bool(self.forced)
+
+    def allowed(self):
+        mask = np.zeros(VOCAB, dtype=bool)
+        mask[self.forced[0] if self.forced else slice(None)] = True
+        return mask
+
+
+def forcing_gen(prompt):
+    return GenJob(
+        prompt, ForceAfterFourSteer(), Sampling(max_tokens=8), 8, piece=lambda t: str(t).encode() + b",",
+        is_end=lambda t, _s: t == END,
+    )  # fmt: skip
+
+
+def test_with_a_stream_per_sequence_forced_tokens_are_fed_in_step_with_the_other_sequences():
+    """llama.cpp takes the same number of tokens from every sequence of a micro-batch: uneven steps cost two."""
+    ctx = ScriptedContext()
+    sched = Scheduler(ctx, n_ctx=200, n_batch=64, max_seqs=4, interactive_seqs=1, shared_kv=False)
+    alone = text(sched, forcing_gen([3]))
+    start = len(ctx.batches)
+    together = submit_together(sched, ctx, [forcing_gen([3]), gen([1, 2])])
+    assert together[0] == alone == "4,12,13,"  # 12 and 13 forced after 4 (then the end: see ScriptedContext)
+    generating = [b for b in ctx.batches[start:] if len(seqs(b)) >= 2 and all(pos > 0 for _, pos, _, _ in b)]
+    counts = [sorted({sum(s == seq for _, _, s, _ in batch) for seq in seqs(batch)}) for batch in generating]
+    assert counts and all(len(c) == 1 for c in counts), f"tokens per sequence in each step: {counts}"

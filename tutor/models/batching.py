@@ -107,6 +107,10 @@ class Job:
         """Called once when admitted, before any token is fed; True if the job is already done."""
         return False
 
+    def pending(self) -> int:
+        """Tokens of the sequence not yet in the KV cache."""
+        return len(self.tokens) - self.n_fed
+
     def on_logits(self, rows: np.ndarray) -> bool:
         """Take the logits of positions ``want_from...``; True when done."""
         raise NotImplementedError
@@ -429,18 +433,35 @@ class Scheduler:
         running = [s for s in self.slots if s.job is not None]
         running.sort(key=lambda s: (s.job.n_fed < s.job.n_prompt, -s.job.priority, s.job.arrival))  # type: ignore[union-attr]
         room, planned, batch = self.n_batch, [], []
+        lockstep = self._lockstep(running)
         for slot in running:
             job = slot.job
             assert job is not None, "only running slots are planned"
             self._copy_prefix(slot, job)
             if self._wait_for_shared(job, planned):
                 continue
-            chunk = job.tokens[job.n_fed : job.n_fed + room]
+            take = min(room, lockstep) if job.n_fed >= job.n_prompt else room
+            chunk = job.tokens[job.n_fed : job.n_fed + take]
             if chunk:
                 batch.append((slot, chunk))
                 planned.append(job.tokens[: job.n_fed + len(chunk)])
                 room -= len(chunk)
         return batch
+
+    def _lockstep(self, running: list[Slot]) -> int:
+        """The most tokens each generating sequence feeds this step: as many as every one of them has, if several.
+
+        With a KV stream per sequence, llama.cpp splits a batch so that each micro-batch takes the same number of
+        tokens from every sequence in it (``split_equal``): a sequence feeding three tokens (its choice and two its
+        grammar forced, a JSON key) beside others feeding one costs a second graph computation for its last two.
+        Fed one step at a time instead, they ride along in steps that run anyway. A sequence decoding alone feeds
+        all it has at once, and prompts are fed in chunks whatever this says.
+        """
+        if self.shared_kv:
+            return self.n_batch  # one shared cache: llama.cpp splits the batch as it comes (split_simple)
+        generating = [s.job for s in running if s.job is not None and s.job.n_fed >= s.job.n_prompt]
+        pending = [n for job in generating if (n := job.pending()) > 0]
+        return min(pending) if len(pending) > 1 else self.n_batch
 
     def _copy_prefix(self, slot: Slot, job: Job) -> None:
         """Take cells another slot already holds for this job's next tokens, instead of computing them."""
