@@ -31,16 +31,19 @@ NOT_IN_COURSE = (
 MODES = ("extractive", "generative")
 SEARCH_K = 3  # passages an answer reads
 SENTENCE_CHOICES = 6  # sentences offered to the extractive grammar, most relevant first
-# How offered sentences are ranked (:func:`rank`): the cosine of sentence and question, plus these bonuses. Chosen on
-# the even-numbered half of tests/data/tutor_eval.jsonl and checked on the odd half (README, "Grounded tutor").
+# How offered sentences are ranked (:func:`score_parts`): the cosine of sentence and question, plus these bonuses.
+# DEFINES, SUBJECT and PASSAGE were chosen on the even-numbered half of tests/data/tutor_eval.jsonl and checked on the
+# odd half; COVERS, FORM and OPENS (halved) on the three development sets together (course, tests/data/notes_extra,
+# the shared real pages), round values where the sum was flat, then checked once on tests/data/notes_extra3 (README,
+# "Grounded tutor").
 DEFINES_WEIGHT = 0.4  # the sentence defines a term the question names ("What is X?" -> "X is a ... that ...")
+DEFINES_SHARE = 0.5  # ... in full for a "what" question or when the term carries this share of the question's weight
 SUBJECT_WEIGHT = 0.2  # the question's rarer words open the sentence (what it is about), as a share of their weight
-DEFINES_SHARE = 0.5  # ... in full for a "what" question, or when its term carries this share of the question's weight
 COVERS_WEIGHT = 0.2  # ... and are in the sentence at all, as a share of their weight
-ADD_SHARE = 0.5  # a sentence from another section than the best one's is offered only with this share of the weight
 FORM_WEIGHT = 0.1  # the sentence has the form that answers the question's kind (a reason for "why", ...)
 PASSAGE_WEIGHT = 0.05  # taken off per place the sentence's passage stands below the best one
 OPENS_WEIGHT = 0.05  # the sentence opens its passage (course sections lead with their point)
+ADD_SHARE = 0.5  # a sentence of another section than the best one's is offered with this share of the weight or more
 SUBJECT_WORDS = 4
 MAX_SENTENCES = 3  # an extractive answer says at most this many
 MIN_DENSE = 0.25  # a question with words the course lacks and a best passage below this is not covered
@@ -357,6 +360,10 @@ class GroundedTutor:
         * A sentence that refers back ("These values are known as pseudo-residuals.", "As a result it can ...")
           is offered together with the sentence before it, as one piece of course text: alone it names the
           answer without saying it.
+        * A sentence of another section than the best-ranked one's is offered only when it carries at least
+          :data:`ADD_SHARE` of the question's weight: the model added such asides ("The size of that move is set by
+          the learning rate alpha." to an answer on experience replay; 46 of 108 answers of the four evaluation
+          sets cited two sections or more, 16 after this rule).
         """
         from quizgen.glossary import is_prose, sentences
 
