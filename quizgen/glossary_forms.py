@@ -18,6 +18,7 @@ from quizgen.glossary_text import Definition, Sentence, quiz_prose
 from quizgen.glossary_words import (
     COMPARATIVES,
     DESCRIBING,
+    KIND_STOP,
     MODALS,
     NOT_A_TERM_START,
     ROLE_HEADS,
@@ -265,8 +266,9 @@ def _end_appositive(body: str, sentence: Sentence) -> Definition | None:
     kind, head, relative = kind_of(pred)
     if not kind or _clause(kind) or not re.search(r" (?:of|that|which|who|used|for) ", pred) or LEANS.search(pred):
         return None  # "..., a model, a loss": a list, not what the term is
-    if set(match.group("term").lower().split()) & (DESCRIBING | COMPARATIVES):
-        return None
+    words = match.group("term").lower().split()
+    if set(words) & (DESCRIBING | COMPARATIVES) or words[-1] in KIND_STOP:
+        return None  # "... carry the weights to, a look-ahead that ...": a stranded preposition ends no name
     article = match.group("article").capitalize()
     return Definition(match.group("term"), pred, kind, head, relative, sentence, article=article, verb="is")
 

@@ -131,7 +131,9 @@ def definition_stem(d: Definition) -> str | None:
         return None
     plural = d.plural
     article = d.article.lower() + " " if d.article else ""
-    return f"What {'are' if plural else 'is'} {article}{_lower_first(d.term)}?"
+    # A term the sentence writes after its start keeps its case ("A Markov chain is ..."); one opening it may not.
+    term = d.term if d.article or not d.sentence.text.startswith(d.term) else _lower_first(d.term)
+    return f"What {'are' if plural else 'is'} {article}{term}?"
 
 
 def fact_stem(sentence: Sentence, d: Definition) -> str | None:

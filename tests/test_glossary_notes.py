@@ -332,3 +332,11 @@ def test_a_fact_whose_both_leans_on_the_sentence_before_asks_nothing():
     assert [d.term for d in definitions([P(text)]) if not d.passing] == []
     text = "Two parts model the past. ARMAX combines both the past values and the past errors of the series."
     assert [d.term for d in definitions([P(text)]) if not d.passing] == ["ARMAX"]
+
+
+def test_a_name_written_mid_sentence_keeps_its_case_and_no_preposition_ends_a_name():
+    text = "A Gibbs chain is a sequence of samples in which each draws one variable given all the others."
+    (d,) = [d for d in definitions([P(text)]) if d.term == "Gibbs chain"]
+    assert definition_stem(d) == "What is a Gibbs chain?"
+    text = "The update moves to the point the velocity carries the weights to, a look-ahead that often helps."
+    assert parse_other_forms(s_of(text)) is None
