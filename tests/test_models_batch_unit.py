@@ -290,14 +290,15 @@ def test_a_steer_that_forces_nothing_checks_the_models_choice_and_masks_only_a_r
 
 
 class ForceAfterFourSteer(FreeSteer):
-    """A grammar that, after token 4, forces 12 then 13 (a JSON key after a value); free otherwise."""
+    """A grammar that, after token 4, forces 12 then 13 (a JSON key after a value), or ``run``; free otherwise."""
 
-    def __init__(self) -> None:
+    def __init__(self, run=(12, 13)) -> None:
+        self.run = list(run)
         self.forced: list[int] = []
 
     def advance(self, token):
         if token == 4:
-            self.forced = [12, 13]
+            self.forced = list(self.run)
         elif self.forced and token == self.forced[0]:
             self.forced.pop(0)
 
@@ -310,9 +311,9 @@ class ForceAfterFourSteer(FreeSteer):
         return mask
 
 
-def forcing_gen(prompt):
+def forcing_gen(prompt, run=(12, 13)):
     return GenJob(
-        prompt, ForceAfterFourSteer(), Sampling(max_tokens=8), 8, piece=lambda t: str(t).encode() + b",",
+        prompt, ForceAfterFourSteer(run), Sampling(max_tokens=8), 8, piece=lambda t: str(t).encode() + b",",
         is_end=lambda t, _s: t == END,
     )  # fmt: skip
 
@@ -328,3 +329,20 @@ def test_with_a_stream_per_sequence_forced_tokens_are_fed_in_step_with_the_other
     generating = [b for b in ctx.batches[start:] if len(seqs(b)) >= 2 and all(pos > 0 for _, pos, _, _ in b)]
     counts = [sorted({sum(s == seq for _, _, s, _ in batch) for seq in seqs(batch)}) for batch in generating]
     assert counts and all(len(c) == 1 for c in counts), f"tokens per sequence in each step: {counts}"
+
+
+def test_a_long_forced_run_or_an_interactive_one_goes_in_at_once_beside_other_sequences():
+    """Fed one a step, a course sentence of 30 forced tokens would wait 30 steps to save one micro-batch."""
+
+    def interactive_forcing():
+        with interactive():
+            return forcing_gen([3])
+
+    for make in (lambda: forcing_gen([3], run=range(10, 16)), interactive_forcing):
+        ctx = ScriptedContext()
+        sched = Scheduler(ctx, n_ctx=200, n_batch=64, max_seqs=4, interactive_seqs=1, shared_kv=False)
+        start = len(ctx.batches)
+        submit_together(sched, ctx, [make(), gen([1, 2])])
+        generating = [b for b in ctx.batches[start:] if len(seqs(b)) >= 2 and all(pos > 0 for _, pos, _, _ in b)]
+        fed = max(sum(token >= 10 for token, _, _, _ in batch) for batch in generating)
+        assert fed >= 2, "the forced tokens went in together, not one a step"

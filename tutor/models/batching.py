@@ -32,6 +32,10 @@ from tutor.models.base import ModelError, Sampling
 from tutor.models.decoding import pick_token
 
 SHARE_MIN = 16  # fewest shared tokens worth copying from another sequence (a context may ask for more)
+# A background sequence with at most this many tokens pending (its choice and a few forced: a JSON key) feeds them
+# in step with the others; a longer forced run (a course sentence of an extractive answer) goes in at once, since
+# one more micro-batch costs less than its length in steps of waiting.
+LOCKSTEP_MAX = 4
 CANCEL_WAIT_S = 60.0  # how long a cancelled stream waits for the worker to free its sequence (one decode step)
 BACKGROUND, INTERACTIVE = 0, 1  # job priorities: someone waits to read an interactive job's first words
 _PRIORITY: contextvars.ContextVar[int] = contextvars.ContextVar("tutor_model_priority", default=BACKGROUND)
@@ -440,7 +444,7 @@ class Scheduler:
             self._copy_prefix(slot, job)
             if self._wait_for_shared(job, planned):
                 continue
-            take = min(room, lockstep) if job.n_fed >= job.n_prompt else room
+            take = min(room, lockstep) if self._in_step(job) else room
             chunk = job.tokens[job.n_fed : job.n_fed + take]
             if chunk:
                 batch.append((slot, chunk))
@@ -449,19 +453,24 @@ class Scheduler:
         return batch
 
     def _lockstep(self, running: list[Slot]) -> int:
-        """The most tokens each generating sequence feeds this step: as many as every one of them has, if several.
+        """The most tokens a short-pending background sequence feeds this step: as many as each such one has.
 
         With a KV stream per sequence, llama.cpp splits a batch so that each micro-batch takes the same number of
         tokens from every sequence in it (``split_equal``): a sequence feeding three tokens (its choice and two its
         grammar forced, a JSON key) beside others feeding one costs a second graph computation for its last two.
-        Fed one step at a time instead, they ride along in steps that run anyway. A sequence decoding alone feeds
-        all it has at once, and prompts are fed in chunks whatever this says.
+        Fed one step at a time instead, they ride along in steps that run anyway. A sequence decoding alone, an
+        interactive one (someone reads it as it comes) and a long forced run (:data:`LOCKSTEP_MAX`) feed all they
+        have at once, and prompts are fed in chunks whatever this says.
         """
         if self.shared_kv:
             return self.n_batch  # one shared cache: llama.cpp splits the batch as it comes (split_simple)
         generating = [s.job for s in running if s.job is not None and s.job.n_fed >= s.job.n_prompt]
-        pending = [n for job in generating if (n := job.pending()) > 0]
+        pending = [n for job in generating if 0 < (n := job.pending()) <= LOCKSTEP_MAX]
         return min(pending) if len(pending) > 1 else self.n_batch
+
+    def _in_step(self, job: Job) -> bool:
+        """Whether ``job`` feeds in step with the others (see :meth:`_lockstep`)."""
+        return job.n_fed >= job.n_prompt and job.priority < INTERACTIVE and job.pending() <= LOCKSTEP_MAX
 
     def _copy_prefix(self, slot: Slot, job: Job) -> None:
         """Take cells another slot already holds for this job's next tokens, instead of computing them."""
