@@ -67,6 +67,29 @@ def test_coverage_separates_course_questions_from_off_topic_ones():
         assert not covers(course, question, course.search(question, k=3)), question
 
 
+def test_a_question_framed_as_a_problem_or_a_contraction_is_still_covered(tmp_path):
+    from tutor.knowledge import open_kb
+    from tutor.knowledge.search import content_terms
+
+    assert content_terms("What's wrong with the model's loss? Doesn't it rise?") == ["wrong", "model", "loss", "rise"]
+    notes = tmp_path / "missing.md"
+    notes.write_text(
+        "# Missing data\n\nMean imputation replaces each missing value with the mean of the observed values. It "
+        "shrinks the variance of the feature and weakens its correlations.\n\nListwise deletion drops every row "
+        "that has a missing value, which can throw away most of a dataset.\n"
+    )
+    kb = open_kb("missing", create=True, path=tmp_path / "knowledge.db")
+    kb.add([notes])
+    for question in (
+        "Why is mean imputation a problem?",
+        "What are the drawbacks of mean imputation?",
+        "What's wrong with listwise deletion?",
+    ):
+        assert covers(kb, question, kb.search(question, k=3)), question
+    for question in ("What's the capital of Australia?", "What are the benefits of sourdough bread?"):
+        assert not covers(kb, question, kb.search(question, k=3)), question
+
+
 def test_real_model_extractive_answer_is_course_sentences_with_sources(llama_model):
     from tutor.knowledge import open_kb
 

@@ -48,6 +48,13 @@ SUBJECT_WORDS = 4
 MAX_SENTENCES = 3  # an extractive answer says at most this many
 MIN_DENSE = 0.25  # a question with words the course lacks and a best passage below this is not covered
 MISSING_SHARE = 0.5  # ... nor one of whose content words the course lacks at least this share
+# Words that frame a question rather than name its subject ("Why is mean imputation a problem?", "What are the
+# drawbacks of ...?"): notes rarely use them, and counted as missing they refused covered questions.
+FRAME_WORDS = frozenset(
+    """problem problems issue issues drawback drawbacks downside downsides disadvantage disadvantages advantage
+    advantages benefit benefits limitation limitations pros cons wrong purpose goal role point example examples
+    reason reasons""".split()
+)
 GENERATIVE_MAX_TOKENS = 200
 EXTRACTIVE_MAX_TOKENS = 480  # three offered pieces, some of two sentences (a cut-off answer is redone)
 HISTORY_MESSAGES = 4  # the last two exchanges: the course text already fills most of a 2k-token context
@@ -150,7 +157,8 @@ def score_parts(question: str, pool: Sequence[Candidate]) -> list[dict[str, floa
     from tutor.knowledge.search import content_terms
 
     def stems(text: str) -> set[str]:
-        # A crude stem: "clusters" meets "cluster", "scaling" meets "scale", "used" meets "use".
+        # A crude stem of words over four letters: "clusters" meets "cluster", "scaling" meets "scale" (but "used"
+        # and "use", "tree" and "trees" stay apart: the weights were measured with this).
         return {re.sub(r"(?:ing|ed|es|e|s)$", "", w)[:5] if len(w) > 4 else w for w in content_terms(text)}
 
     texts = [c.sentence.text for c in pool]
@@ -238,13 +246,14 @@ def covers(kb: Any, query: str, hits: Sequence[Any]) -> bool:
     unmatched and their best passage below 0.25; on-topic ones leave at most two (a "what's", a "people").
     On other notes a question can name one method the notes never mention ("How does word2vec learn word
     vectors?") and still pass both tests; a coined name the course lacks (:func:`_is_name`) is not covered.
+    Words that frame the question (:data:`FRAME_WORDS`: "problem", "drawbacks") are not counted either way.
     """
     if not hits:
         return False
     from tutor.knowledge.search import content_terms
 
-    words = content_terms(query)
-    missing = set(kb.missing_terms(query))
+    words = [w for w in content_terms(query) if w not in FRAME_WORDS]
+    missing = set(kb.missing_terms(query)) - FRAME_WORDS
     if words and len(missing) >= MISSING_SHARE * len(words):
         return False
     if any(_is_name(query, term) for term in missing):

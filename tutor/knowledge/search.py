@@ -69,9 +69,15 @@ class Hit:
 
 
 def content_terms(query: str) -> list[str]:
-    """The query's content words, stop words left out; a hyphenated word stays one term ("k-means")."""
+    """The query's content words, stop words left out; a hyphenated word stays one term ("k-means").
+
+    A contraction's clitic goes ("what's" is the stop word "what"), and a negated auxiliary with it.
+    """
     terms: dict[str, None] = {}
     for token in re.findall(r"\w+(?:[-'’]\w+)*", query.lower()):
+        if re.search(r"n['’]t$", token):
+            continue  # "doesn't", "isn't": an auxiliary, never what a question is about
+        token = re.sub(r"['’](?:s|re|ve|ll|d|m)$", "", token)  # "what's" is "what", "the model's" is "model"
         parts = [p for p in re.split(r"[-'’]", token) if p]
         if len(parts) == 1 and (parts[0] in _STOPWORDS or (len(parts[0]) < 2 and not parts[0].isdigit())):
             continue
