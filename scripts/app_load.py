@@ -214,7 +214,7 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     command = [sys.executable, "-m", "tutor.cli", *serve]
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
     env.pop("TA_MODEL_LANES", None)
-    if args.lanes:  # the app reads it when it builds the page (app.LANES_ENV); unset: the model's own concurrency
+    if args.lanes is not None:  # read when the page is built (app.LANES_ENV, which refuses 0); unset: the app's own
         env["TA_MODEL_LANES"] = str(args.lanes)
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}/"
