@@ -16,11 +16,13 @@ from typing import Any
 
 from quizgen.glossary_text import Definition, Sentence, quiz_prose
 from quizgen.glossary_words import (
+    BROAD_NOUNS,
     COMPARATIVES,
     DESCRIBING,
     KIND_STOP,
     MODALS,
     NOT_A_TERM_START,
+    PREPOSITIONS,
     ROLE_HEADS,
     STOP_TERMS,
     finite_verb,
@@ -127,6 +129,9 @@ def parse_definition(sentence: Sentence) -> Definition | None:
         term = match.group("term")
         if match.group("verb") in ("refers to", "means", "denotes") and re.match(r"(?:term|word|phrase) \S", term):
             term = term.split(" ", 1)[1]  # "The term layer error refers to ...": the term is "layer error"
+        words = term.split()
+        if len(words) >= 3 and words[-2].islower() and re.fullmatch(r"[A-HJ-Za-z]\d?|[a-z]\d?", words[-1]):
+            term = " ".join(words[:-1])  # "The weight matrix W is ...": the name is "weight matrix", W its symbol
         pred = match.group("pred").strip()
         if match.group("verb") in ("is", "are") and not re.match(r"(?:a|an|the|one) ", pred, re.IGNORECASE):
             return None  # "X is used to ...", "X is that ...": a fact about X, not a definition
@@ -251,6 +256,8 @@ def _defined_as(body: str, sentence: Sentence) -> Definition | None:
     match = DEFINED_AS[0].match(body) or DEFINED_AS[1].match(body)
     if not match or not term_ok(match.group("term")):
         return None
+    if (match.group("article") or "").strip().lower() == "the" and match.group("term").lower() in BROAD_NOUNS:
+        return None  # "The approach is defined as ...": the notes' own approach, pointed at, not a term
     pred = match.group("pred")
     kind, head, relative = kind_of(pred)
     aliases = (match.group("abbr"),) if match.group("abbr") else ()
@@ -269,6 +276,10 @@ def _end_appositive(body: str, sentence: Sentence) -> Definition | None:
     words = match.group("term").lower().split()
     if set(words) & (DESCRIBING | COMPARATIVES) or words[-1] in KIND_STOP:
         return None  # "... carry the weights to, a look-ahead that ...": a stranded preposition ends no name
+    if set(words) & (PREPOSITIONS - {"of"}):
+        return None  # "We saved the model to disk, a step that ...": the phrase runs past the name into the verb's
+    if set(re.split(r" (?:that|which|who) ", pred, maxsplit=1)[0].lower().split()) & (MODALS | {"is", "are", "was"}):
+        return None  # "with a huge sample, a difference of 0.1 ml can be significant": a clause, no appositive
     article = match.group("article").capitalize()
     return Definition(match.group("term"), pred, kind, head, relative, sentence, article=article, verb="is")
 
@@ -314,10 +325,11 @@ def _label(body: str, sentence: Sentence) -> Definition | None:
     if not match:
         match = LABEL_ANY.match(body)
         term = match.group("term") if match else ""
-        if not term or not term_ok(term) or term.lower().split()[0] in NOT_LABELS or len(term) < 5:
+        if not term or not term_ok(term) or term.lower().split()[0] in NOT_LABELS or not_a_label(term) or len(term) < 5:
             return None
         return _described(term, match.group("abbr"), match.group("rest"), sentence)
-    if not term_ok(match.group("term")) or match.group("term").lower().startswith(("step", "note")):
+    term = match.group("term")
+    if not term_ok(term) or not_a_label(term) or term.lower().startswith(("step", "note")):
         return None
     pred = match.group("pred")
     pred = pred[:1].lower() + pred[1:]
@@ -328,6 +340,19 @@ def _label(body: str, sentence: Sentence) -> Definition | None:
     if _clause(kind) or set(kind.lower().split()) & (MODALS | {"is", "are", "was", "has", "have"}):
         return _described(match.group("term"), match.group("abbr"), match.group("pred"), sentence)
     return Definition(match.group("term"), pred, kind, head, relative, sentence, abbr, verb="is")
+
+
+# The head words of labels that name a part of an explanation, not a concept: "Key idea:", "Training time:", "Bottom
+# line:". Only the head word counts: "Input gate:" and "Output layer:" are terms.
+NOT_LABEL_HEADS = frozenset(
+    "idea ideas takeaway takeaways line lesson lessons point points time note notes tip tips summary example examples "
+    "question questions answer answers intuition remark remarks caveat caveats".split()
+)
+
+
+def not_a_label(term: str) -> bool:
+    """Whether a label's head word (its last) names a part of an explanation ("Key idea", "Training time")."""
+    return term.lower().split()[-1] in NOT_LABEL_HEADS
 
 
 def _described(term: str, abbr: str | None, text: str, sentence: Sentence) -> Definition:
@@ -355,7 +380,9 @@ def _clause(kind: str) -> bool:
     )
 
 
-CLAUSE_AFTER_VERB = frozenset("a an the most each every all only no some its their his her one two".split())
+CLAUSE_AFTER_VERB = frozenset(
+    "a an the most each every all only no some its their his her one two when if because as well better".split()
+)
 
 
 def without_aside(body: str) -> str | None:

@@ -14,16 +14,21 @@ from typing import Any
 from quizgen.glossary_forms import LEANS, OPENER, without_aside
 from quizgen.glossary_text import Definition, Sentence, fold, quiz_prose
 from quizgen.glossary_words import (
+    BROAD_NOUNS,
     COMPARATIVES,
     DESCRIBING,
+    FURNITURE,
     GENERIC_NOUNS,
     KIND_STOP,
     MAX_TERM_WORDS,
     MODALS,
     NOT_A_TERM_START,
     NOT_AFTER_VERB,
+    PEOPLE,
     PREPOSITIONS,
     STOP_TERMS,
+    VAGUE_MODIFIERS,
+    adverb,
     finite_verb,
     has_verb,
     is_name,
@@ -213,17 +218,32 @@ PLACED = frozenset(
 )
 
 
-def introduced(phrase: Sequence[str], earlier: str, pred: str) -> bool:
+def introduced(phrase: Sequence[str], earlier: str, pred: str, article: str = "A") -> bool:
     """Whether "A/An/The PHRASE VERBs ..." introduces PHRASE: its document names it here for the first time.
 
     Notes bring in a concept by saying what it does ("A policy maps each state to an action", "The Bellman equation
     expresses ..."); a later sentence with the same subject is about a thing already met. The verb must take an
     object or a phrase (:data:`OBJECT_START`), be a passive or a modal, so that a plural noun read as a verb ("The
     training examples show that ...") is not taken.
+
+    Most sentences of notes open so without naming anything, so the phrase must look like a name: "The NOUN"
+    alone points at a thing in view ("The optimizer takes a step ..."), where "A NOUN" brings one in; a part of
+    the document or a person ("The figure plots ...", "The student picks ...") is no term, nor a phrase that ends
+    in a symbol ("The price p is set ..."), nor a broad noun alone or after a word that sizes or qualifies it ("A
+    model is calibrated when ...", "A perfectly calibrated model lies ...").
     """
     low = {w.lower() for w in phrase}
     if low & (COMPARATIVES | EVALUATIVE | PLACED) or phrase[0].lower() in GENERIC_NOUNS:
         return False  # "A more general version ...", "A practical heuristic ...", "The diagram below ...": no name
+    last, the = phrase[-1].lower(), article.strip() == "The"
+    if (the and len(phrase) < 2) or last in PEOPLE or re.fullmatch(r"[A-Za-z]", phrase[-1]):
+        return False
+    if last in FURNITURE and the and not any(is_name(w) or w[:1].isupper() for w in phrase[:-1]):
+        return False
+    if last in BROAD_NOUNS and (
+        len(phrase) == 1 or any(w.lower() in VAGUE_MODIFIERS or adverb(w.lower()) for w in phrase[:-1])
+    ):
+        return False
     name = " ".join(fold(w) for w in phrase)
     seen = " ".join(fold(w) for w in re.findall(r"[\w\-'’]+", earlier))
     if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", seen):
@@ -296,7 +316,7 @@ def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "", ear
                 article
                 and earlier is not None
                 and sentence.text.startswith(article)
-                and introduced(phrase, earlier(sentence), pred)
+                and introduced(phrase, earlier(sentence), pred, article)
             )
             if anchored or sibling or first or _kind_of_heading(phrase, heads) or (len(phrase) == 1 and is_name(term)):
                 out.append(Definition(term, pred, "", "", pred, sentence, article=article))

@@ -81,6 +81,8 @@ def split_sentences(text: str, *, quiz: bool = False) -> list[tuple[int, int]]:
         last = piece.rsplit(" ", 1)[-1].lower().strip("\"')]")
         # A quiz reads "... a reconstruction of x. Because ..." as two sentences: a lower-case letter is a variable.
         initial = re.fullmatch(r"[A-Z]\.", piece.rsplit(" ", 1)[-1]) if quiz else re.fullmatch(r"[a-z]\.", last)
+        # ... but "on p. 12 of the book": before a number a lower-case initial is an abbreviation.
+        initial = initial or (re.fullmatch(r"[a-z]\.", last) and re.match(r"\s*\d", text[end:]))
         if last in ABBREVIATIONS or initial or re.fullmatch(r"\d+\.", piece.strip()):
             continue  # "e.g.", an initial, or a list number ("1."); "between 0 and 1. If" does end a sentence
         spans.append((start, end))

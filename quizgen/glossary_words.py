@@ -7,6 +7,7 @@ question can ask for ("dropout rate") or words a sentence happens to use ("the o
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 # Words a term never starts with: pronouns, determiners and openers of a clause, not names of things.
 NOT_A_TERM_START = frozenset(
@@ -59,6 +60,42 @@ DESCRIBING = frozenset(
     "whole entire little much many few real actual also often still even then again apart together away well too "
     "cannot does do did".split()
 )
+# Nouns so broad that alone, or after words that only size, judge or qualify them, they name no concept: "A model is
+# calibrated when ...", "with a huge sample, ...", "The default assumption is ...". With a naming modifier they do
+# ("language model", "bootstrap sample").
+BROAD_NOUNS = frozenset(
+    "model models method methods approach approaches system systems data sample samples value values result results "
+    "function functions algorithm algorithms technique techniques process procedure assumption assumptions quantity "
+    "estimate estimates variable variables measure".split()
+)
+VAGUE_MODIFIERS = DESCRIBING | frozenset(
+    "huge tiny default simple perfect given certain particular single basic general standard best better worse "
+    "naive plain ordinary original final initial usual proper correct right wrong ideal".split()
+)
+# Parts of a document: "The figure plots ...", "The dashed line shows ...", "The code below computes ...". After "A"
+# one may be a term ("A reliability diagram groups ..."), and after a name-shaped word too ("The ROC curve plots ...").
+FURNITURE = frozenset(
+    "figure figures table tables diagram diagrams plot plots chart charts graph graphs line lines curve curves code "
+    "listing snippet example examples exercise exercises page section chapter slide box panel".split()
+)
+# People in a document: "The student picks a learning rate ...". Never a term.
+PEOPLE = frozenset(
+    "student students reader readers author authors teacher teachers instructor lecturer learner learners person "
+    "people user users researcher researchers".split()
+)
+
+
+def vague_broad(words: Sequence[str]) -> bool:
+    """Whether words are a broad noun after modifiers that only size, judge or qualify it ("huge sample")."""
+    low = [w.lower() for w in words]
+    return len(low) >= 2 and low[-1] in BROAD_NOUNS and all(w in VAGUE_MODIFIERS or adverb(w) for w in low[:-1])
+
+
+def adverb(word: str) -> bool:
+    """Whether a word reads as an adverb ("perfectly", "fully"): it qualifies, it does not name."""
+    return len(word) > 4 and word.endswith("ly") and word not in ("family", "anomaly", "assembly", "supply", "reply")
+
+
 ROLE_HEADS = frozenset("choice option default goal way idea thing part reason problem point case".split())
 
 
@@ -72,6 +109,8 @@ def term_ok(term: str) -> bool:
     if any(w.isdigit() for w in words):  # "A value near 1 means ...": a number is not part of a name
         return False
     if (len(words) == 1 and term.lower() in GENERIC_NOUNS) or any(w.lower() in ("thing", "things") for w in words):
+        return False
+    if vague_broad(words):  # "huge sample", "default assumption": a description, not a name
         return False
     if sum(ch.isalpha() for ch in term) < 2:  # "C' is the derivative ...": a symbol, not a name
         return False

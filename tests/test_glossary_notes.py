@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_glossary import P  # a passage as the knowledge base hands it out
+from test_glossary import P, d_of  # a passage as the knowledge base hands it out
 
 from quizgen import flaws
 from quizgen.glossary import (
@@ -340,3 +340,64 @@ def test_a_name_written_mid_sentence_keeps_its_case_and_no_preposition_ends_a_na
     assert definition_stem(d) == "What is a Gibbs chain?"
     text = "The update moves to the point the velocity carries the weights to, a look-ahead that often helps."
     assert parse_other_forms(s_of(text)) is None
+
+
+def test_furniture_a_person_a_bare_the_noun_or_a_symbol_is_no_term_by_first_mention():
+    text = (
+        "Training runs for many epochs. "
+        "The figure plots the loss against the number of epochs. "
+        "The student picks a learning rate by trial and error. "
+        "The dashed line shows the validation loss over each epoch. "
+        "The optimizer takes a step against the gradient of the loss. "
+        "The price p is set by the market each day."
+    )
+    assert [d.term for d in definitions([P(text)]) if not d.passing] == []
+    # With "A/An", or with two words, a first mention still introduces a term.
+    text = "Training runs for many epochs. A scheduler maps each epoch to a learning rate for that epoch."
+    assert [d.term for d in definitions([P(text)]) if not d.passing] == ["scheduler"]
+
+
+def test_a_bare_generic_noun_or_a_described_generic_noun_is_no_term_by_first_mention():
+    text = (
+        "Scores come from a classifier. "
+        "A model is calibrated when its confidence matches how often it is right. "
+        "A perfectly calibrated model lies on the diagonal of the plot. "
+        "A huge sample makes any small difference significant. "
+        "The default assumption is the null hypothesis, which says there is no effect. "
+        "A reliability diagram groups the predictions into bins by their score."
+    )
+    assert [d.term for d in definitions([P(text)]) if not d.passing] == ["reliability diagram"]
+    assert (
+        parse_other_forms(s_of("The approach is defined as the set of steps we take before training starts.")) is None
+    )
+
+
+def test_a_label_whose_head_word_is_part_of_an_explanation_is_no_term():
+    for text in (
+        "Key idea: we replace the sum with a learned average over windows.",
+        "Training time: about three hours on a single GPU with the default settings.",
+        "Bottom line: the method works when the data are plentiful and clean.",
+        "Main takeaway: the model stops improving after the tenth epoch of training.",
+    ):
+        assert parse_other_forms(s_of(text)) is None, text
+    # A label whose head word is a real term's head stays a term.
+    d = parse_other_forms(s_of("Input gate: a sigmoid layer that decides what enters the cell."))
+    assert d is not None and d.term == "Input gate"
+    assert parse_other_forms(s_of("Output layer: the last layer, which maps features to class scores.")) is not None
+
+
+def test_an_end_appositive_name_holds_no_preposition_and_a_symbol_ends_no_term():
+    text = "We saved the model to disk, a step that takes a few seconds for each run of the code."
+    assert parse_other_forms(s_of(text)) is None
+    text = "Confusing the two is easy: with a huge sample, a difference of 0.1 ml can be significant and irrelevant."
+    assert parse_other_forms(s_of(text)) is None  # a clause after the comma, and no name before it
+    d = d_of("The weight matrix W is the matrix that maps the inputs of a layer to its outputs.")
+    assert d is not None and d.term == "weight matrix"
+
+
+def test_a_page_number_abbreviation_ends_no_sentence():
+    text = "As shown on p. 12 of the book the loss falls. It then rises."
+    assert [text[a:b] for a, b in split_sentences(text, quiz=True)] == [
+        "As shown on p. 12 of the book the loss falls.",
+        "It then rises.",
+    ]
