@@ -366,7 +366,9 @@ def test_a_bare_generic_noun_or_a_described_generic_noun_is_no_term_by_first_men
         "The default assumption is the null hypothesis, which says there is no effect. "
         "A reliability diagram groups the predictions into bins by their score."
     )
-    assert [d.term for d in definitions([P(text)]) if not d.passing] == ["reliability diagram"]
+    found = [d.term for d in definitions([P(text)]) if not d.passing]
+    assert "reliability diagram" in found and "null hypothesis" in found  # a name keeps its say
+    assert not {"model", "perfectly calibrated model", "huge sample", "default assumption"} & set(found), found
     assert (
         parse_other_forms(s_of("The approach is defined as the set of steps we take before training starts.")) is None
     )
