@@ -46,6 +46,11 @@ from quizgen.schema import LETTERS, STEM_MAX, VERIFY_PREFIX, Question, Quiz, Qui
 from tutor.errors import InputError
 
 SEARCH_K = 8  # passages retrieved per topic
+# A passage a quiz draws on names every content word of its topic or scores at least this fraction of the best hit's
+# BM25: a topic whose own section holds no sentence the glossary reads gives a short quiz, not one on the next page
+# (on "Type I and Type II errors" the section scored 13.8 and the calibration page that filled the quiz 1.05). On the
+# starter course's 20 topics every passage that names its topic stays, and those kept by score alone are at 0.35+.
+RELEVANT_BM25 = 0.3
 VERIFY_CONTEXT_CHARS = 900  # at most this much course text is read by the open-book verification
 VERIFY_AROUND = 1  # sentences of the source passage read on each side of the source sentence
 DISTRACTOR_POOL = 8  # nearest terms considered for the three distractors
@@ -450,8 +455,14 @@ class GroundedQuizAgent:
         return self._glossaries[key]
 
     def relevant_passages(self, kb: Any, topic: str) -> list[Any]:
-        """The passages that cover ``topic``, best first; :class:`NotCoveredError` when there are none."""
+        """The passages that cover ``topic``, best first; :class:`NotCoveredError` when there are none.
+
+        A hit far below the best that does not name the topic is left out (see :data:`RELEVANT_BM25`): with too few
+        questions on the topic itself the quiz is short and says so, rather than filled from other topics.
+        """
         hits = search_topic(kb, topic)
+        best = max(h.bm25 for h in hits)
+        hits = [h for h in hits if h.bm25 >= RELEVANT_BM25 * best or names_topic(topic, [h])]
         glossary = self.glossary(kb)
         defined = glossary.find(topic) or glossary.find(re.sub(r"^(the|a|an) ", "", topic.lower()))
         passages = [h.passage for h in hits]

@@ -185,3 +185,30 @@ def test_an_option_starts_with_a_capital_unless_it_is_a_coined_name_the_course_w
     assert [cap(t) for t in ("dropout", "k-means", "fastText", "word2vec vectors", "iPhone")] == [
         "Dropout", "K-means", "fastText", "word2vec vectors", "iPhone",
     ]  # fmt: skip
+
+
+def test_a_quiz_draws_only_on_passages_about_its_topic(tmp_path):
+    from quizgen.grounded import GroundedQuizAgent
+    from tutor.knowledge import KnowledgeBase
+
+    notes = tmp_path / "stats.md"
+    notes.write_text(
+        "# Statistics\n\n## Type I and Type II errors\n\nWe sometimes reject a null hypothesis that holds. That "
+        "mistake "
+        "happens with probability alpha. Keeping a false null hypothesis is the other mistake, with probability beta."
+        "\n\n## Calibration\n\nA reliability diagram is a plot that bins predictions by their predicted probability. "
+        "The expected calibration error is a number that summarises the diagram in one figure. The Brier score is a "
+        "scoring rule that rewards both calibration and sharpness. Platt scaling is a method that fits a logistic "
+        "regression to the scores of a model. Temperature scaling is a method that divides the logits by a constant.\n"
+    )
+    kb = KnowledgeBase.create("stats", path=tmp_path / "knowledge.db")
+    kb.add([notes])
+    topic = "Type I and Type II errors"
+    hits = search_topic(kb, topic)
+    assert any("Calibration" in h.passage.headings for h in hits)  # the search does reach the other section
+    agent = GroundedQuizAgent(model=None, kb=kb)
+    passages = agent.relevant_passages(kb, topic)
+    assert passages and all(topic in p.headings for p in passages)
+    # The topic's own section holds no sentence the glossary reads: no question, not five on calibration.
+    assert candidates(agent.glossary(kb), passages) == []
+    assert list(agent.stream(QuizRequest(topic, n=4))) == []
