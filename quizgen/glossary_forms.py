@@ -150,7 +150,9 @@ def parse_definition(sentence: Sentence) -> Definition | None:
         return Definition(match.group("term"), pred, "", "", pred, sentence, aliases, article=article)
     match = NAMING_DEF.match(body)
     if match and term_ok(match.group("term").strip()):
-        pred = match.group("pred").strip()
+        # "Running many tests and reporting only the significant ones, which is called p-hacking": the thing named
+        # is what comes before the relative pronoun.
+        pred = re.sub(r",? (?:which|that)$", "", match.group("pred").strip())
         if pred.split()[0].lower() in NOT_A_TERM_START - {"a", "an", "the"} or pred.endswith((" and", " or", ",")):
             return None
         pred = pred[0].lower() + pred[1:]

@@ -203,7 +203,7 @@ def _kind_of_heading(phrase: Sequence[str], heads: set[str]) -> bool:
 # after a candidate verb they show it was one, where a plural noun ("examples show", "methods such as") is not.
 OBJECT_START = frozenset(
     "a an the each every all any some no one two three its their his her both only several many more most much "
-    "to from into over across between through with by in on for as".split()
+    "to from into over across between through with by in on for as when whenever if".split()
 )
 
 
@@ -306,6 +306,9 @@ def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "", ear
             # (it leans on the sentence before): no question can quote it alone.
             if re.search(r"\d$", pred) or re.search(r"\b(?:this|these|those)\b", pred, re.IGNORECASE):
                 continue
+            # "Median imputation uses the median instead, ...": instead of what the sentence before said. The name
+            # stays known (no blank inside it, a wrong option); the sentence asks nothing.
+            instead = bool(re.search(r"\binstead\b(?! of\b)", pred))
             if "; " in pred or re.search(r"\bboth\b(?!(?: [\w\-]+){1,3} and\b)", pred):
                 continue  # "ARIMA combines both with differencing; its order ...": "both" leans on the sentence before
             anchored = any((span := spelled(phrase, a)) and len(phrase) - (span[1] - span[0]) <= 2 for a in anchors)
@@ -319,6 +322,9 @@ def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "", ear
                 and introduced(phrase, earlier(sentence), pred, article)
             )
             if anchored or sibling or first or _kind_of_heading(phrase, heads) or (len(phrase) == 1 and is_name(term)):
-                out.append(Definition(term, pred, "", "", pred, sentence, article=article))
+                if instead:
+                    out.append(Definition(term, "", "", "", "", sentence, article=article, passing=True))
+                else:
+                    out.append(Definition(term, pred, "", "", pred, sentence, article=article))
                 break
     return out

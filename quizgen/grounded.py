@@ -155,6 +155,8 @@ def fact_stem(sentence: Sentence, d: Definition) -> str | None:
             return None  # "Momentum terms are ...": the word after the term was a noun, not the verb
         if re.search(r": [A-Z0-9]|\. [a-z]", rest):
             return None  # "... and they interact: Number of trees", "... three things: the first. the second": a list
+        if re.search(r"\binstead\b(?! of\b)", rest):
+            return None  # "Median imputation uses the median instead": instead of what the sentence before says
         noun = d.head if d.head and not mentions(d.head, d.names) else "term"
         stem = f"Which {noun} {verb} {rest}?"
         return stem if len(stem) <= STEM_MAX and not mentions(stem, d.names) else None

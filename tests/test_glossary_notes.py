@@ -403,3 +403,24 @@ def test_a_page_number_abbreviation_ends_no_sentence():
         "As shown on p. 12 of the book the loss falls.",
         "It then rises.",
     ]
+
+
+def test_which_is_called_names_what_comes_before_the_relative_pronoun():
+    (d,) = definitions([P("Running many tests and reporting only the best ones, which is called p-hacking.")])
+    assert (
+        d.term == "p-hacking" and term_stem(d) == "What is running many tests and reporting only the best ones called?"
+    )
+
+
+def test_a_verb_before_when_introduces_a_term_and_instead_leans_on_the_sentence_before():
+    text = (
+        "Tests can go wrong in two ways. "
+        "A Type I error occurs when we reject a null hypothesis that is actually true. "
+        "Mean filling replaces each gap with the mean of the column. "
+        "Median filling uses the median instead, which is more robust to outliers."
+    )
+    found = {d.term: (d.predicate, d.passing) for d in definitions([P(text)])}
+    assert found["Type I error"] == ("occurs when we reject a null hypothesis that is actually true", False)
+    assert found["Median filling"] == ("", True)  # its name is known, its sentence asks nothing
+    glossary = Glossary.build([P(text)])
+    assert not any("instead" in c.stem for c in candidates(glossary, [P(text)]))
