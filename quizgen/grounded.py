@@ -46,10 +46,10 @@ from quizgen.schema import LETTERS, STEM_MAX, VERIFY_PREFIX, Question, Quiz, Qui
 from tutor.errors import InputError
 
 SEARCH_K = 8  # passages retrieved per topic
-# A passage a quiz draws on names every content word of its topic or scores at least this fraction of the best hit's
-# BM25: a topic whose own section holds no sentence the glossary reads gives a short quiz, not one on the next page
-# (on "Type I and Type II errors" the section scored 13.8 and the calibration page that filled the quiz 1.05). On the
-# starter course's 20 topics every passage that names its topic stays, and those kept by score alone are at 0.35+.
+# A passage a quiz draws on names every content word of its topic, or names one (as written: "measure" is not
+# "measuring") and scores at least this fraction of the best hit's BM25: a topic whose own section holds no sentence
+# the glossary reads gives a short quiz, not one on the next page (on "Type I and Type II errors" the section scored
+# 13.8 and the calibration page that filled the quiz 1.05).
 RELEVANT_BM25 = 0.3
 VERIFY_CONTEXT_CHARS = 900  # at most this much course text is read by the open-book verification
 VERIFY_AROUND = 1  # sentences of the source passage read on each side of the source sentence
@@ -380,13 +380,25 @@ def names_topic(topic: str, hits: Sequence[Any]) -> bool:
     A hyphenated word names each of its parts too ("the exploration-exploitation trade-off" names
     "exploration"), and a section's heading names what its passages are about.
     """
+    return all(named_words(topic, hits).values())
+
+
+def named_words(topic: str, hits: Sequence[Any]) -> dict[str, bool]:
+    """Each content word of ``topic``, and whether the passages found write it (see :func:`names_topic`)."""
     from tutor.knowledge.search import content_terms
 
     words: set[str] = set()
     for hit in hits:
         for token in re.findall(r"[\w'-]+", " ".join((hit.passage.text, *hit.passage.headings)).lower()):
             words.update(_word_form(w) for w in (token, *token.split("-")) if w)
-    return all(_word_form(term.lower()) in words for term in content_terms(topic))
+    return {term: _word_form(term.lower()) in words for term in content_terms(topic)}
+
+
+def on_topic(topic: str, hits: Sequence[Any]) -> list[Any]:
+    """The hits a quiz on ``topic`` may draw on: those that name it, or name part of it and score near the best."""
+    best = max((h.bm25 for h in hits), default=0.0)
+    named = [named_words(topic, [h]).values() for h in hits]
+    return [h for h, n in zip(hits, named, strict=True) if all(n) or (any(n) and h.bm25 >= RELEVANT_BM25 * best)]
 
 
 def search_topic(kb: Any, topic: str) -> list[Any]:
@@ -462,9 +474,7 @@ class GroundedQuizAgent:
         A hit far below the best that does not name the topic is left out (see :data:`RELEVANT_BM25`): with too few
         questions on the topic itself the quiz is short and says so, rather than filled from other topics.
         """
-        hits = search_topic(kb, topic)
-        best = max(h.bm25 for h in hits)
-        hits = [h for h in hits if h.bm25 >= RELEVANT_BM25 * best or names_topic(topic, [h])]
+        hits = on_topic(topic, search_topic(kb, topic))
         glossary = self.glossary(kb)
         defined = glossary.find(topic) or glossary.find(re.sub(r"^(the|a|an) ", "", topic.lower()))
         passages = [h.passage for h in hits]

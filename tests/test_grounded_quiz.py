@@ -196,19 +196,38 @@ def test_a_quiz_draws_only_on_passages_about_its_topic(tmp_path):
         "# Statistics\n\n## Type I and Type II errors\n\nWe sometimes reject a null hypothesis that holds. That "
         "mistake "
         "happens with probability alpha. Keeping a false null hypothesis is the other mistake, with probability beta."
-        "\n\n## Calibration\n\nA reliability diagram is a plot that bins predictions by their predicted probability. "
+        "\n\n## Measuring calibration\n\nA reliability diagram is a plot that bins predictions by their predicted "
+        "probability. "
         "The expected calibration error is a number that summarises the diagram in one figure. The Brier score is a "
         "scoring rule that rewards both calibration and sharpness. Platt scaling is a method that fits a logistic "
-        "regression to the scores of a model. Temperature scaling is a method that divides the logits by a constant.\n"
+        "regression to the scores of a model. Temperature scaling is a method that divides the logits by a constant."
+        "\n"
     )
     kb = KnowledgeBase.create("stats", path=tmp_path / "knowledge.db")
     kb.add([notes])
     topic = "Type I and Type II errors"
     hits = search_topic(kb, topic)
-    assert any("Calibration" in h.passage.headings for h in hits)  # the search does reach the other section
+    assert any("Measuring calibration" in h.passage.headings for h in hits)  # the search does reach the other section
     agent = GroundedQuizAgent(model=None, kb=kb)
     passages = agent.relevant_passages(kb, topic)
     assert passages and all(topic in p.headings for p in passages)
     # The topic's own section holds no sentence the glossary reads: no question, not five on calibration.
     assert candidates(agent.glossary(kb), passages) == []
     assert list(agent.stream(QuizRequest(topic, n=4))) == []
+
+
+def test_a_hit_that_shares_only_a_stem_with_the_topic_or_scores_far_below_the_best_is_off_topic():
+    from types import SimpleNamespace
+
+    from quizgen.grounded import on_topic
+
+    def hit(text, bm25, heading="Notes"):
+        return SimpleNamespace(passage=SimpleNamespace(text=text, headings=(heading,)), bm25=bm25)
+
+    hits = [
+        hit("A reliability diagram bins the predictions.", 10.0, "Measuring calibration"),
+        hit("Platt scaling is a calibration method.", 4.0),  # one word of the topic, near enough the best
+        hit("A p-value does not measure the size of an effect.", 6.0),  # "measure" is not "measuring"
+        hit("Temperature scaling is a calibration method.", 2.0),  # one word, far below the best
+    ]
+    assert [h.bm25 for h in on_topic("measuring calibration", hits)] == [10.0, 4.0]
