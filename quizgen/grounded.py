@@ -46,7 +46,7 @@ from quizgen.schema import LETTERS, STEM_MAX, VERIFY_PREFIX, Question, Quiz, Qui
 from tutor.errors import InputError
 
 SEARCH_K = 8  # passages retrieved per topic
-# A passage a quiz draws on names every content word of its topic, or names one (as written: "measure" is not
+# A passage a quiz draws on names every content word of its topic, or most of them (as written: "measure" is not
 # "measuring") and scores at least this fraction of the best hit's BM25: a topic whose own section holds no sentence
 # the glossary reads gives a short quiz, not one on the next page (on "Type I and Type II errors" the section scored
 # 13.8 and the calibration page that filled the quiz 1.05).
@@ -395,10 +395,18 @@ def named_words(topic: str, hits: Sequence[Any]) -> dict[str, bool]:
 
 
 def on_topic(topic: str, hits: Sequence[Any]) -> list[Any]:
-    """The hits a quiz on ``topic`` may draw on: those that name it, or name part of it and score near the best."""
+    """The hits a quiz on ``topic`` may draw on: those that name it, or most of it and score near the best.
+
+    A passage that names one word of a two-word topic is about something else ("statistics such as correlations"
+    under "test statistics", "calibration" under "measuring calibration").
+    """
     best = max((h.bm25 for h in hits), default=0.0)
-    named = [named_words(topic, [h]).values() for h in hits]
-    return [h for h, n in zip(hits, named, strict=True) if all(n) or (any(n) and h.bm25 >= RELEVANT_BM25 * best)]
+    named = [list(named_words(topic, [h]).values()) for h in hits]
+    return [
+        h
+        for h, n in zip(hits, named, strict=True)
+        if all(n) or (2 * sum(n) > len(n) and h.bm25 >= RELEVANT_BM25 * best)
+    ]
 
 
 def search_topic(kb: Any, topic: str) -> list[Any]:

@@ -226,8 +226,9 @@ def test_a_hit_that_shares_only_a_stem_with_the_topic_or_scores_far_below_the_be
 
     hits = [
         hit("A reliability diagram bins the predictions.", 10.0, "Measuring calibration"),
-        hit("Platt scaling is a calibration method.", 4.0),  # one word of the topic, near enough the best
-        hit("A p-value does not measure the size of an effect.", 6.0),  # "measure" is not "measuring"
-        hit("Temperature scaling is a calibration method.", 2.0),  # one word, far below the best
+        hit("Platt scaling is a calibration method.", 4.0),
+        hit("A p-value does not measure how well calibration holds.", 6.0),  # "measure" is not "measuring"
+        hit("Temperature scaling is a calibration method.", 2.0),  # far below the best
     ]
-    assert [h.bm25 for h in on_topic("measuring calibration", hits)] == [10.0, 4.0]
+    assert [h.bm25 for h in on_topic("measuring calibration", hits)] == [10.0]  # one word of two is not the topic
+    assert [h.bm25 for h in on_topic("post-hoc calibration methods", hits)] == [4.0]  # two words of three, near
