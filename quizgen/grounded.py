@@ -517,11 +517,18 @@ class GroundedQuizAgent:
         width = request.parallel or max(1, int(getattr(self.model, "concurrency", 1) or 1))
         pending = _one_per_term_first(candidates(glossary, passages))
         done: list[Question] = []
+        asked: set[tuple[str, int]] = set()  # the source sentences of the questions yielded
         with ThreadPoolExecutor(max_workers=width) as pool:
             while len(done) < request.n:
                 started = time.perf_counter()
                 batch: list[tuple[Candidate, Question]] = []
                 for c in pending:
+                    source = (c.sentence.passage.doc, c.sentence.start)
+                    if source in asked or any(source == (b.sentence.passage.doc, b.sentence.start) for b, _ in batch):
+                        # "What is the Brier score?" beside "What is the name for the mean squared difference ...?":
+                        # the other form of one sentence gives the first one's answer away.
+                        log.debug("passed over (%s) %r: its sentence is asked already", c.form, c.stem)
+                        continue
                     wrong = distractors(glossary, c, request.difficulty)
                     if len(wrong) < 3:
                         log.debug("passed over (%s) %r: %d distractors of 3", c.form, c.stem, len(wrong))
@@ -546,12 +553,13 @@ class GroundedQuizAgent:
                 futures = [
                     pool.submit(contextvars.copy_context().run, self._model_part, request, c, q) for c, q in batch
                 ]
-                for (_, question), future in zip(batch, futures, strict=True):
+                for (c, question), future in zip(batch, futures, strict=True):
                     item = future.result()
                     if item is None or len(done) >= request.n:
                         continue
                     item.seconds = round(time.perf_counter() - started, 2)
                     done.append(question)
+                    asked.add((c.sentence.passage.doc, c.sentence.start))
                     yield item
 
     def _model_part(self, request: QuizRequest, c: Candidate, question: Question) -> QuizItem | None:

@@ -232,3 +232,16 @@ def test_a_hit_that_shares_only_a_stem_with_the_topic_or_scores_far_below_the_be
     ]
     assert [h.bm25 for h in on_topic("measuring calibration", hits)] == [10.0]  # one word of two is not the topic
     assert [h.bm25 for h in on_topic("post-hoc calibration methods", hits)] == [4.0]  # two words of three, near
+
+
+def test_a_quiz_asks_each_sentence_once(kb):
+    from quizgen.grounded import GroundedQuizAgent
+
+    class Stub:  # no model part runs: verification is off and the blind answer is given
+        concurrency, name, backend = 1, "stub", "stub"
+
+    agent = GroundedQuizAgent(Stub(), kb=kb, verify=False, blind=lambda topic, q: "A")
+    items = list(agent.stream(QuizRequest("regularization", n=20, seed=0)))
+    quotes = [item.question.source.quote for item in items]
+    # "What is dropout?" beside "Which regularization technique randomly switches off ...?" gives its answer away.
+    assert len(items) >= 4 and len(set(quotes)) == len(quotes), quotes
