@@ -298,8 +298,17 @@ def distractors(glossary: Glossary, c: Candidate, difficulty: str) -> list[Defin
             ranked = same
     offset = EASY_OFFSET if difficulty == "easy" and len(ranked) >= EASY_OFFSET + 3 else 0
     pool = [d for d, _ in ranked[offset : offset + DISTRACTOR_POOL]]
-    if c.form == "definition":  # keep the three whose length is closest to the key's
-        pool.sort(key=lambda d: abs(len(d.predicate) - len(c.key)))
+    if c.form == "definition":  # keep the three whose length is closest to the key's, its own document's first
+        doc = c.definition.sentence.passage.doc
+
+        def fit(d: Definition) -> tuple[bool, bool, int]:
+            gap = abs(len(d.predicate) - len(c.key))
+            # The neighbours' own-document bonus is lost in a sort by length: among definitions of about the key's
+            # length, one from the key's page comes first ("What is a missing indicator?" with a p-value's
+            # definition is answered by its topic alone).
+            return gap > len(c.key) // 2, d.sentence.passage.doc != doc, gap
+
+        pool.sort(key=fit)
         # A definition that says "only" or "sometimes" reads as the wrong option (item-writing flaws): others first.
         plain = [d for d in pool if not (flaws.ABSOLUTE.search(d.predicate) or flaws.VAGUE.search(d.predicate))]
         if len(plain) >= 3:

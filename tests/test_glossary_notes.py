@@ -424,3 +424,25 @@ def test_a_verb_before_when_introduces_a_term_and_instead_leans_on_the_sentence_
     assert found["Median filling"] == ("", True)  # its name is known, its sentence asks nothing
     glossary = Glossary.build([P(text)])
     assert not any("instead" in c.stem for c in candidates(glossary, [P(text)]))
+
+
+def test_a_definition_question_takes_its_wrong_definitions_from_its_own_page_first():
+    trees = P(
+        "A decision tree is a model that splits the data on one feature at each of its inner nodes. "
+        "A random forest is an ensemble that averages many decision trees grown on bootstrap samples. "
+        "Bagging is a method that trains each model of an ensemble on its own bootstrap sample. "
+        "Boosting is a method that trains each new model on the errors that the models before it made.",
+        doc="trees.md",
+    )
+    other = P(
+        "A p-value is a probability that a statistic at least as extreme as the one seen arises by chance. "
+        "A confidence interval is a range of values that holds the true parameter in most repeated samples. "
+        "A null hypothesis is a claim that there is no effect or no difference between the two groups. "
+        "A test statistic is a number that summarises how far the data lie from what the null hypothesis says.",
+        doc="stats.md",
+        start=1000,
+    )
+    glossary = Glossary.build([trees, other])
+    (c,) = [c for c in candidates(glossary, [trees]) if c.form == "definition" and c.definition.term == "Bagging"]
+    wrong = distractors(glossary, c, "medium")
+    assert [d.sentence.passage.doc for d in wrong] == ["trees.md"] * 3, [d.term for d in wrong]
