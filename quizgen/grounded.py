@@ -309,6 +309,8 @@ def distractors(glossary: Glossary, c: Candidate, difficulty: str) -> list[Defin
             return gap > len(c.key) // 2, d.sentence.passage.doc != doc, gap
 
         pool.sort(key=fit)
+        if pool and not any(d.sentence.passage.doc == doc for d in pool[:3]):
+            return []  # "What is the Brier score?" among three other pages' definitions: the topic alone answers it
         # A definition that says "only" or "sometimes" reads as the wrong option (item-writing flaws): others first.
         plain = [d for d in pool if not (flaws.ABSOLUTE.search(d.predicate) or flaws.VAGUE.search(d.predicate))]
         if len(plain) >= 3:

@@ -446,3 +446,8 @@ def test_a_definition_question_takes_its_wrong_definitions_from_its_own_page_fir
     (c,) = [c for c in candidates(glossary, [trees]) if c.form == "definition" and c.definition.term == "Bagging"]
     wrong = distractors(glossary, c, "medium")
     assert [d.sentence.passage.doc for d in wrong] == ["trees.md"] * 3, [d.term for d in wrong]
+    # A page's only definition has no wrong definition from its own page: no definition question on it.
+    lone = P("Dropout is a technique that switches off random units of a layer while the network trains.", doc="x.md")
+    glossary = Glossary.build([trees, other, lone])
+    (c,) = [c for c in candidates(glossary, [lone]) if c.form == "definition"]
+    assert distractors(glossary, c, "medium") == []
