@@ -130,7 +130,9 @@ def parse_definition(sentence: Sentence) -> Definition | None:
         if match.group("verb") in ("refers to", "means", "denotes") and re.match(r"(?:term|word|phrase) \S", term):
             term = term.split(" ", 1)[1]  # "The term layer error refers to ...": the term is "layer error"
         words = term.split()
-        if len(words) >= 3 and words[-2].islower() and re.fullmatch(r"[A-HJ-Za-z]\d?|[a-z]\d?", words[-1]):
+        if len(words) >= 2 and words[-2].islower() and re.fullmatch(r"[A-HJ-Za-z]\d?|[a-z]\d?", words[-1]):
+            if len(words) == 2:
+                return None  # "The matrix W is the weight matrix of ...": a symbol and a plain noun name nothing
             term = " ".join(words[:-1])  # "The weight matrix W is ...": the name is "weight matrix", W its symbol
         pred = match.group("pred").strip()
         if match.group("verb") in ("is", "are") and not re.match(r"(?:a|an|the|one) ", pred, re.IGNORECASE):
@@ -300,8 +302,8 @@ def _named(body: str, sentence: Sentence) -> Definition | None:
 
 def _with_symbol(body: str, sentence: Sentence) -> Definition | None:
     match = SYMBOL.match(body)
-    if not match:
-        return None
+    if not match or len(re.sub(r"^(?:The|A|An) ", "", match.group("subject")).split()) < 2:
+        return None  # "The matrix W is the weight matrix of ...": a plain noun and its symbol name nothing
     d = parse_definition(Sentence(f"{match.group('subject')} {match.group('rest')}.", 0, 0, sentence.passage))
     return replace(d, sentence=sentence, verb=d.verb or _copula_of(match.group("rest"))) if d and not d.naming else None
 

@@ -395,6 +395,8 @@ def test_an_end_appositive_name_holds_no_preposition_and_a_symbol_ends_no_term()
     assert parse_other_forms(s_of(text)) is None  # a clause after the comma, and no name before it
     d = d_of("The weight matrix W is the matrix that maps the inputs of a layer to its outputs.")
     assert d is not None and d.term == "weight matrix"
+    text = "Layers hold weights. The matrix W is the weight matrix of the first layer of the network."
+    assert [d.term for d in definitions([P(text)]) if not d.passing] == []
 
 
 def test_a_page_number_abbreviation_ends_no_sentence():
