@@ -379,6 +379,8 @@ def _clause(kind: str) -> bool:
     words = kind.lower().split()
     if set(words[1:]) & (MODALS | {"is", "are", "was", "were", "has", "have"}):
         return True  # "the crowd: a single classifier will not know ...", "an activation function is used ..."
+    if len(words) >= 2 and words[-1] in CLAUSE_AFTER_VERB:
+        return True  # "the two players keep undoing each other's ...": a noun phrase never ends in "each"
     return any(
         finite_verb(w) and i + 1 < len(words) and words[i + 1] in CLAUSE_AFTER_VERB for i, w in enumerate(words[:-1])
     )

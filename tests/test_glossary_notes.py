@@ -453,3 +453,12 @@ def test_a_definition_question_takes_its_wrong_definitions_from_its_own_page_fir
     glossary = Glossary.build([trees, other, lone])
     (c,) = [c for c in candidates(glossary, [lone]) if c.form == "definition"]
     assert distractors(glossary, c, "medium") == []
+
+
+def test_a_labelled_clause_whose_kind_would_end_in_a_determiner_is_described_not_named():
+    d = parse_other_forms(s_of("Oscillation: the two players keep undoing each other's progress in turn."))
+    assert d is not None and d.described  # not "What is the name for the two players keep undoing ...?"
+    assert (
+        term_stem(d)
+        == 'Which term do the notes describe as "the two players keep undoing each other\'s progress in turn"?'
+    )
