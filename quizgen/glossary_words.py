@@ -116,6 +116,8 @@ def term_ok(term: str) -> bool:
         return False
     if len(words) >= 2 and words[1].lower() in ("a", "an", "the", "our", "your", "its"):
         return False  # "Training a model is ...": a verb phrase, not the name of a concept
+    if len(words) >= 2 and words[-1].lower() in ("a", "an", "the", "all", "each", "every", "its", "their", "this"):
+        return False  # "Fine-tuning all the layers on ...": the name ends before its noun, no name at all
     return len(term) >= 2 and not term.isdigit()
 
 

@@ -462,3 +462,11 @@ def test_a_labelled_clause_whose_kind_would_end_in_a_determiner_is_described_not
         term_stem(d)
         == 'Which term do the notes describe as "the two players keep undoing each other\'s progress in turn"?'
     )
+
+
+def test_a_phrase_that_ends_in_an_article_is_no_term():
+    p = P(
+        "Fine-tuning all the layers on a tiny data set is risky: the model overfits the few examples it sees.",
+        headings=("Transfer", "Fine-tuning"),
+    )
+    assert [d.term for d in definitions([p]) if not d.passing] == []
