@@ -20,6 +20,7 @@ from quizgen.glossary_words import (
     FURNITURE,
     GENERIC_NOUNS,
     KIND_STOP,
+    LEANS_ON_BEFORE,
     MAX_TERM_WORDS,
     MODALS,
     NOT_A_TERM_START,
@@ -308,7 +309,7 @@ def subject_facts(passage: Any, found: Sequence[Sentence], corpus: str = "", ear
                 continue
             # "Median imputation uses the median instead, ...": instead of what the sentence before said. The name
             # stays known (no blank inside it, a wrong option); the sentence asks nothing.
-            instead = bool(re.search(r"\binstead\b(?! of\b)", pred))
+            instead = bool(LEANS_ON_BEFORE.search(pred))
             if "; " in pred or re.search(r"\bboth\b(?!(?: [\w\-]+){1,3} and\b)", pred):
                 continue  # "ARIMA combines both with differencing; its order ...": "both" leans on the sentence before
             anchored = any((span := spelled(phrase, a)) and len(phrase) - (span[1] - span[0]) <= 2 for a in anchors)

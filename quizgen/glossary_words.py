@@ -96,6 +96,9 @@ def adverb(word: str) -> bool:
     return len(word) > 4 and word.endswith("ly") and word not in ("family", "anomaly", "assembly", "supply", "reply")
 
 
+# Words that compare with what the sentence before said: "Median imputation uses the median instead", "Fine-tuning
+# goes one step further". A sentence with one asks nothing on its own.
+LEANS_ON_BEFORE = re.compile(r"\b(?:instead\b(?! of\b)|further\b)", re.IGNORECASE)
 ROLE_HEADS = frozenset("choice option default goal way idea thing part reason problem point case".split())
 
 

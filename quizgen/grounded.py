@@ -41,6 +41,7 @@ from typing import Any
 
 from quizgen import checks, flaws
 from quizgen.glossary import Definition, Glossary, Sentence, mentions, quiz_prose, quiz_sentences
+from quizgen.glossary_words import LEANS_ON_BEFORE
 from quizgen.request import QuizRequest
 from quizgen.schema import LETTERS, STEM_MAX, VERIFY_PREFIX, Question, Quiz, QuizItem, QuizMetadata, Source
 from tutor.errors import InputError
@@ -155,7 +156,7 @@ def fact_stem(sentence: Sentence, d: Definition) -> str | None:
             return None  # "Momentum terms are ...": the word after the term was a noun, not the verb
         if re.search(r": [A-Z0-9]|\. [a-z]", rest):
             return None  # "... and they interact: Number of trees", "... three things: the first. the second": a list
-        if re.search(r"\binstead\b(?! of\b)", rest):
+        if LEANS_ON_BEFORE.search(rest):
             return None  # "Median imputation uses the median instead": instead of what the sentence before says
         noun = d.head if d.head and not mentions(d.head, d.names) else "term"
         stem = f"Which {noun} {verb} {rest}?"
@@ -237,6 +238,8 @@ def cloze_candidate(glossary: Glossary, sentence: Sentence) -> Candidate | None:
     """A fill-in-the-blank question on a self-contained sentence that names a course term (the longest it names)."""
     if DEPENDENT_OPENERS.match(sentence.text) or len(sentence.text.split()) < CLOZE_MIN_WORDS:
         return None
+    if LEANS_ON_BEFORE.search(sentence.text):
+        return None  # "___ goes one step further: ...": further than what the sentence before says
     # A term's own defining sentence is its term question already; a term only named there in passing is fair game.
     named = [
         d
