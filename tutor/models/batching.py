@@ -464,6 +464,10 @@ class Scheduler:
         """
         if self.shared_kv:
             return self.n_batch  # one shared cache: llama.cpp splits the batch as it comes (split_simple)
+        if any(s.job is not None and s.job.n_fed < s.job.n_prompt for s in running):
+            # A step that feeds a prompt is many micro-batches anyway: a sequence held back from it would wait a
+            # whole such step (up to n_batch tokens) for each token, where one more small micro-batch costs little.
+            return self.n_batch
         generating = [s.job for s in running if s.job is not None and s.job.n_fed >= s.job.n_prompt]
         pending = [n for job in generating if 0 < (n := job.pending()) <= LOCKSTEP_MAX]
         return min(pending) if len(pending) > 1 else self.n_batch
