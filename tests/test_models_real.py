@@ -323,3 +323,24 @@ def test_transformers_batches_two_calls_made_at_once_on_an_idle_model(hf_model, 
         hf_model._generate_batch = real
     assert results == alone
     assert batches == [2], "the first call waited for the second instead of decoding alone"
+
+
+def test_a_closed_transformers_stream_stops_its_generate_before_the_next_call(hf_model) -> None:
+    made = []
+    real = hf_model.hf.generate
+
+    def generate(*args, **kwargs):
+        out = real(*args, **kwargs)
+        made.append(out.shape[1] - kwargs["input_ids"].shape[1])
+        return out
+
+    hf_model.hf.generate = generate
+    try:
+        stream = hf_model.stream("Write a long essay about neural networks.", max_tokens=200)
+        assert next(stream)
+        stream.close()  # Stop in the page, or a client that went away
+        assert made and made[0] < 200, "the generate ran on after its stream was closed"
+        assert hf_model._lock.acquire(blocking=False), "the model is free for the next call"
+        hf_model._lock.release()
+    finally:
+        del hf_model.hf.generate

@@ -24,9 +24,10 @@ INSTALL_HINT = "install torch and transformers (see README.md; `pip install torc
 MAX_THREADS = 512  # far past any machine this runs on; torch would accept more and start them all
 GENERATE_BATCH = 4  # greedy generate calls decoded together: 2.3-2.5x one's rate at 4 on 2 cores (scripts/hf_batch.py)
 # How long a call that finds the model idle waits for company before decoding: calls made "at once" by threads
-# arrive milliseconds apart, and without a wait the first of two ran alone (1.0x at two threads). A generate takes
-# seconds, so a lone call loses well under 1%.
+# arrive milliseconds apart, and without a wait the first of two ran alone (1.0x at two threads). Only a call of at
+# least GATHER_MIN_TOKENS waits: those take a second or more on a CPU, so 20 ms is at most a few percent of it.
 GATHER_S = 0.02
+GATHER_MIN_TOKENS = 16
 
 
 class TransformersModel(Model):
@@ -158,7 +159,8 @@ class TransformersModel(Model):
 
         Each caller queues its request, then takes the lock; the holder decodes every compatible request waiting
         (greedy, no repetition penalty, up to :data:`GENERATE_BATCH`; a holder that found the model idle first waits
-        up to :data:`GATHER_S` for calls made at the same time) in one ``generate`` and hands each
+        up to :data:`GATHER_S` for calls made at the same time, unless its answer is short) in one ``generate`` and
+        hands each
         its text, so a caller may find its answer ready when its turn comes. Rows are left-padded, each masked by
         its own steer, cut at its own end token and token budget. Measured (``scripts/hf_batch.py``): 2.3-2.5x
         the tokens per second at four rows on 2 CPU cores, and every row's greedy text the same as alone.
@@ -180,7 +182,7 @@ class TransformersModel(Model):
         try:
             if not request.done.is_set():
                 with self._arrived:
-                    if idle:
+                    if idle and request.sampling.max_tokens >= GATHER_MIN_TOKENS:
                         self._arrived.wait_for(
                             lambda: sum(r.compatible(request) for r in self._waiting) >= GENERATE_BATCH, GATHER_S
                         )
@@ -247,12 +249,18 @@ class TransformersModel(Model):
         self, messages: list[dict[str, str]], constraint: Constraint | None, sampling: Sampling
     ) -> Iterator[str]:
         import torch
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        class StopWhenSet(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool)
 
         with self._lock:
             kwargs = self._generate_kwargs(messages, constraint, sampling)
             streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
             errors: list[BaseException] = []
+            stop = threading.Event()  # set when the consumer closes the stream (Stop in the page, a dropped client)
+            kwargs["stopping_criteria"] = StoppingCriteriaList([*kwargs.get("stopping_criteria", []), StopWhenSet()])
 
             def run() -> None:
                 try:
@@ -264,8 +272,11 @@ class TransformersModel(Model):
 
             thread = threading.Thread(target=run, daemon=True)
             thread.start()
-            yield from (piece for piece in streamer if piece)
-            thread.join()
+            try:
+                yield from (piece for piece in streamer if piece)
+            finally:  # a closed stream stops its generate before the lock goes to the next call
+                stop.set()
+                thread.join()
             if errors:
                 raise errors[0]
 
