@@ -214,7 +214,7 @@ def take(agent: Any, request: QuizRequest, output: Path | None, fmt: str) -> int
     """Ask each question as soon as it is written; feedback after each answer; the score at the end."""
     import time
 
-    from quizgen.grade import QuizSession
+    from quizgen.grade import QuizSession, feedback_text
 
     print(f"Quiz on {request.topic}: answer with A, B, C or D (q quits).\n")
     started = time.perf_counter()
@@ -224,12 +224,7 @@ def take(agent: Any, request: QuizRequest, output: Path | None, fmt: str) -> int
         letter = ask_letter()
         if letter is None:
             break
-        feedback = session.answer(i, letter)
-        if feedback.correct:
-            print(f"Correct. {feedback.explanation}\n")
-        else:
-            print(f"Not quite: the answer is {feedback.right_letter}. {feedback.why_wrong or ''}")
-            print(f"{feedback.explanation}\n")
+        print(feedback_text(session.answer(i, letter), item.question))
     print(f"Score: {session.summary()}")
     if output is not None:  # the questions written so far, with metadata on how they were made
         _write(agent.assemble(request, session.quiz.questions, time.perf_counter() - started), fmt, output)

@@ -174,6 +174,27 @@ def feedback_markdown(session: QuizSession, index: int) -> str:
     return "\n\n".join(parts)
 
 
+def feedback_text(fb: Feedback, question: Question | None = None) -> str:
+    """The feedback in a terminal: a wrong choice and why it is wrong, the right answer and why, the source.
+
+    Each reason sits beside the option it is about ("you chose A (Pairwise deletion). <why A is wrong>"), so a
+    student does not read the wrong option's reason as the right one's.
+    """
+
+    def named(letter: str) -> str:
+        return f"{letter} ({question.option(letter)})" if question is not None and letter else letter
+
+    if fb.correct:
+        lines = [f"Correct. {fb.explanation}"]
+    else:
+        lines = [
+            f"Not quite: you chose {named(fb.chosen)}. {fb.why_wrong or ''}".rstrip(),
+            f"The answer is {named(fb.right_letter)}. {fb.explanation}",
+        ]
+    lines.append(f"Source: {fb.source}" if fb.source else f"Source: {UNGROUNDED}")
+    return "\n".join(lines) + "\n"
+
+
 def quoted(explanation: str, source: Source | None) -> str:
     """The explanation, then the course sentence it rests on (once, when it is that sentence) and its place."""
     if source is None:

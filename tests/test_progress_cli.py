@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -74,7 +75,9 @@ def test_review_asks_the_due_cards_with_the_quiz_feedback_and_reschedules_them(t
     assert ta(["review", "--user", "ada"], "correct horse\nB\nA\nq\n") == 0
     out = capsys.readouterr().out
     assert "3 cards due" in out and "[Dropout] Scripted question" in out
-    assert "Not quite: the answer is A. not b." in out and "Correct." in out
+    # The reason for B stands beside B; the right answer's explanation beside A.
+    assert re.search(r"Not quite: you chose B \(wrong \d b\)\. not b\.\nThe answer is A \(right \d\)\. ", out), out
+    assert "Correct." in out
     assert out.count("Source: dropout.md › Dropout › Part") == 2
     assert "Reviewed 2: 1 right. 1 still due." in out
     assert len(store.attempts("ada")) == 5

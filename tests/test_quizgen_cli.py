@@ -85,9 +85,11 @@ def test_take_reads_answers_from_stdin(fake, capsys, monkeypatch, tmp_path) -> N
     keys = [item.question.answer for item in from_json(taken.read_text()).questions][:2]
     # The feedback to each answer, in order, is what the saved key says it should be.
     given = ["C", "B"]
-    want = ["Correct." if g == k else f"Not quite: the answer is {k}." for g, k in zip(given, keys, strict=True)]
+    want = ["Correct." if g == k else f"you chose {g} / The answer is {k}" for g, k in zip(given, keys, strict=True)]
     assert len({w[:9] for w in want}) == 2, f"seed 4 should give one right and one wrong answer: keys {keys}"
-    assert re.findall(r"Correct\.|Not quite: the answer is [ABCD]\.", out) == want
+    said = re.finditer(r"Correct\.|you chose ([ABCD]) \(.*\n(The answer is [ABCD]) \(", out)
+    assert [m[0] if m[1] is None else f"you chose {m[1]} / {m[2]}" for m in said] == want
+    assert out.count("Source: ") == 2, "each answer's feedback names its source (here: ungrounded)"
     right = sum(g == k for g, k in zip(given, keys, strict=True))
     assert f"Score: {right}/3 correct (2 answered)" in out
 

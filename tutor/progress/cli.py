@@ -15,12 +15,8 @@ import argparse
 import getpass
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from tutor.cli import CLIError
-
-if TYPE_CHECKING:
-    from quizgen.grade import Feedback
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -121,17 +117,11 @@ def cmd_review(args: argparse.Namespace) -> int:
         if letter is None:
             break
         _, answered = progress.review(args.user, card.question_key, letter)
-        print(feedback_text(answered.feedback))
+        from quizgen.grade import feedback_text
+
+        print(feedback_text(answered.feedback, question))
         if not answered.saved:
             print(f"WARNING: this answer was NOT saved: {answered.problem}", file=sys.stderr)
         done, right = done + 1, right + answered.feedback.correct
     print(f"Reviewed {done}: {right} right. {len(progress.due(args.user))} still due.")
     return 0
-
-
-def feedback_text(fb: Feedback) -> str:
-    """The quiz's feedback in the terminal: right or wrong, why, and the source."""
-    lines = ["Correct." if fb.correct else f"Not quite: the answer is {fb.right_letter}. {fb.why_wrong or ''}".rstrip()]
-    lines.append(fb.explanation)
-    lines.append(f"Source: {fb.source}" if fb.source else "Source: (ungrounded: written by the model without one)")
-    return "\n".join(lines) + "\n"
