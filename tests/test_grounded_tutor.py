@@ -216,3 +216,12 @@ def test_the_model_is_offered_no_aside_from_another_section(notes_kb):
     assert "experience replay buffer" in offered[0], offered
     # The model added "The size of that move is set by the learning rate alpha." (Q-learning) to this answer.
     assert not any("learning rate alpha" in text for text in offered), offered
+
+
+def test_a_generative_answer_does_not_present_its_passages_as_sources_of_its_words():
+    from tutor.grounded import GENERATIVE_SOURCES, Answer
+
+    extractive = Answer("Dropout switches off units.", ["dropout.md › Dropout"]).render()
+    generative = Answer("Dropout is a kind of pooling.", ["dropout.md › Dropout"], mode="generative").render()
+    assert extractive.endswith("\n\nSources:\n- dropout.md › Dropout")
+    assert "Sources:" not in generative and generative.endswith(f"{GENERATIVE_SOURCES}\n- dropout.md › Dropout")

@@ -63,6 +63,7 @@ SYSTEM = (
     "You are a teaching assistant for a machine-learning course. Answer the student's question using only "
     "the course text below. Be brief (two or three sentences)."
 )
+GENERATIVE_SOURCES = "Read from (the answer is the model's own words, not checked against these):"
 _REGEX_META = set("\\.^$|?*+()[]{}-/&~#\"'")
 
 
@@ -77,9 +78,18 @@ class Answer:
 
     def render(self) -> str:
         """The answer with its sources, as `ta ask` and the page show it."""
+        return self.text + self.sources_text()
+
+    def sources_text(self) -> str:
+        """The citations under the answer ("" without any).
+
+        A generative answer is the model's own words, which nothing binds to the passages it read: its citations
+        say so, so that a student does not take an invented sentence for the course's.
+        """
         if not self.sources:
-            return self.text
-        return self.text + "\n\nSources:\n" + "\n".join(f"- {s}" for s in self.sources)
+            return ""
+        head = "Sources:" if self.mode == "extractive" else GENERATIVE_SOURCES
+        return f"\n\n{head}\n" + "\n".join(f"- {s}" for s in self.sources)
 
 
 def literal(text: str) -> str:
@@ -293,7 +303,7 @@ class GroundedTutor:
         pieces, answer = self._answer(question, history, stream=True)
         answer = (yield from pieces) or answer
         if answer is not None and answer.sources:
-            yield "\n\nSources:\n" + "\n".join(f"- {s}" for s in answer.sources)
+            yield answer.sources_text()
 
     def _answer(
         self, question: str, history: Sequence[Any] | None, stream: bool
