@@ -100,7 +100,10 @@ def read_document(name: str, path: Path) -> Document:
     else:
         doc = layout(TEXT_FORMATS[suffix](decode_text(path, data)), name, path.stem)
     if not doc.chunks:
-        raise KnowledgeError(f"{path}: no prose found to index (only code, math, tables or nothing): remove it")
+        raise KnowledgeError(
+            f"{path}: no prose found to index (only code, math, tables or nothing): add sentences to it, or add the "
+            "other files without it (nothing was added)"
+        )
     doc.source = str(path.resolve())
     doc.sha256 = hashlib.sha256(data).hexdigest()
     return doc
