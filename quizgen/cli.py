@@ -95,7 +95,8 @@ def _add_grounding_args(p: argparse.ArgumentParser) -> None:
         "--parallel",
         type=int,
         metavar="N",
-        help="questions checked by the model at once (grounded; default: what the model batches, 4 on llama.cpp)",
+        help="questions checked by the model at once (grounded; default: 1 on a local model, whose CPU does not batch "
+        "prompts; a server's concurrency)",
     )
 
 

@@ -385,6 +385,19 @@ def _word_form(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
+# A grounded quiz is mostly prompt evaluation (the open-book check reads about 300 tokens a question), which a
+# backend on this machine's CPU does not batch: four questions at once took 1.07-1.12x the time of one at a time on
+# llama.cpp in session 8 (README, "A grounded quiz"), and the first question came later. A server batches prompts.
+LOCAL_BACKENDS = frozenset({"llamacpp", "transformers", "fake"})
+
+
+def default_width(model: Any) -> int:
+    """How many questions the model checks at once when the request does not say: 1 on a local backend."""
+    if getattr(model, "backend", "") in LOCAL_BACKENDS:
+        return 1
+    return max(1, int(getattr(model, "concurrency", 1) or 1))
+
+
 def names_topic(topic: str, hits: Sequence[Any]) -> bool:
     """Whether every content word of ``topic`` stands in the passages found, as written (a plural aside).
 
@@ -528,7 +541,7 @@ class GroundedQuizAgent:
         rng = random.Random(request.seed)
         letters = [x for _ in range((request.n + 3) // 4) for x in rng.sample(LETTERS, 4)]
         glossary = self.glossary(kb)
-        width = request.parallel or max(1, int(getattr(self.model, "concurrency", 1) or 1))
+        width = request.parallel or default_width(self.model)
         pending = _one_per_term_first(candidates(glossary, passages))
         done: list[Question] = []
         asked: set[tuple[str, int]] = set()  # the source sentences of the questions yielded

@@ -43,7 +43,9 @@ class QuizRequest:
         kb: the name of a course knowledge base to write from, or None (not read by today's writer).
         grounded: keys and explanations must come from the course text (not read by today's writer).
         parallel: how many questions the grounded writer checks with the model at once (1 to ``MAX_PARALLEL``;
-            the llama.cpp backend decodes concurrent calls in one batch); None: the model's own concurrency.
+            the llama.cpp backend decodes concurrent calls in one batch); None: one at a time on a local backend
+            (most of the work is prompt evaluation, which does not batch on a CPU), the model's concurrency on a
+            server (``quizgen.grounded.default_width``).
     """
 
     topic: str

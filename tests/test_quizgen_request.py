@@ -69,3 +69,12 @@ def test_importing_the_request_loads_no_dspy() -> None:
     code = "import sys, quizgen.request, quizgen; assert 'dspy' not in sys.modules, 'dspy was imported'"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_grounded_quiz_is_checked_one_question_at_a_time_on_a_local_model_and_batched_on_a_server():
+    from types import SimpleNamespace
+
+    from quizgen.grounded import default_width
+
+    assert default_width(SimpleNamespace(backend="llamacpp", concurrency=4)) == 1  # prompts do not batch on a CPU
+    assert default_width(SimpleNamespace(backend="openai", concurrency=8)) == 8  # a server batches them
