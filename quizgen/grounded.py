@@ -542,7 +542,7 @@ class GroundedQuizAgent:
         letters = [x for _ in range((request.n + 3) // 4) for x in rng.sample(LETTERS, 4)]
         glossary = self.glossary(kb)
         width = request.parallel or default_width(self.model)
-        pending = _one_per_term_first(candidates(glossary, passages))
+        pending = _one_per_term_first(candidates(glossary, passages), request.topic)
         done: list[Question] = []
         asked: set[tuple[str, int]] = set()  # the source sentences of the questions yielded
         with ThreadPoolExecutor(max_workers=width) as pool:
@@ -670,11 +670,29 @@ class GroundedQuizAgent:
         return self._sources[key]
 
 
-def _one_per_term_first(pending: list[Candidate]) -> Iterator[Candidate]:
-    """The candidates, each term's first question before any term's second."""
+def _one_per_term_first(pending: list[Candidate], topic: str = "") -> Iterator[Candidate]:
+    """The candidates, each term's first question before any term's second; questions on the topic's own term first.
+
+    A quiz on "the kernel trick" asks about the kernel trick before the kernels beside it: when the model does not
+    verify one form of the topic's own definition, the other form is tried next, not after every other term.
+    """
+    from tutor.knowledge.search import content_terms
+
+    asked = {_word_form(t) for t in content_terms(topic)}
+
+    def names_it(c: Candidate) -> bool:
+        return bool(asked) and any(
+            asked <= {_word_form(w) for w in re.findall(r"[\w'-]+", n)} for n in c.definition.names
+        )
+
+    own: list[Candidate] = []
+    rest: list[Candidate] = []
+    for c in pending:
+        (own if names_it(c) else rest).append(c)
+    yield from own
     later: list[Candidate] = []
     seen: set[str] = set()
-    for c in pending:
+    for c in rest:
         term = c.definition.term.lower()
         if term in seen:
             later.append(c)

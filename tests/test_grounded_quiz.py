@@ -245,3 +245,18 @@ def test_a_quiz_asks_each_sentence_once(kb):
     quotes = [item.question.source.quote for item in items]
     # "What is dropout?" beside "Which regularization technique randomly switches off ...?" gives its answer away.
     assert len(items) >= 4 and len(set(quotes)) == len(quotes), quotes
+
+
+def test_a_quiz_tries_both_forms_of_the_topics_own_definition_before_other_terms():
+    from types import SimpleNamespace
+
+    from quizgen.grounded import _one_per_term_first
+
+    def c(term, form):
+        return SimpleNamespace(definition=SimpleNamespace(term=term, names=(term.lower(),)), form=form)
+
+    pending = [c("Kernel trick", "term"), c("Radial basis function kernel", "definition"), c("Kernel trick", "def")]
+    order = [(x.definition.term, x.form) for x in _one_per_term_first(pending, "the kernel trick")]
+    # If the model does not verify the kernel trick's first question, its other form comes next, not the RBF kernel.
+    assert order == [("Kernel trick", "term"), ("Kernel trick", "def"), ("Radial basis function kernel", "definition")]
+    assert [x.form for x in _one_per_term_first(pending)] == ["term", "definition", "def"]  # no topic: as before
