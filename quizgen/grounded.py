@@ -385,6 +385,14 @@ def _word_form(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
+def _word_forms(text: str) -> set[str]:
+    """The words of ``text`` a topic is matched against: plurals folded, a hyphenated word whole and in parts."""
+    forms: set[str] = set()
+    for token in re.findall(r"[\w'-]+", text.lower()):
+        forms.update(_word_form(w) for w in (token, *token.split("-")) if w)
+    return forms
+
+
 # A grounded quiz is mostly prompt evaluation (the open-book check reads about 300 tokens a question), which a
 # backend on this machine's CPU does not batch: four questions at once took 1.07-1.12x the time of one at a time on
 # llama.cpp in session 8 (README, "A grounded quiz"), and the first question came later. A server batches prompts.
@@ -414,10 +422,7 @@ def named_words(topic: str, hits: Sequence[Any]) -> dict[str, bool]:
     """Each content word of ``topic``, and whether the passages found write it (see :func:`names_topic`)."""
     from tutor.knowledge.search import content_terms
 
-    words: set[str] = set()
-    for hit in hits:
-        for token in re.findall(r"[\w'-]+", " ".join((hit.passage.text, *hit.passage.headings)).lower()):
-            words.update(_word_form(w) for w in (token, *token.split("-")) if w)
+    words = set().union(*(_word_forms(" ".join((hit.passage.text, *hit.passage.headings))) for hit in hits))
     return {term: _word_form(term.lower()) in words for term in content_terms(topic)}
 
 
@@ -681,9 +686,7 @@ def _one_per_term_first(pending: list[Candidate], topic: str = "") -> Iterator[C
     asked = {_word_form(t) for t in content_terms(topic)}
 
     def names_it(c: Candidate) -> bool:
-        return bool(asked) and any(
-            asked <= {_word_form(w) for w in re.findall(r"[\w'-]+", n)} for n in c.definition.names
-        )
+        return bool(asked) and any(asked <= _word_forms(name) for name in c.definition.names)
 
     own: list[Candidate] = []
     rest: list[Candidate] = []
