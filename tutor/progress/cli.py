@@ -92,6 +92,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_review(args: argparse.Namespace) -> int:
     """``ta review --user NAME``: each due card, the quiz's feedback, the card rescheduled."""
+    from quizgen.cli import ask_letter
+    from quizgen.grade import feedback_text
     from quizgen.schema import LETTERS
     from tutor.progress.accounts import Login
     from tutor.progress.store import open_store
@@ -111,14 +113,10 @@ def cmd_review(args: argparse.Namespace) -> int:
         question = card_session(card).quiz.questions[0].question
         print(f"[{card.topic}] {question.stem}")
         print("\n".join(f"   {letter}. {text}" for letter, text in zip(LETTERS, question.options, strict=True)))
-        from quizgen.cli import ask_letter
-
         letter = ask_letter(LETTERS)
         if letter is None:
             break
         _, answered = progress.review(args.user, card.question_key, letter)
-        from quizgen.grade import feedback_text
-
         print(feedback_text(answered.feedback, question))
         if not answered.saved:
             print(f"WARNING: this answer was NOT saved: {answered.problem}", file=sys.stderr)
